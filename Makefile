@@ -1,0 +1,43 @@
+# City climate station: the commands the README names.
+#   make run    a virtual station doing a day of the main job on simulated hardware
+#   make test   the whole test suite (pytest; firmware tests run inside unix MicroPython)
+# Both create or refresh .venv from the pinned requirements first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp
+RUN_ARGS ?=
+
+.PHONY: run test venv bench soak lint format clean
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml mplib.lock.json
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/stationctl mplib install
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/stationctl run $(RUN_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/stationctl bench
+
+soak: $(STAMP)
+	$(BIN)/stationctl soak --days 30
+
+lint: $(STAMP)
+	$(BIN)/ruff check host_tools tests
+	$(BIN)/ruff format --check host_tools tests
+
+format: $(STAMP)
+	$(BIN)/ruff format host_tools tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache build .run

@@ -1,0 +1,306 @@
+"""Station configuration: defaults + the station file, validated; secrets kept apart.
+
+`load(fs_root)` never raises for a bad file: it logs a specific CONFIG.* line and falls back to
+the last good configuration (saved beside it after every successful load), else to the defaults.
+The same `validate()` runs on the host (stationctl configure runs it inside MicroPython) so a
+technician sees every problem before anything is written to a station.
+"""
+
+import hashlib
+import json
+
+import binascii
+
+# Schema: key -> (kind, default, constraint).
+#   kind "int"/"float": constraint (min, max); "str": (min_len, max_len, allowed chars or None);
+#   "enum": tuple of allowed values; "bool": None; "section": nested schema dict.
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+_HOST_CHARS = _ID_CHARS + "."
+_TOPIC_CHARS = _ID_CHARS + "/"
+
+SCHEMA = {
+    "station_id": ("str", "station-0000", (1, 32, _ID_CHARS)),
+    "interval_s": ("int", 600, (10, 86400)),
+    "warmup_s": ("int", 0, (0, 600)),
+    "uplink": ("enum", "console", ("console", "file", "mqtt", "lorawan")),
+    "batch": ("int", 1, (1, 32)),
+    "log_level": ("enum", "I", ("D", "I", "W", "E")),
+    "format": ("enum", "compact", ("compact", "lpp")),
+    "mqtt": (
+        "section",
+        None,
+        {
+            "host": ("str", "127.0.0.1", (1, 64, _HOST_CHARS)),
+            "port": ("int", 1883, (1, 65535)),
+            "prefix": ("str", "climate", (1, 48, _TOPIC_CHARS)),
+            "tls": ("bool", False, None),
+            "keepalive_s": ("int", 120, (0, 3600)),
+            "timeout_s": ("int", 5, (1, 60)),
+            "max_payload": ("int", 242, (11, 4096)),
+            "user": ("str", "", (0, 64, None)),
+        },
+    ),
+    "lorawan": (
+        "section",
+        None,
+        {
+            "region": ("enum", "EU868", ("EU868", "US915")),
+            "adr": ("bool", True, None),
+            "dr": ("int", 0, (0, 5)),
+            "confirmed": ("bool", False, None),
+            "port": ("int", 1, (1, 223)),
+            "fair_use_s": ("int", 30, (1, 3600)),
+            "join_retries": ("int", 8, (1, 100)),
+        },
+    ),
+    "journal": (
+        "section",
+        None,
+        {
+            "max_bytes": ("int", 65536, (1024, 4 * 1024 * 1024)),
+        },
+    ),
+}
+
+# Secrets live in their own file and are never logged. Values are checked for form only.
+SECRETS_SCHEMA = {
+    "mqtt_password": ("str", "", (0, 128, None)),
+    "lorawan_deveui": ("hex", "", 16),
+    "lorawan_joineui": ("hex", "", 16),
+    "lorawan_appkey": ("hex", "", 32),
+}
+
+CONFIG_FILE = "config.json"
+LAST_GOOD_FILE = "config.last_good.json"
+SECRETS_FILE = "secrets.json"
+
+
+class ConfigError(ValueError):
+    """A config file is unusable; `problems` lists every reason (key: reason)."""
+
+    def __init__(self, problems):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def defaults(schema=SCHEMA):
+    out = {}
+    for key in schema:
+        kind, default, sub = schema[key]
+        out[key] = defaults(sub) if kind == "section" else default
+    return out
+
+
+def _check(kind, value, c, path, problems):
+    if kind == "int":
+        if type(value) is not int or isinstance(value, bool):
+            problems.append("%s: expected an integer, got %s" % (path, _show(value)))
+        elif value < c[0] or value > c[1]:
+            problems.append("%s: %d is outside %d..%d" % (path, value, c[0], c[1]))
+        else:
+            return value
+    elif kind == "float":
+        if type(value) not in (int, float) or isinstance(value, bool):
+            problems.append("%s: expected a number, got %s" % (path, _show(value)))
+        elif value < c[0] or value > c[1]:
+            problems.append("%s: %s is outside %s..%s" % (path, value, c[0], c[1]))
+        else:
+            return float(value)
+    elif kind == "bool":
+        if value is True or value is False:
+            return value
+        problems.append("%s: expected true or false, got %s" % (path, _show(value)))
+    elif kind == "enum":
+        if value in c and type(value) is type(c[0]):
+            return value
+        problems.append("%s: %s is not one of %s" % (path, _show(value), ", ".join(c)))
+    elif kind == "str":
+        if type(value) is not str:
+            problems.append("%s: expected text, got %s" % (path, _show(value)))
+        elif len(value) < c[0] or len(value) > c[1]:
+            problems.append("%s: length %d is outside %d..%d" % (path, len(value), c[0], c[1]))
+        elif c[2] is not None and any(ch not in c[2] for ch in value):
+            problems.append("%s: contains characters other than %s" % (path, _describe(c[2])))
+        else:
+            return value
+    elif kind == "hex":
+        if type(value) is not str:
+            problems.append("%s: expected hex text" % path)
+        elif value and (len(value) != c or any(ch not in "0123456789abcdefABCDEF" for ch in value)):
+            # never echo a secret's value
+            problems.append("%s: expected %d hex digits" % (path, c))
+        else:
+            return value.upper()
+    return None
+
+
+def _show(v):
+    if type(v) is str:
+        return '"%s"' % v if len(v) <= 40 else '"%s..."' % v[:37]
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if type(v) in (dict, list):
+        return type(v).__name__ == "dict" and "an object" or "a list"
+    return str(v)
+
+
+def _describe(chars):
+    if chars == _ID_CHARS:
+        return "letters, digits, '-' and '_'"
+    if chars == _HOST_CHARS:
+        return "letters, digits, '-', '_' and '.'"
+    if chars == _TOPIC_CHARS:
+        return "letters, digits, '-', '_' and '/'"
+    return repr(chars)
+
+
+def validate(data, schema=SCHEMA, path=""):
+    """Defaults merged with `data`, checked. Raises ConfigError listing every problem."""
+    problems = []
+    out = _validate(data, schema, path, problems)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def _validate(data, schema, path, problems):
+    if type(data) is not dict:
+        problems.append("%s: expected an object" % (path or "config"))
+        return defaults(schema)
+    out = {}
+    for key in data:
+        if key not in schema:
+            problems.append("%s%s: unknown key" % (path, key))
+    for key in schema:
+        kind, default, c = schema[key]
+        p = path + key
+        if kind == "section":
+            out[key] = _validate(data.get(key, {}), c, p + ".", problems)
+        elif key in data:
+            out[key] = _check(kind, data[key], c, p, problems)
+        else:
+            out[key] = default
+    return out
+
+
+def canonical(obj):
+    """Stable JSON text (sorted keys, no spaces): the input of the config digest."""
+    if type(obj) is dict:
+        return "{" + ",".join(json.dumps(k) + ":" + canonical(obj[k]) for k in sorted(obj)) + "}"
+    if type(obj) in (list, tuple):
+        return "[" + ",".join(canonical(v) for v in obj) + "]"
+    return json.dumps(obj)
+
+
+def digest(cfg):
+    """First 8 hex digits of sha256 over the canonical effective config."""
+    h = hashlib.sha256(canonical(cfg).encode())
+    return binascii.hexlify(h.digest()).decode()[:8]
+
+
+def parse(text, schema=SCHEMA):
+    """Validate config text. Raises ConfigError with every problem found."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(["not valid JSON (%s)" % (exc.args[0] if exc.args else "syntax error")])
+    return validate(data, schema)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def write_atomic(path, text):
+    """Write `text` to path via a temp file and rename, so a power cut leaves old or new."""
+    import os
+
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def _join(root, name):
+    return name if not root else root.rstrip("/") + "/" + name
+
+
+def load(fs_root="", log=None):
+    """The effective config: (cfg, source) with source 'file', 'last_good' or 'defaults'.
+
+    Never raises for bad content. `log(level, code, **fields)` reports problems.
+    """
+    text = _read(_join(fs_root, CONFIG_FILE))
+    if text is None:
+        if log:
+            log(1, "CONFIG.DEFAULTS", reason="no config.json")
+        return defaults(), "defaults"
+    try:
+        cfg = parse(text)
+    except ConfigError as exc:
+        if log:
+            for problem in exc.problems:
+                log(3, "CONFIG.INVALID", problem=problem)
+        good = _read(_join(fs_root, LAST_GOOD_FILE))
+        if good is not None:
+            try:
+                cfg = parse(good)
+                if log:
+                    log(2, "CONFIG.FALLBACK", using="last_good", digest=digest(cfg))
+                return cfg, "last_good"
+            except ConfigError:
+                pass
+        if log:
+            log(2, "CONFIG.FALLBACK", using="defaults")
+        return defaults(), "defaults"
+    if _read(_join(fs_root, LAST_GOOD_FILE)) != text:
+        try:
+            write_atomic(_join(fs_root, LAST_GOOD_FILE), text)
+        except OSError:
+            pass
+    return cfg, "file"
+
+
+def load_secrets(fs_root="", log=None):
+    """Secrets dict (validated for form). Bad or missing file -> empty secrets, logged by key only."""
+    text = _read(_join(fs_root, SECRETS_FILE))
+    if text is None:
+        return defaults(SECRETS_SCHEMA)
+    try:
+        return parse(text, SECRETS_SCHEMA)
+    except ConfigError as exc:
+        if log:
+            for problem in exc.problems:
+                log(3, "SECRETS.INVALID", problem=problem)
+        return defaults(SECRETS_SCHEMA)
+
+
+def get(cfg, dotted):
+    """cfg value by dotted key ('mqtt.port')."""
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def set_key(cfg, dotted, value):
+    """A validated copy of cfg with one dotted key changed (ConfigError if invalid)."""
+    data = json.loads(canonical(cfg))
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        if type(node.get(part)) is not dict:
+            raise ConfigError(["%s: unknown key" % dotted])
+        node = node[part]
+    if parts[-1] not in node:
+        raise ConfigError(["%s: unknown key" % dotted])
+    node[parts[-1]] = value
+    return validate(data)

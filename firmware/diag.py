@@ -1,0 +1,107 @@
+"""Serial diagnostics: every event is one line `uptime level CODE [subject] key=value ...`.
+
+Example: `   12.345 I SENSE.OK bme280 temp_c=21.43 rh_pct=45.2 p_hpa=1002.1`
+
+Codes are stable (host_tools/stationctl/monitor.py parses them; docs/diagnostics.md lists them).
+Levels: D debug, I info, W warning, E error. Values that are secrets must never be passed here.
+"""
+
+import sys
+import time
+
+from micropython import const
+
+DEBUG = const(0)
+INFO = const(1)
+WARN = const(2)
+ERROR = const(3)
+_LETTERS = "DIWE"
+
+_t0 = time.ticks_ms()
+_min_level = INFO
+_out = None  # stream with .write(); None = sys.stdout
+_sink = None  # optional callable(line) that also receives every line (tests, status)
+counts = [0, 0, 0, 0]
+
+
+def reset_uptime():
+    """Restart the uptime origin (at boot; the simulated board resets it on a simulated reset)."""
+    global _t0
+    _t0 = time.ticks_ms()
+
+
+def uptime_s():
+    return time.ticks_diff(time.ticks_ms(), _t0) / 1000
+
+
+def configure(level=INFO, out=None, sink=None):
+    global _min_level, _out, _sink
+    _min_level = level
+    _out = out
+    _sink = sink
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        # compact, stable: up to 3 decimals, no trailing zeros
+        s = "%.3f" % v
+        s = s.rstrip("0")
+        if s.endswith("."):
+            s = s[:-1]
+        return s
+    if isinstance(v, str):
+        if not v or " " in v or "=" in v or '"' in v:
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return v
+    if v is None:
+        return "-"
+    return str(v)
+
+
+def line(level, code, subject=None, **fields):
+    """Build the text of one diagnostic line (without newline)."""
+    parts = ["%9.3f %s %s" % (uptime_s(), _LETTERS[level], code)]
+    if subject is not None:
+        parts.append(str(subject))
+    for k in sorted(fields):
+        parts.append("%s=%s" % (k, _fmt(fields[k])))
+    return " ".join(parts)
+
+
+def log(level, code, subject=None, **fields):
+    counts[level] += 1
+    if level < _min_level and _sink is None:
+        return
+    text = line(level, code, subject, **fields)
+    if _sink is not None:
+        _sink(text)
+    if level < _min_level:
+        return
+    out = _out or sys.stdout
+    out.write(text)
+    out.write("\n")
+
+
+def debug(code, subject=None, **fields):
+    log(DEBUG, code, subject, **fields)
+
+
+def info(code, subject=None, **fields):
+    log(INFO, code, subject, **fields)
+
+
+def warn(code, subject=None, **fields):
+    log(WARN, code, subject, **fields)
+
+
+def error(code, subject=None, **fields):
+    log(ERROR, code, subject, **fields)
+
+
+def exception(code, exc, subject=None, **fields):
+    """An error line naming the exception type and message (no traceback on the wire)."""
+    fields["exc"] = type(exc).__name__
+    msg = str(exc)
+    if msg:
+        fields["msg"] = msg
+    log(ERROR, code, subject, **fields)

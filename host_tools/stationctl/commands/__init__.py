@@ -1,0 +1,1 @@
+"""Sub-commands of stationctl, one module each."""

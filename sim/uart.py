@@ -1,0 +1,199 @@
+"""Simulated UART with the machine.UART API, wired to a peer model, with wire timing.
+
+Bytes the peer sends arrive at the rate of the configured baud (10 bits per byte), scheduled in
+virtual time; `read()` waits (advancing the virtual clock) up to the UART's `timeout` ms like a
+real one. Bytes the firmware writes are delivered to the peer's `receive(data, now_us)`.
+
+Faults (`inject(kind, count=None, **params)`) on the peer -> firmware direction:
+    "garbage"   - `nbytes` random bytes arrive before the next peer transmission
+    "truncate"  - the next peer transmission is cut to `keep` bytes
+    "corrupt"   - one bit flipped at byte `index` (default middle) of the next transmission
+    "drop"      - the next transmission never arrives
+    "silent"    - the peer hears nothing we write (disconnected wire)
+"""
+
+from sim import vtime
+
+
+class SimUART:
+    def __init__(self, uart_id=1, baudrate=9600, timeout=1000, rxbuf=512, seed=1):
+        self.uart_id = uart_id
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self.rxbuf = rxbuf
+        self.peer = None
+        self._rx = bytearray()  # bytes that have arrived
+        self._pending = []  # [(arrival_us, bytes)] scheduled, ordered
+        self.faults = []  # [kind, count, params]
+        self.overflows = 0
+        self._rng = seed or 1
+        self.tx_log_bytes = 0
+
+    # --- simulation side ---
+    def attach(self, peer):
+        self.peer = peer
+        peer.uart = self
+        return peer
+
+    def inject(self, kind, count=1, **params):
+        if kind not in ("garbage", "truncate", "corrupt", "drop", "silent"):
+            raise ValueError("unknown UART fault: %s" % kind)
+        self.faults.append([kind, count, params])
+
+    def clear(self):
+        del self.faults[:]
+
+    def _take_fault(self, kinds):
+        for f in self.faults:
+            if f[0] in kinds:
+                if f[1] is not None:
+                    f[1] -= 1
+                    if f[1] <= 0:
+                        self.faults.remove(f)
+                return f[0], f[2]
+        return None, None
+
+    def _rand(self):
+        # xorshift32: deterministic garbage
+        x = self._rng
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self._rng = x
+        return x
+
+    def byte_time_us(self):
+        return 10 * 1000000 // self.baudrate
+
+    def send_to_host(self, data, delay_us=0):
+        """Peer transmits `data`, starting `delay_us` from now (after anything already queued)."""
+        kind, params = self._take_fault(("garbage",))
+        if kind == "garbage":
+            n = params.get("nbytes", 8)
+            data = bytes(self._rand() & 0xFF for _ in range(n)) + bytes(data)
+        kind, params = self._take_fault(("truncate", "corrupt", "drop"))
+        if kind == "drop":
+            return
+        if kind == "truncate":
+            data = bytes(data)[: params.get("keep", len(data) // 2)]
+        elif kind == "corrupt" and data:
+            b = bytearray(data)
+            i = params.get("index", len(b) // 2)
+            b[i % len(b)] ^= params.get("mask", 0x10)
+            data = bytes(b)
+        start = vtime.now_us() + delay_us
+        if self._pending:
+            last_t, last_d = self._pending[-1]
+            start = max(start, last_t + len(last_d) * self.byte_time_us())
+        self._pending.append((start, bytes(data)))
+
+    def _deliver(self):
+        now = vtime.now_us()
+        bt = self.byte_time_us()
+        while self._pending:
+            t, data = self._pending[0]
+            if now < t:
+                break
+            n = min(len(data), (now - t) // bt)
+            if n <= 0:
+                break
+            self._rx.extend(data[:n])
+            if n == len(data):
+                self._pending.pop(0)
+            else:
+                self._pending[0] = (t + n * bt, data[n:])
+        if len(self._rx) > self.rxbuf:
+            self.overflows += len(self._rx) - self.rxbuf
+            self._rx[: len(self._rx) - self.rxbuf] = b""
+
+    def _next_arrival_us(self):
+        if not self._pending:
+            return None
+        t, _ = self._pending[0]
+        return max(t + self.byte_time_us(), vtime.now_us() + 1)
+
+    # --- machine.UART API ---
+    def init(self, baudrate=None, timeout=None, **kwargs):
+        if baudrate:
+            self.baudrate = baudrate
+        if timeout is not None:
+            self.timeout = timeout
+
+    def deinit(self):
+        pass
+
+    def any(self):
+        self._deliver()
+        return len(self._rx)
+
+    def _wait(self, need):
+        deadline = vtime.now_us() + self.timeout * 1000
+        while True:
+            self._deliver()
+            if len(self._rx) >= need:
+                return
+            nxt = self._next_arrival_us()
+            if nxt is None or nxt > deadline:
+                vtime.advance_us(max(0, deadline - vtime.now_us()))
+                self._deliver()
+                return
+            vtime.advance_us(nxt - vtime.now_us())
+
+    def read(self, nbytes=None):
+        if nbytes is None:
+            self._deliver()
+            if not self._rx:
+                self._wait(1)
+        else:
+            self._wait(nbytes)
+        if not self._rx:
+            return None
+        n = len(self._rx) if nbytes is None else min(nbytes, len(self._rx))
+        out = bytes(self._rx[:n])
+        self._rx[:n] = b""
+        return out
+
+    def readinto(self, buf, nbytes=None):
+        want = len(buf) if nbytes is None else nbytes
+        data = self.read(want)
+        if not data:
+            return None
+        for i in range(len(data)):
+            buf[i] = data[i]
+        return len(data)
+
+    def readline(self):
+        deadline = vtime.now_us() + self.timeout * 1000
+        while True:
+            self._deliver()
+            i = self._rx.find(b"\n")
+            if i >= 0:
+                out = bytes(self._rx[: i + 1])
+                self._rx[: i + 1] = b""
+                return out
+            nxt = self._next_arrival_us()
+            if nxt is None or nxt > deadline:
+                vtime.advance_us(max(0, deadline - vtime.now_us()))
+                self._deliver()
+                if not self._rx:
+                    return None
+                out = bytes(self._rx)
+                self._rx[:] = b""
+                return out
+            vtime.advance_us(nxt - vtime.now_us())
+
+    def write(self, buf):
+        data = bytes(buf)
+        self.tx_log_bytes += len(data)
+        # our own transmission takes wire time too
+        vtime.advance_us(len(data) * self.byte_time_us())
+        kind, _ = self._take_fault(("silent",))
+        if kind is None and self.peer is not None:
+            self.peer.receive(data, vtime.now_us())
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def txdone(self):
+        return True

@@ -1,0 +1,136 @@
+"""Virtual clock that stands in for the `time` module on the simulated board.
+
+Simulated time advances only through sleeps (and explicit `advance()`), instantly, so a
+simulated day runs in seconds. Tick arithmetic wraps like MicroPython's (ticks period 2**30),
+so code that gets `ticks_diff` wrong fails here as it would on a board after 12.4 days.
+
+`install()` puts this module into sys.modules['time']; every later `import time` in firmware
+and drivers gets the virtual clock.
+"""
+
+import sys
+
+import time as _real
+
+_PERIOD = 1 << 30
+_MASK = _PERIOD - 1
+_HALF = _PERIOD >> 1
+
+_now_us = 0  # virtual microseconds since the simulation started
+_epoch_s = 1700000000  # unix time at _now_us == 0
+_hooks = []  # callables(now_us) run after each advance (watchdog, models with timers)
+_real_sleep_factor = 0.0  # >0: sleeps also take that fraction of real time (sim-device)
+
+
+def install(epoch_s=None):
+    """Make `import time` return this module; optionally set the unix time of t=0."""
+    global _epoch_s
+    if epoch_s is not None:
+        _epoch_s = int(epoch_s)
+    sys.modules["time"] = sys.modules[__name__]
+
+
+def reset(epoch_s=None, now_us=0):
+    global _now_us, _epoch_s
+    _now_us = now_us
+    if epoch_s is not None:
+        _epoch_s = int(epoch_s)
+    del _hooks[:]
+
+
+def add_hook(fn):
+    _hooks.append(fn)
+
+
+def remove_hook(fn):
+    if fn in _hooks:
+        _hooks.remove(fn)
+
+
+def set_real_sleep_factor(f):
+    global _real_sleep_factor
+    _real_sleep_factor = f
+
+
+def now_us():
+    return _now_us
+
+
+def now_s():
+    return _now_us / 1000000
+
+
+def advance_us(us):
+    global _now_us
+    if us <= 0:
+        return
+    _now_us += int(us)
+    if _real_sleep_factor:
+        _real.sleep_us(int(us * _real_sleep_factor))
+    for fn in _hooks:
+        fn(_now_us)
+
+
+def advance_ms(ms):
+    advance_us(ms * 1000)
+
+
+def set_time(unix_s):
+    """Jump the wall clock (an RTC set, or an injected clock jump); ticks are unaffected."""
+    global _epoch_s
+    _epoch_s = int(unix_s) - _now_us // 1000000
+
+
+# --- the `time` module API -------------------------------------------------------------------
+
+
+def ticks_ms():
+    return (_now_us // 1000) & _MASK
+
+
+def ticks_us():
+    return _now_us & _MASK
+
+
+def ticks_cpu():
+    return _now_us & _MASK
+
+
+def ticks_add(ticks, delta):
+    return (ticks + delta) & _MASK
+
+
+def ticks_diff(end, start):
+    return ((end - start + _HALF) & _MASK) - _HALF
+
+
+def sleep_ms(ms):
+    advance_us(int(ms) * 1000)
+
+
+def sleep_us(us):
+    advance_us(int(us))
+
+
+def sleep(s):
+    advance_us(int(s * 1000000))
+
+
+def time():
+    return _epoch_s + _now_us // 1000000
+
+
+def time_ns():
+    return (_epoch_s * 1000000 + _now_us) * 1000
+
+
+def gmtime(secs=None):
+    return _real.gmtime(time() if secs is None else secs)
+
+
+def localtime(secs=None):
+    return _real.gmtime(time() if secs is None else secs)
+
+
+def mktime(t):
+    return _real.mktime(t)

@@ -1,0 +1,24 @@
+"""Small assertion helpers for MicroPython-side tests (imported by tests/mp_test_*.py)."""
+
+
+class Skip(Exception):
+    """Raise to mark a MicroPython-side test as skipped."""
+
+
+def approx(actual, expected, tol, what=""):
+    if actual is None or abs(actual - expected) > tol:
+        raise AssertionError("%s: %r not within %r of %r" % (what, actual, tol, expected))
+
+
+def raises(exc_type, fn, *args, **kw):
+    """Call fn and return the exception it raises; fail if it raises nothing or another type."""
+    try:
+        fn(*args, **kw)
+    except exc_type as exc:
+        return exc
+    raise AssertionError("%s not raised by %s" % (exc_type.__name__, fn))
+
+
+def eq(actual, expected, what=""):
+    if actual != expected:
+        raise AssertionError("%s: %r != %r" % (what, actual, expected))
