@@ -1,0 +1,240 @@
+"""The station cycle: wake, sample, check, encode, hand to the uplink, sleep.
+
+    st = Station(hal, board_cfg)
+    st.boot()        # config, banner, sensors, uplink
+    st.run()         # forever (the simulated board ends it with SimStop)
+
+One cycle (`cycle()`): read every fitted sensor (a failing one never stops the others), merge
+duplicate channels by priority, mark warm-up / fault / implausible per channel, build the sample,
+encode it and send it. Timing: cycles start on a fixed schedule (boot + k * interval_s) so sleep
+time absorbs the cycle's own duration and the schedule does not drift.
+"""
+
+import gc
+import time
+
+import codec
+import config
+import diag
+import sample as S
+import sensors
+from version import VERSION
+
+# channels checked for stuck values, and how many identical consecutive readings mean "stuck"
+_STUCK_RUN = 6
+_STUCK_CHANNELS = (S.TEMPERATURE, S.HUMIDITY, S.PRESSURE, S.CO2)
+_RH_PM_LIMIT = 70.0
+
+
+class Station:
+    def __init__(self, hal, board_cfg):
+        self.hal = hal
+        self.board_cfg = board_cfg
+        self.cfg = None
+        self.secrets = None
+        self.sample = S.Sample()
+        self.frame = bytearray(256)
+        self.slots = []
+        self.uplink = None
+        self.seq = 0
+        self.cycles = 0
+        self.uplinked = 0
+        self.failed_sends = 0
+        self._last = [None] * S.N_CHANNELS
+        self._same = [0] * S.N_CHANNELS
+        self.peak_alloc = 0
+
+    # --- boot ---
+    def boot(self):
+        diag.reset_uptime()
+        cfg, source = config.load(self.hal.fs_root, diag.log)
+        self.cfg = cfg
+        self.secrets = config.load_secrets(self.hal.fs_root, diag.log)
+        diag.configure(level="DIWE".index(cfg["log_level"]))
+        diag.info(
+            "BOOT",
+            "climate-station",
+            fw=VERSION,
+            board=self.hal.name,
+            station=cfg["station_id"],
+            config=config.digest(cfg),
+            config_source=source,
+            reset=self.hal.reset_cause(),
+            uid=self.hal.unique_id(),
+        )
+        self.seq = self._restore_seq()
+        self.slots = sensors.build(self.board_cfg, diag.log)
+        diag.info(
+            "SENSORS",
+            None,
+            fitted=",".join(s.name for s in self.slots) or "none",
+            interval_s=cfg["interval_s"],
+        )
+        self.uplink = self._make_uplink(cfg)
+        self.uplink.connect()
+
+    def _make_uplink(self, cfg):
+        import uplink
+
+        kind = cfg["uplink"]
+        if kind == "file":
+            return uplink.FileUplink(self.hal.fs_root + "/frames.txt")
+        if kind == "console":
+            return uplink.ConsoleUplink()
+        try:
+            if kind == "mqtt":
+                import uplink_mqtt
+
+                return uplink_mqtt.MqttUplink(cfg, self.secrets, self.hal)
+            if kind == "lorawan":
+                import uplink_lorawan
+
+                return uplink_lorawan.LorawanUplink(cfg, self.secrets, self.hal, self.board_cfg)
+        except ImportError as exc:
+            diag.exception("UPLINK.UNAVAILABLE", exc, kind)
+        return uplink.ConsoleUplink()
+
+    def _restore_seq(self):
+        mem = self.hal.rtc_memory()
+        if mem and len(mem) >= 4:
+            return int.from_bytes(mem[:4], "big")
+        return 0
+
+    def _save_seq(self):
+        self.hal.rtc_memory(self.seq.to_bytes(4, "big"))
+
+    # --- one cycle ---
+    def read_sensors(self, smp, now_ms):
+        """Read all sensors into smp: merged values, fault and warm-up bits."""
+        log = diag.log
+        for slot in self.slots:
+            ok = slot.read(self.hal, now_ms, log)
+            warm = slot.warming_up(now_ms)
+            for ch in slot.channels:
+                bit = 1 << ch
+                v = slot.vals[ch]
+                if smp.values[ch] is not None or (smp.implausible & bit):
+                    continue  # a higher-priority sensor already delivered this channel
+                if not ok or v is None:
+                    smp.fault |= bit
+                    continue
+                smp.fault &= ~bit
+                smp.set(ch, v)
+                if warm:
+                    smp.warmup |= bit
+                else:
+                    smp.warmup &= ~bit
+            if ok:
+                diag.info("SENSE.OK", slot.name, **_fields(slot))
+
+    def check_plausibility(self, smp):
+        for ch in _STUCK_CHANNELS:
+            v = smp.values[ch]
+            if v is None:
+                self._same[ch] = 0
+                continue
+            if v == self._last[ch] and not (ch == S.HUMIDITY and v >= 100.0):
+                self._same[ch] += 1
+            else:
+                self._same[ch] = 0
+            self._last[ch] = v
+            if self._same[ch] >= _STUCK_RUN - 1:
+                smp.implausible |= 1 << ch
+        rh = smp.values[S.HUMIDITY]
+        if rh is not None and rh > _RH_PM_LIMIT:
+            smp.flags |= S.FLAG_RH_HIGH
+        if smp.implausible:
+            diag.warn("SENSE.IMPLAUSIBLE", None, channels=_mask_names(smp.implausible))
+
+    def build_sample(self):
+        smp = self.sample
+        smp.clear()
+        now_ms = time.ticks_ms()
+        self.read_sensors(smp, now_ms)
+        bat = self.hal.battery_v()
+        if bat is not None:
+            smp.set(S.BATTERY, bat)
+        self.check_plausibility(smp)
+        self.seq = (self.seq + 1) & 0xFFFFFFFF
+        smp.seq = self.seq
+        if self.hal.time_synced():
+            smp.time = time.time()
+            smp.flags |= S.FLAG_CLOCK_SYNCED
+        else:
+            smp.time = int(diag.uptime_s())
+        return smp
+
+    def cycle(self):
+        gc.collect()
+        base = gc.mem_alloc()
+        smp = self.build_sample()
+        fields = {"seq": smp.seq}
+        for i in range(S.N_CHANNELS):
+            if smp.values[i] is not None:
+                fields[S.KEYS[i]] = smp.values[i]
+        fields["health"] = "%x/%x/%x/%x" % (smp.fault, smp.warmup, smp.implausible, smp.flags)
+        diag.info("SAMPLE", None, **fields)
+        n = codec.encode_sample(smp, self.frame)
+        if self.uplink.send(memoryview(self.frame)[:n], 1):
+            self.uplinked += 1
+        else:
+            self.failed_sends += 1
+        self._save_seq()
+        self.cycles += 1
+        used = gc.mem_alloc() - base
+        if used > self.peak_alloc:
+            self.peak_alloc = used
+        self.hal.feed()
+
+    def run(self, max_cycles=None):
+        interval_ms = self.cfg["interval_s"] * 1000
+        self.hal.watchdog(interval_ms * 2 + 60000)
+        next_at = time.ticks_ms()
+        while max_cycles is None or self.cycles < max_cycles:
+            try:
+                self.cycle()
+            except Exception as exc:  # noqa: a cycle bug must not kill the station
+                diag.exception("CYCLE.ERROR", exc)
+            next_at = time.ticks_add(next_at, interval_ms)
+            wait = time.ticks_diff(next_at, time.ticks_ms())
+            if wait < 0:
+                # the cycle overran: skip the missed slots instead of bursting
+                missed = (-wait) // interval_ms + 1
+                next_at = time.ticks_add(next_at, missed * interval_ms)
+                wait = time.ticks_diff(next_at, time.ticks_ms())
+                diag.warn("CYCLE.OVERRUN", None, skipped=missed)
+            self.hal.sleep_ms(wait)
+
+
+def _fields(slot):
+    out = {}
+    for ch in slot.channels:
+        v = slot.vals[ch]
+        if v is not None:
+            out[_SHORT[ch]] = v
+    return out
+
+
+_SHORT = ("temp_c", "rh_pct", "p_hpa", "co2_ppm", "pm1_ugm3", "pm25_ugm3", "pm10_ugm3", "voc", "bat_v")
+
+
+def _mask_names(mask):
+    return ",".join(S.KEYS[i] for i in range(S.N_CHANNELS) if mask & (1 << i))
+
+
+def load_board_cfg(path="board.json"):
+    import json
+
+    with open(path) as f:
+        return json.load(f)
+
+
+def main(board_cfg=None):
+    """Entry point on a board (main.py) and under the simulated board."""
+    from hal import Hal
+
+    if board_cfg is None:
+        board_cfg = load_board_cfg()
+    st = Station(Hal(board_cfg), board_cfg)
+    st.boot()
+    st.run()

@@ -1,0 +1,3 @@
+"""Firmware version, reported in the boot banner and status frames."""
+
+VERSION = "0.1.0"

@@ -1,0 +1,126 @@
+"""`stationctl run`: the virtual station. Real firmware, simulated board, unix MicroPython.
+
+Starts `sim/vstation.py` inside the pinned MicroPython, shows the station's diagnostics, decodes
+every frame the station sends with the host decoder, and ends with
+`summary: samples=N uplinked=N lost=N`. `lost` counts sequence numbers the station produced
+(SAMPLE lines) that never arrived decoded at the far end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from stationctl import codec
+from stationctl.mpenv import REPO_ROOT, micropython_env, micropython_exe
+
+_TX = re.compile(r"\bUPLINK\.TX\b.*\bhex=([0-9a-f]+)")
+_PORT = re.compile(r"\bport=(\d+)")
+_SAMPLE = re.compile(r"\bSAMPLE\b.*\bseq=(\d+)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run the virtual station (real firmware on the simulated board)")
+    p.add_argument("--board", default=str(REPO_ROOT / "board_configs" / "unix-sim.json"),
+                   help="board config (default: board_configs/unix-sim.json)")
+    p.add_argument("--config", help="station config JSON to install on the virtual station")
+    p.add_argument("--secrets", help="secrets JSON to install on the virtual station")
+    dur = p.add_mutually_exclusive_group()
+    dur.add_argument("--days", type=float, help="simulated days (default 1)")
+    dur.add_argument("--hours", type=float, help="simulated hours")
+    dur.add_argument("--cycles", type=int, help="number of sampling cycles")
+    p.add_argument("--interval", type=int, help="sampling interval in seconds (default from config: 600)")
+    p.add_argument("--trace", default="stonehaven", choices=["stonehaven", "office", "synthetic"],
+                   help="environment: a real trace from ../shared/data, or the synthetic model")
+    p.add_argument("--fault", action="append", default=[], metavar="SENSOR:KIND[@START[+DUR]]",
+                   help="inject a fault, e.g. bme280:nack@3600+1800 (repeatable)")
+    p.add_argument("--fs", default=str(REPO_ROOT / ".run" / "station"),
+                   help="the virtual station's flash folder (default .run/station)")
+    p.add_argument("--keep", action="store_true", help="keep the station's flash from the last run")
+    p.add_argument("--heapsize", default="256K", help="MicroPython heap (default 256K)")
+    p.add_argument("--quiet", action="store_true", help="print only decoded readings and the summary")
+    p.add_argument("--json", action="store_true", help="decoded readings as JSON lines")
+    p.set_defaults(func=run)
+
+
+def build_command(args) -> list[str]:
+    cmd = [str(micropython_exe()), "-X", f"heapsize={args.heapsize}", "sim/vstation.py",
+           "--board", str(Path(args.board).resolve()), "--fs", str(args.fs), "--trace", args.trace]
+    if not args.keep:
+        cmd.append("--fresh")
+    for opt in ("config", "secrets"):
+        val = getattr(args, opt)
+        if val:
+            cmd += [f"--{opt}", str(Path(val).resolve())]
+    if args.cycles is not None:
+        cmd += ["--cycles", str(args.cycles)]
+    elif args.hours is not None:
+        cmd += ["--hours", str(args.hours)]
+    else:
+        cmd += ["--days", str(args.days if args.days is not None else 1)]
+    if args.interval:
+        cmd += ["--interval", str(args.interval)]
+    for f in args.fault:
+        cmd += ["--fault", f]
+    return cmd
+
+
+def format_reading(d: dict) -> str:
+    keys = [("temperature_c", "T", "°C"), ("humidity_pct", "RH", "%"), ("pressure_hpa", "p", "hPa"),
+            ("co2_ppm", "CO2", "ppm"), ("pm1_0_ugm3", "PM1", ""), ("pm2_5_ugm3", "PM2.5", ""),
+            ("pm10_ugm3", "PM10", ""), ("voc_index", "VOC", ""), ("battery_v", "bat", "V")]
+    parts = [f"seq={d.get('seq')}"]
+    for k, label, unit in keys:
+        if k in d:
+            parts.append(f"{label}={d[k]:g}{unit}")
+    return "  ".join(parts)
+
+
+def run(args) -> int:
+    cmd = build_command(args)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=micropython_env(), cwd=str(REPO_ROOT), bufsize=1)
+    produced: set[int] = set()
+    delivered: set[int] = set()
+    decode_errors = 0
+    sim_end = ""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        if line.startswith("@@SIM"):
+            if line.startswith("@@SIM end"):
+                sim_end = line
+            if not args.quiet:
+                print(line.replace("@@SIM", "sim:"))
+            continue
+        m = _SAMPLE.search(line)
+        if m:
+            produced.add(int(m.group(1)))
+        if not args.quiet:
+            print(line)
+        m = _TX.search(line)
+        if m:
+            pm = _PORT.search(line)
+            try:
+                samples = codec.decode(bytes.fromhex(m.group(1)), int(pm.group(1)) if pm else None)
+            except codec.FrameError as exc:
+                decode_errors += 1
+                print(f"decode error: {exc}")
+                continue
+            for d in samples:
+                if "seq" in d:
+                    delivered.add(d["seq"])
+                print(json.dumps(d) if args.json else "  decoded: " + format_reading(d))
+    rc = proc.wait()
+    lost = len(produced - delivered)
+    print(f"summary: samples={len(produced)} uplinked={len(delivered & produced)} lost={lost}")
+    if rc != 0:
+        print(f"stationctl run: the virtual station exited with code {rc}", file=sys.stderr)
+        return rc
+    if not sim_end:
+        print("stationctl run: the virtual station did not finish its run", file=sys.stderr)
+        return 1
+    return 1 if decode_errors else 0

@@ -1,0 +1,233 @@
+"""The simulated board: what `firmware/hal.py` gets under the unix port.
+
+A runner (sim/vstation.py, tests, the sim-device) creates `SimBoard(board_cfg, env, ...)` and
+calls `activate()`; the firmware's Hal then takes buses, UARTs, pins, watchdog, RTC memory and
+sleep from it. Chip models are attached to the buses according to the board config's `sensors`
+and `modem` entries (model classes looked up in MODELS, imported only when fitted).
+
+Resets are exceptions that unwind the firmware: `SimReset(cause)` (watchdog, soft reset) and
+`SimStop` (the simulated duration is over). Both derive from BaseException so that the firmware's
+own `except Exception` handlers cannot swallow them, as a real reset cannot be caught.
+"""
+
+import os
+
+from sim import vtime
+
+# sensor/modem type -> (module, class). Models take (env, **model_args) and have `address` (I2C)
+# or are UART peers (have `receive(data, now_us)`).
+MODELS = {
+    "bme280": ("sim.bme280", "BME280Model"),
+}
+
+
+class SimReset(BaseException):
+    """The simulated device resets (watchdog, machine.reset()); the runner restarts the firmware."""
+
+    def __init__(self, cause):
+        super().__init__(cause)
+        self.cause = cause
+
+
+class SimStop(BaseException):
+    """The simulated run is over."""
+
+
+class SimPin:
+    def __init__(self, num, out=True, value=None):
+        self.num = num
+        self.out = out
+        self._v = value or 0
+        self.history = []
+
+    def value(self, v=None):
+        if v is None:
+            return self._v
+        self._v = 1 if v else 0
+        self.history.append((vtime.now_us(), self._v))
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def __call__(self, v=None):
+        return self.value(v)
+
+
+class SimWDT:
+    """A watchdog that resets the simulated device when not fed within its timeout."""
+
+    def __init__(self, board, timeout_ms):
+        self.board = board
+        self.timeout_us = timeout_ms * 1000
+        self.deadline = vtime.now_us() + self.timeout_us
+        self.fed = 0
+        vtime.add_hook(self._check)
+
+    def feed(self):
+        self.deadline = vtime.now_us() + self.timeout_us
+        self.fed += 1
+
+    def _check(self, now_us):
+        if now_us > self.deadline:
+            vtime.remove_hook(self._check)
+            raise SimReset("watchdog")
+
+
+_current = None
+
+
+def current(board_cfg=None):
+    """The active simulated board (created with defaults if a runner did not make one)."""
+    global _current
+    if _current is None:
+        from sim.env import Environment
+
+        SimBoard(board_cfg or {}, Environment("synthetic")).activate()
+    return _current
+
+
+class SimBoard:
+    def __init__(self, board_cfg, env, fs_root=".run/station", end_s=None, uid="5eed0001", time_synced=True):
+        self.cfg = board_cfg
+        self.env = env
+        self.fs_root = fs_root
+        self.end_s = end_s
+        self.uid = uid
+        self.time_synced = time_synced
+        self.buses = {}
+        self.uarts = {}
+        self.models = {}  # sensor name -> model
+        self.pins = {}
+        self.wdt = None
+        self.next_reset_cause = "power_on"
+        self.resets = {}
+        self.sleeps = 0
+        _makedirs(fs_root)
+
+    def activate(self):
+        global _current
+        _current = self
+        return self
+
+    # --- models ---
+    def _model(self, kind, args):
+        if kind not in MODELS:
+            raise ValueError("no simulated model for %r" % kind)
+        modname, clsname = MODELS[kind]
+        mod = __import__(modname, None, None, (clsname,))
+        return getattr(mod, clsname)(self.env, **args)
+
+    def _sensor_entries(self):
+        return self.cfg.get("sensors", [])
+
+    def i2c(self, name, spec):
+        bus = self.buses.get(name)
+        if bus is None:
+            from sim.i2c import SimI2C
+
+            bus = SimI2C(spec.get("id", 0), spec.get("freq", 100000))
+            for s in self._sensor_entries():
+                if s.get("bus") == name and not s.get("sim_absent"):
+                    args = dict(s.get("sim", {}))
+                    if "address" in s:
+                        args["address"] = s["address"]
+                    m = bus.attach(self._model(s["type"], args))
+                    self.models[s.get("name", s["type"])] = m
+            self.buses[name] = bus
+        return bus
+
+    def uart(self, name, spec, baud, timeout):
+        u = self.uarts.get(name)
+        if u is None:
+            from sim.uart import SimUART
+
+            u = SimUART(spec.get("id", 1), baud, timeout)
+            peers = [s for s in self._sensor_entries() if s.get("uart") == name]
+            modem = self.cfg.get("modem")
+            if modem and modem.get("uart") == name:
+                peers.append(modem)
+            for s in peers:
+                if s.get("sim_absent"):
+                    continue
+                m = u.attach(self._model(s["type"], dict(s.get("sim", {}))))
+                self.models[s.get("name", s["type"])] = m
+            self.uarts[name] = u
+        else:
+            u.init(baudrate=baud, timeout=timeout)
+        return u
+
+    def pin(self, name, num, out, value):
+        p = self.pins.get(name)
+        if p is None:
+            p = self.pins[name] = SimPin(num, out, value)
+        return p
+
+    # --- system ---
+    def watchdog(self, timeout_ms):
+        if self.wdt is not None:
+            vtime.remove_hook(self.wdt._check)
+        self.wdt = SimWDT(self, timeout_ms)
+        return self.wdt
+
+    def reset_cause(self):
+        return self.next_reset_cause
+
+    def reset(self):
+        raise SimReset("soft")
+
+    def on_reset(self, cause):
+        """Called by the runner when the firmware was unwound by a reset."""
+        self.resets[cause] = self.resets.get(cause, 0) + 1
+        self.next_reset_cause = cause
+        if self.wdt is not None:
+            vtime.remove_hook(self.wdt._check)
+            self.wdt = None
+        # RAM is lost: buses and peripherals are rebuilt by the next Hal
+        self.buses = {}
+        self.uarts = {}
+        self.pins = {}
+
+    def sleep_ms(self, ms):
+        self.sleeps += 1
+        if self.end_s is not None:
+            remaining_us = int(self.end_s * 1000000) - vtime.now_us()
+            if remaining_us <= ms * 1000:
+                vtime.advance_us(max(0, remaining_us))
+                raise SimStop()
+        vtime.advance_us(ms * 1000)
+
+    def unique_id(self):
+        return self.uid
+
+    def rtc_memory(self, data=None):
+        path = self.fs_root + "/.rtc_memory"
+        if data is None:
+            try:
+                with open(path, "rb") as f:
+                    return f.read()
+            except OSError:
+                return b""
+        with open(path, "wb") as f:
+            f.write(data)
+        return data
+
+    def battery_v(self):
+        return self.env.at(vtime.now_s()).battery_v
+
+
+def _makedirs(path):
+    parts = path.split("/")
+    cur = ""
+    for i, p in enumerate(parts):
+        if not p:
+            if i == 0:
+                cur = "/"
+            continue
+        cur = cur + p if cur.endswith("/") or not cur else cur + "/" + p
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass

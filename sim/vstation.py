@@ -1,0 +1,222 @@
+"""Virtual station: the real firmware on the simulated board, under unix MicroPython.
+
+    micropython sim/vstation.py --board board_configs/unix-sim.json --days 1 [options]
+
+Options:
+    --board PATH        board config (sensors fitted, buses)
+    --config PATH       station config to install as config.json (default: keep / defaults)
+    --secrets PATH      secrets file to install
+    --fs DIR            the station's flash filesystem folder (default .run/station)
+    --fresh             empty the filesystem folder first (a new station)
+    --days N / --hours N / --cycles N   simulated duration (cycles at the configured interval)
+    --interval S        sampling interval override (seconds)
+    --trace NAME        stonehaven | office | synthetic
+    --fault SPEC        SENSOR:KIND[@START_S[+DURATION_S]] (repeatable), e.g. bme280:nack@3600+1800
+                        kinds: absent nack corrupt slow timeout (bus)  stuck force offset (value)
+    --heap              print heap figures at the end
+Prints the firmware's diagnostics, then `@@SIM key=value ...` lines for the host.
+"""
+
+import sys
+
+# running as a script puts sim/ first on the path, where its chip models would shadow the drivers
+if sys.path and sys.path[0].rstrip("/").endswith("sim"):
+    sys.path.pop(0)
+
+from sim import vtime  # noqa: E402
+
+vtime.install()
+
+import gc  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+
+from sim.board import SimBoard, SimReset, SimStop  # noqa: E402
+from sim.env import Environment  # noqa: E402
+
+
+def parse_args(argv):
+    opts = {"board": "board_configs/unix-sim.json", "fs": ".run/station", "trace": "stonehaven", "faults": []}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--fresh", "--heap"):
+            opts[a[2:]] = True
+            i += 1
+            continue
+        if i + 1 >= len(argv):
+            raise SystemExit("vstation: %s needs a value" % a)
+        v = argv[i + 1]
+        if a == "--fault":
+            opts["faults"].append(v)
+        elif a in ("--board", "--config", "--secrets", "--fs", "--trace"):
+            opts[a[2:]] = v
+        elif a in ("--days", "--hours", "--cycles", "--interval"):
+            opts[a[2:]] = float(v)
+        else:
+            raise SystemExit("vstation: unknown option %s" % a)
+        i += 2
+    return opts
+
+
+def parse_fault(spec):
+    """'bme280:nack@3600+1800' -> (target, kind, start_s, end_s or None)."""
+    target, _, rest = spec.partition(":")
+    if not target or not rest:
+        raise ValueError("fault %r: expected SENSOR:KIND[@START[+DURATION]]" % spec)
+    kind, _, when = rest.partition("@")
+    start, end = 0.0, None
+    if when:
+        s, _, d = when.partition("+")
+        start = float(s)
+        if d:
+            end = start + float(d)
+    return target, kind, start, end
+
+
+class FaultPlan:
+    """Applies scheduled faults to the board's buses and models as virtual time passes."""
+
+    BUS_KINDS = ("absent", "nack", "corrupt", "slow", "timeout")
+    VALUE_KINDS = ("stuck", "force", "offset")
+
+    def __init__(self, board, specs):
+        self.board = board
+        self.items = []
+        for spec in specs:
+            target, kind, start, end = parse_fault(spec)
+            if kind not in self.BUS_KINDS + self.VALUE_KINDS:
+                raise ValueError("fault %r: unknown kind %s" % (spec, kind))
+            self.items.append([target, kind, start, end, "pending"])
+        vtime.add_hook(self.tick)
+
+    def _entry(self, target):
+        for s in self.board.cfg.get("sensors", []):
+            if s.get("name", s["type"]) == target:
+                return s
+        raise ValueError("fault target %r is not a fitted sensor" % target)
+
+    def _apply(self, item, on):
+        target, kind = item[0], item[1]
+        entry = self._entry(target)
+        if kind in self.BUS_KINDS:
+            bus = self.board.buses.get(entry.get("bus"))
+            if bus is None:
+                return False
+            if on:
+                bus.inject(entry.get("address"), kind)
+            else:
+                bus.clear(entry.get("address"))
+        else:
+            model = self.board.models.get(target)
+            if model is None:
+                return False
+            if on:
+                if kind == "force":
+                    model.inject_value("force", "temperature_c", value=150.0)
+                elif kind == "offset":
+                    model.inject_value("offset", "temperature_c", delta=5.0)
+                else:
+                    model.inject_value(kind)
+            else:
+                model.clear_values()
+        return True
+
+    def tick(self, now_us):
+        t = now_us / 1000000
+        for item in self.items:
+            if item[4] == "pending" and t >= item[2]:
+                if self._apply(item, True):
+                    item[4] = "active"
+                    print("@@SIM fault_on target=%s kind=%s t=%d" % (item[0], item[1], t))
+            elif item[4] == "active" and item[3] is not None and t >= item[3]:
+                self._apply(item, False)
+                item[4] = "done"
+                print("@@SIM fault_off target=%s kind=%s t=%d" % (item[0], item[1], t))
+
+
+def _copy(src, dst):
+    with open(src) as f:
+        data = f.read()
+    with open(dst, "w") as f:
+        f.write(data)
+
+
+def _rmtree(path):
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        return
+    for name in entries:
+        p = path + "/" + name
+        try:
+            os.remove(p)
+        except OSError:
+            _rmtree(p)
+            try:
+                os.rmdir(p)
+            except OSError:
+                pass
+
+
+def main(argv):
+    opts = parse_args(argv)
+    with open(opts["board"]) as f:
+        board_cfg = json.load(f)
+    if opts.get("fresh"):
+        _rmtree(opts["fs"])
+    env = Environment(opts["trace"])
+    vtime.reset(epoch_s=env.start_unix)
+    board = SimBoard(board_cfg, env, fs_root=opts["fs"])
+    board.activate()
+    if opts.get("config"):
+        _copy(opts["config"], opts["fs"] + "/config.json")
+    if opts.get("secrets"):
+        _copy(opts["secrets"], opts["fs"] + "/secrets.json")
+
+    import config
+    import diag
+    import station
+    from hal import Hal
+
+    cfg, _ = config.load(opts["fs"])
+    interval = opts.get("interval") or cfg["interval_s"]
+    if opts.get("interval"):
+        cfg = config.set_key(cfg, "interval_s", int(interval))
+        config.write_atomic(opts["fs"] + "/config.json", config.canonical(cfg))
+    if "cycles" in opts:
+        duration = opts["cycles"] * interval - 1
+    elif "hours" in opts:
+        duration = opts["hours"] * 3600
+    else:
+        duration = opts.get("days", 1) * 86400
+    board.end_s = duration
+    FaultPlan(board, opts["faults"])
+    print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d" % (board_cfg.get("board"), opts["trace"], duration, env.start_unix))
+
+    st = None
+    totals = {"samples": 0, "uplinked": 0, "peak_alloc": 0}
+    while True:
+        try:
+            st = station.Station(Hal(board_cfg), board_cfg)
+            st.boot()
+            st.run()
+        except SimStop:
+            break
+        except SimReset as r:
+            diag.warn("SIM.RESET", None, cause=r.cause)
+            board.on_reset(r.cause)
+        finally:
+            if st is not None:
+                totals["samples"] += st.cycles
+                totals["uplinked"] += st.uplinked
+                totals["peak_alloc"] = max(totals["peak_alloc"], st.peak_alloc)
+    gc.collect()
+    resets = ",".join("%s:%d" % (k, v) for k, v in board.resets.items()) or "none"
+    print(
+        "@@SIM end samples=%d uplinked=%d resets=%s peak_cycle_alloc=%d heap_used=%d heap_free=%d sim_s=%d"
+        % (totals["samples"], totals["uplinked"], resets, totals["peak_alloc"], gc.mem_alloc(), gc.mem_free(), vtime.now_s())
+    )
+
+
+main(sys.argv[1:])
