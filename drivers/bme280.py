@@ -1,9 +1,8 @@
 """Bosch BME280 temperature / humidity / pressure sensor on I2C (forced mode).
 
 Datasheet: Bosch BST-BME280-DS002. Compensation uses the datasheet's integer formulas
-(temperature and humidity section 4.2.3, pressure the 32-bit variant of section 8.2, 1 Pa
-resolution) so that a reading allocates nothing on a 64-bit port and stays exact on boards
-without double-precision floats.
+(section 4.2.3: 32-bit temperature and humidity, 64-bit pressure in Q24.8) so that a reading
+allocates nothing on a 64-bit port and stays exact on boards without double-precision floats.
 
     bme = BME280(i2c, address=0x76)
     bme.measure()                 # one forced-mode conversion, integer results kept in the object
@@ -41,7 +40,7 @@ WARMUP_MS = const(2)  # datasheet t_startup
 
 
 class BME280:
-    """BME280 in forced mode. Results: `temp_cdeg` (0.01 degC), `press_pa` (Pa), `hum_q10` (%RH/1024)."""
+    """BME280 in forced mode. Results: `temp_cdeg` (0.01 degC), `press_q8` (Pa/256), `hum_q10` (%RH/1024)."""
 
     def __init__(self, i2c, address=0x76, osrs_t=1, osrs_p=1, osrs_h=1, iir=0):
         if not (1 <= osrs_t <= 5 and 1 <= osrs_p <= 5 and 1 <= osrs_h <= 5 and 0 <= iir <= 4):
@@ -74,7 +73,7 @@ class BME280:
         )
         self.t_fine = 0
         self.temp_cdeg = 0
-        self.press_pa = 0
+        self.press_q8 = 0
         self.hum_q10 = 0
         self.adc_t = 0
         self.adc_p = 0
@@ -146,7 +145,7 @@ class BME280:
         self.compensate(self.adc_t, self.adc_p, self.adc_h)
 
     def compensate(self, adc_t, adc_p, adc_h):
-        """Datasheet integer compensation; sets temp_cdeg, press_pa, hum_q10."""
+        """Datasheet integer compensation; sets temp_cdeg, press_q8, hum_q10."""
         T1 = self.dig_T1
         var1 = ((((adc_t >> 3) - (T1 << 1))) * self.dig_T2) >> 11
         x = (adc_t >> 4) - T1
@@ -154,29 +153,32 @@ class BME280:
         t_fine = var1 + var2
         self.t_fine = t_fine
         self.temp_cdeg = (t_fine * 5 + 128) >> 8
-        self.press_pa = self._pressure(adc_p, t_fine)
+        self.press_q8 = self._pressure(adc_p, t_fine)
         self.hum_q10 = self._humidity(adc_h, t_fine)
 
     def _pressure(self, adc_p, t_fine):
-        # BME280 datasheet 8.2, 32-bit fixed point; p is unsigned 32-bit in the reference code
-        var1 = (t_fine >> 1) - 64000
-        q = var1 >> 2
-        var2 = ((q * q) >> 11) * self.dig_P6
-        var2 = var2 + ((var1 * self.dig_P5) << 1)
-        var2 = (var2 >> 2) + (self.dig_P4 << 16)
-        var1 = (((self.dig_P3 * ((q * q) >> 13)) >> 3) + ((self.dig_P2 * var1) >> 1)) >> 18
-        var1 = ((32768 + var1) * self.dig_P1) >> 15
-        if var1 <= 0:
+        # Datasheet 4.2.3 64-bit formula, result in Pa as Q24.8. Two products of the reference code
+        # exceed 62 bits; they are split exactly so no intermediate leaves the small-int range
+        # of a 64-bit port (no allocation):
+        #   ((2**47 + v1) * P1) >> 33 == P1 * 2**14 + ((v1 * P1) >> 33)
+        #   (N * 3125) // v1        == (N // v1) * 3125 + ((N % v1) * 3125) // v1   (N, v1 > 0)
+        P1 = self.dig_P1
+        v1 = t_fine - 128000
+        v2 = v1 * v1 * self.dig_P6
+        v2 = v2 + ((v1 * self.dig_P5) << 17)
+        v2 = v2 + (self.dig_P4 << 35)
+        v1 = ((v1 * v1 * self.dig_P3) >> 8) + ((v1 * self.dig_P2) << 12)
+        v1 = (P1 << 14) + ((v1 * P1) >> 33)
+        if v1 <= 0:
             return 0  # avoid division by zero (datasheet returns 0)
-        p = (((1048576 - adc_p) - (var2 >> 12)) * 3125) & 0xFFFFFFFF
-        if p < 0x80000000:
-            p = (p << 1) // var1
-        else:
-            p = (p // var1) * 2
-        r = p >> 3
-        var1 = (self.dig_P9 * ((r * r) >> 13)) >> 12
-        var2 = ((p >> 2) * self.dig_P8) >> 13
-        return p + ((var1 + var2 + self.dig_P7) >> 4)
+        n = ((1048576 - adc_p) << 31) - v2
+        if n < 0:
+            return 0  # outside the chip's range; the C code's truncation would differ here
+        p = (n // v1) * 3125 + ((n % v1) * 3125) // v1
+        r = p >> 13
+        v1 = (self.dig_P9 * r * r) >> 25
+        v2 = (self.dig_P8 * p) >> 19
+        return ((p + v1 + v2) >> 8) + (self.dig_P7 << 4)
 
     def _humidity(self, adc_h, t_fine):
         v = t_fine - 76800
@@ -198,8 +200,8 @@ class BME280:
 
     @property
     def pressure_hpa(self):
-        """Pressure of the last measure(), hectopascal (0.01 resolution)."""
-        return self.press_pa / 100
+        """Pressure of the last measure(), hectopascal (1/25600 resolution)."""
+        return self.press_q8 / 25600
 
     @property
     def humidity_pct(self):

@@ -28,7 +28,7 @@ def _read_bme280(drv, vals, now_ms):
     drv.measure()
     vals[S.TEMPERATURE] = drv.temp_cdeg / 100
     vals[S.HUMIDITY] = drv.hum_q10 / 1024
-    vals[S.PRESSURE] = drv.press_pa / 100
+    vals[S.PRESSURE] = drv.press_q8 / 25600
 
 
 # type -> (open(hal, entry) -> driver, read(driver, vals, now_ms), channels, warm-up ms, priority)

@@ -28,9 +28,22 @@ class MicroPythonFailure(Exception):
     pass
 
 
+def _is_mp_test(path: Path) -> bool:
+    return path.suffix == ".py" and path.name.startswith("mp_test_")
+
+
 def pytest_collect_file(parent, file_path: Path):
-    if file_path.suffix == ".py" and file_path.name.startswith("mp_test_"):
+    # A file named on the command line is collected by the python plugin, which asks
+    # pytest_pycollect_makemodule below; everything else is found here.
+    if _is_mp_test(file_path) and not parent.session.isinitpath(file_path):
         return MpFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent):
+    if _is_mp_test(module_path):
+        return MpFile.from_parent(parent, path=module_path)
     return None
 
 
