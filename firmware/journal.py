@@ -1,0 +1,363 @@
+"""Power-loss-safe, append-only journal: the only place a sample frame waits for delivery.
+
+Layout: a folder of segment files `<root>/00000001.jnl`, `00000002.jnl`, ... each at most
+`seg_bytes` (one flash erase block, 4 KiB by default). Records are only ever appended; nothing
+is rewritten in place, so no header or index block wears out. A record:
+
+    0xA5 | type (1) | length (2, LE) | seq (4, LE) | payload (length) | crc32 (4, LE)
+
+The CRC covers type..payload. Types: DATA (a single-sample frame, opaque here), ACK (every DATA
+record with seq <= this seq is delivered; appended when the uplink confirms), DROP (cumulative
+count of undelivered records dropped because the journal was full).
+
+Boot scan (`open()`): every segment is read record by record; a record whose magic, length or CRC
+is wrong is skipped one byte at a time until the next valid record (so corruption in the middle
+costs only the damaged record), and damage at the end of the newest segment is a torn tail from a
+power cut: discarded, and appends continue in a fresh segment. Segments whose DATA records are
+all delivered are deleted (except the newest, which keeps the last seq for the next boot).
+When full (`max_bytes`), the oldest segment is deleted even if undelivered: drop-oldest, counted
+in `dropped` (persisted as a DROP record) and reported with JOURNAL.DROP.
+
+Positions are ints: `segment_number << 16 | offset`.
+"""
+
+import binascii
+import os
+import struct
+
+from micropython import const
+
+import diag
+
+_MAGIC = const(0xA5)
+DATA = const(1)
+ACK = const(2)
+DROP = const(3)
+_HDR = const(8)
+_CRC = const(4)
+MAX_PAYLOAD = const(512)
+_SUFFIX = ".jnl"
+
+
+class JournalError(OSError):
+    """The journal cannot store a record (flash full or failing, record too large)."""
+
+
+def _name(segno):
+    s = str(segno)
+    return "0" * (8 - len(s)) + s + _SUFFIX
+
+
+class Journal:
+    def __init__(self, root, max_bytes=65536, seg_bytes=4096):
+        if seg_bytes < 64 or seg_bytes > 65535:
+            raise ValueError("journal: seg_bytes must be 64..65535")
+        if max_bytes < 2 * seg_bytes:
+            raise ValueError("journal: max_bytes must hold at least two segments")
+        self.root = root
+        self.max_bytes = max_bytes
+        self.seg_bytes = seg_bytes
+        self._rec = bytearray(_HDR + MAX_PAYLOAD + _CRC)
+        self._mv = memoryview(self._rec)
+        # per segment: [segno, size_bytes, max_data_seq or -1]
+        self.segments = []
+        self.acked = 0  # every DATA seq <= acked is delivered
+        self.last_seq = 0  # highest seq seen in any record (the station continues from here)
+        self.pending = 0  # DATA records not yet delivered
+        self.dropped = 0  # undelivered records lost to drop-oldest (cumulative)
+        self.torn = 0  # torn tails discarded at this boot
+        self.skipped = 0  # bytes skipped over as damaged at this boot
+        self.head = -1  # position of the first pending DATA record, -1 when none
+        self._roll = False  # start a new segment before the next append
+        self._pending_drop_note = False
+
+    # --- boot ---
+    def open(self):
+        """Scan the segments, recover every complete record, discard a torn tail."""
+        try:
+            os.mkdir(self.root)
+        except OSError:
+            pass
+        nums = []
+        for name in os.listdir(self.root):
+            if name.endswith(_SUFFIX) and len(name) == 8 + len(_SUFFIX):
+                try:
+                    nums.append(int(name[:8]))
+                except ValueError:
+                    pass
+        nums.sort()
+        self.segments = []
+        self.head = -1
+        self.pending = 0
+        for segno in nums:
+            size = self._size(segno)
+            seg = [segno, size, -1]
+            self.segments.append(seg)
+            off = 0
+            tail_bad = False
+            while off < size:
+                r = self._record_at(segno, off, size)
+                if r is None:
+                    self.skipped += 1
+                    off += 1
+                    tail_bad = True
+                    continue
+                tail_bad = False
+                kind, seq, n, nxt = r
+                if seq > self.last_seq:
+                    self.last_seq = seq
+                if kind == DATA:
+                    if seq > seg[2]:
+                        seg[2] = seq
+                elif kind == ACK:
+                    if seq > self.acked:
+                        self.acked = seq
+                elif kind == DROP:
+                    if seq > self.dropped:
+                        self.dropped = seq
+                off = nxt
+            if tail_bad and segno == nums[-1]:
+                self.torn += 1
+                self._roll = True
+        # second pass (cheap: only segments that may hold pending data) for pending count and head
+        for seg in self.segments:
+            if seg[2] > self.acked:
+                self._count_pending(seg)
+        if self.torn:
+            diag.warn("JOURNAL.TORN", None, discarded_bytes=self._tail_garbage())
+        if self.skipped - (self._tail_garbage() if self.torn else 0) > 0:
+            diag.warn("JOURNAL.CORRUPT", None, skipped_bytes=self.skipped)
+        self._delete_delivered()
+        diag.info(
+            "JOURNAL.OPEN",
+            None,
+            pending=self.pending,
+            acked=self.acked,
+            last_seq=self.last_seq,
+            segments=len(self.segments),
+            dropped=self.dropped,
+        )
+        return self
+
+    def _tail_garbage(self):
+        if not self.segments:
+            return 0
+        seg = self.segments[-1]
+        off = 0
+        end = 0
+        while off < seg[1]:
+            r = self._record_at(seg[0], off, seg[1])
+            if r is None:
+                off += 1
+            else:
+                off = end = r[3]
+        return seg[1] - end
+
+    def _count_pending(self, seg):
+        segno, size = seg[0], seg[1]
+        off = 0
+        while off < size:
+            r = self._record_at(segno, off, size)
+            if r is None:
+                off += 1
+                continue
+            if r[0] == DATA and r[1] > self.acked:
+                self.pending += 1
+                if self.head < 0:
+                    self.head = segno << 16 | off
+            off = r[3]
+
+    # --- record I/O ---
+    def _path(self, segno):
+        return self.root + "/" + _name(segno)
+
+    def _size(self, segno):
+        try:
+            return os.stat(self._path(segno))[6]
+        except OSError:
+            return 0
+
+    def _record_at(self, segno, off, size, f=None):
+        """(type, seq, length, next_offset) of a valid record at off, else None. Payload in _rec."""
+        if size - off < _HDR + _CRC:
+            return None
+        mv = self._mv
+        own = f is None
+        if own:
+            f = open(self._path(segno), "rb")
+        try:
+            f.seek(off)
+            if f.readinto(mv[:_HDR]) != _HDR:
+                return None
+            rec = self._rec
+            if rec[0] != _MAGIC or rec[1] < DATA or rec[1] > DROP:
+                return None
+            n = rec[2] | rec[3] << 8
+            if n > MAX_PAYLOAD or off + _HDR + n + _CRC > size:
+                return None
+            if f.readinto(mv[_HDR : _HDR + n + _CRC]) != n + _CRC:
+                return None
+        finally:
+            if own:
+                f.close()
+        crc = binascii.crc32(mv[1 : _HDR + n])
+        if struct.unpack_from("<I", rec, _HDR + n)[0] != crc:
+            return None
+        seq = struct.unpack_from("<I", rec, 4)[0]
+        return rec[1], seq, n, off + _HDR + n + _CRC
+
+    def read(self, pos, buf):
+        """Next pending DATA record at or after pos: (seq, length, next_pos), payload copied to buf.
+
+        None when there is none. Damaged bytes are skipped as in the boot scan.
+        """
+        if pos < 0:
+            return None
+        segno, off = pos >> 16, pos & 0xFFFF
+        for seg in self.segments:
+            if seg[0] < segno:
+                continue
+            if seg[0] > segno:
+                segno, off = seg[0], 0
+            if seg[2] <= self.acked:
+                continue
+            size = seg[1]
+            f = open(self._path(segno), "rb")
+            try:
+                while off < size:
+                    r = self._record_at(segno, off, size, f)
+                    if r is None:
+                        off += 1
+                        continue
+                    kind, seq, n, nxt = r
+                    if kind == DATA and seq > self.acked:
+                        if n > len(buf):
+                            raise ValueError("journal: buffer smaller than record")
+                        buf[:n] = self._mv[_HDR : _HDR + n]
+                        return seq, n, segno << 16 | nxt
+                    off = nxt
+            finally:
+                f.close()
+        return None
+
+    def _write(self, kind, seq, payload, n):
+        rec = self._rec
+        total = _HDR + n + _CRC
+        self._make_room(total)
+        rec[0] = _MAGIC
+        rec[1] = kind
+        rec[2] = n & 0xFF
+        rec[3] = n >> 8
+        struct.pack_into("<I", rec, 4, seq)
+        if n:
+            self._mv[_HDR : _HDR + n] = payload[:n]
+        struct.pack_into("<I", rec, _HDR + n, binascii.crc32(self._mv[1 : _HDR + n]))
+        seg = self.segments[-1]
+        with open(self._path(seg[0]), "ab") as f:
+            written = f.write(self._mv[:total])
+        if written != total:
+            raise JournalError("journal: short write (%s of %d bytes)" % (written, total))
+        seg[1] += total
+        return seg, seg[1] - total
+
+    def _make_room(self, total):
+        if not self.segments or self._roll or self.segments[-1][1] + total > self.seg_bytes:
+            segno = self.segments[-1][0] + 1 if self.segments else 1
+            self.segments.append([segno, 0, -1])
+            self._roll = False
+        while self._total() + total > self.max_bytes and len(self.segments) > 1:
+            self._drop_oldest()
+
+    def _total(self):
+        t = 0
+        for seg in self.segments:
+            t += seg[1]
+        return t
+
+    def _drop_oldest(self):
+        seg = self.segments[0]
+        lost = 0
+        if seg[2] > self.acked:
+            before = self.pending
+            self.pending = 0
+            self.head = -1
+            self._count_pending(seg)
+            lost = self.pending
+            self.pending = before - lost
+        self._remove(seg[0])
+        self.segments.pop(0)
+        if lost:
+            self.dropped += lost
+            self._reset_head()
+            diag.warn("JOURNAL.DROP", None, records=lost, dropped_total=self.dropped, pending=self.pending)
+            # persisted so the count survives a reboot (written into the newest segment)
+            self._pending_drop_note = True
+
+    def _reset_head(self):
+        self.head = -1
+        if self.pending:
+            for seg in self.segments:
+                if seg[2] > self.acked:
+                    self.head = seg[0] << 16
+                    return
+
+    def _remove(self, segno):
+        try:
+            os.remove(self._path(segno))
+        except OSError:
+            pass
+
+    def _delete_delivered(self):
+        keep = []
+        last = len(self.segments) - 1
+        for i, seg in enumerate(self.segments):
+            if i < last and seg[2] <= self.acked:
+                self._remove(seg[0])
+            else:
+                keep.append(seg)
+        self.segments = keep
+
+    # --- the station's side ---
+    def append(self, seq, frame):
+        """Store one frame under seq (it must be above every seq stored so far). Raises on failure."""
+        n = len(frame)
+        if n == 0 or n > MAX_PAYLOAD:
+            raise ValueError("journal: frame length %d outside 1..%d" % (n, MAX_PAYLOAD))
+        if seq <= self.last_seq:
+            raise ValueError("journal: seq %d not above last seq %d" % (seq, self.last_seq))
+        if _HDR + n + _CRC > self.seg_bytes:
+            raise ValueError("journal: frame does not fit a segment")
+        self._pending_drop_note = False
+        seg, off = self._write(DATA, seq, frame, n)
+        if seq > seg[2]:
+            seg[2] = seq
+        self.last_seq = seq
+        self.pending += 1
+        if self.head < 0:
+            self.head = seg[0] << 16 | off
+        if self._pending_drop_note:
+            self._pending_drop_note = False
+            self._write(DROP, self.dropped, b"", 0)
+
+    def ack(self, seq, next_pos, count):
+        """The uplink confirmed every pending record up to seq (count records, read up to next_pos)."""
+        if seq <= self.acked:
+            return
+        self._pending_drop_note = False
+        self._write(ACK, seq, b"", 0)
+        self.acked = seq
+        if seq > self.last_seq:
+            self.last_seq = seq
+        self.pending -= count
+        if self.pending <= 0:
+            self.pending = 0
+            self.head = -1
+        else:
+            self.head = next_pos
+        self._delete_delivered()
+        if self._pending_drop_note:
+            self._pending_drop_note = False
+            self._write(DROP, self.dropped, b"", 0)
+
+    def bytes_used(self):
+        return self._total()
