@@ -10,6 +10,7 @@ Options:
     --fresh             empty the filesystem folder first (a new station)
     --days N / --hours N / --cycles N   simulated duration (cycles at the configured interval)
     --interval S        sampling interval override (seconds)
+    --uplink KIND       console | file | mqtt | lorawan (overrides the station config)
     --trace NAME        stonehaven | office | synthetic
     --fault SPEC        SENSOR:KIND[@START_S[+DURATION_S]] (repeatable), e.g. bme280:nack@3600+1800
                         kinds: absent nack corrupt slow timeout (bus)  stuck force offset (value)
@@ -49,7 +50,7 @@ def parse_args(argv):
         v = argv[i + 1]
         if a == "--fault":
             opts["faults"].append(v)
-        elif a in ("--board", "--config", "--secrets", "--fs", "--trace"):
+        elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink"):
             opts[a[2:]] = v
         elif a in ("--days", "--hours", "--cycles", "--interval"):
             opts[a[2:]] = float(v)
@@ -181,8 +182,14 @@ def main(argv):
 
     cfg, _ = config.load(opts["fs"])
     interval = opts.get("interval") or cfg["interval_s"]
+    changed = False
     if opts.get("interval"):
         cfg = config.set_key(cfg, "interval_s", int(interval))
+        changed = True
+    if opts.get("uplink"):
+        cfg = config.set_key(cfg, "uplink", opts["uplink"])
+        changed = True
+    if changed:
         config.write_atomic(opts["fs"] + "/config.json", config.canonical(cfg))
     if "cycles" in opts:
         duration = opts["cycles"] * interval - 1

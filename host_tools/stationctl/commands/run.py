@@ -33,6 +33,8 @@ def register(sub) -> None:
     dur.add_argument("--hours", type=float, help="simulated hours")
     dur.add_argument("--cycles", type=int, help="number of sampling cycles")
     p.add_argument("--interval", type=int, help="sampling interval in seconds (default from config: 600)")
+    p.add_argument("--uplink", choices=["console", "file", "mqtt", "lorawan"],
+                   help="uplink for this run (overrides the station config)")
     p.add_argument("--trace", default="stonehaven", choices=["stonehaven", "office", "synthetic"],
                    help="environment: a real trace from ../shared/data, or the synthetic model")
     p.add_argument("--fault", action="append", default=[], metavar="SENSOR:KIND[@START[+DUR]]",
@@ -63,6 +65,8 @@ def build_command(args) -> list[str]:
         cmd += ["--days", str(args.days if args.days is not None else 1)]
     if args.interval:
         cmd += ["--interval", str(args.interval)]
+    if args.uplink:
+        cmd += ["--uplink", args.uplink]
     for f in args.fault:
         cmd += ["--fault", f]
     return cmd
