@@ -34,6 +34,11 @@ def uptime_s():
     return time.ticks_diff(time.ticks_ms(), _t0) / 1000
 
 
+def set_level(level):
+    global _min_level
+    _min_level = level
+
+
 def configure(level=INFO, out=None, sink=None):
     global _min_level, _out, _sink
     _min_level = level

@@ -50,7 +50,7 @@ class Station:
         cfg, source = config.load(self.hal.fs_root, diag.log)
         self.cfg = cfg
         self.secrets = config.load_secrets(self.hal.fs_root, diag.log)
-        diag.configure(level="DIWE".index(cfg["log_level"]))
+        diag.set_level("DIWE".index(cfg["log_level"]))
         diag.info(
             "BOOT",
             "climate-station",

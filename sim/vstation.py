@@ -180,9 +180,19 @@ def main(argv):
     import station
     from hal import Hal
 
-    cfg, _ = config.load(opts["fs"])
+    cfg, source = config.load(opts["fs"])
     interval = opts.get("interval") or cfg["interval_s"]
     changed = False
+    try:
+        os.stat(opts["fs"] + "/config.json")
+        has_file = True
+    except OSError:
+        has_file = False
+    if has_file and source != "file":
+        # leave a broken config file in place: the station must show the problem itself
+        print("@@SIM note=config_invalid_overrides_ignored")
+        opts.pop("interval", None)
+        opts.pop("uplink", None)
     if opts.get("interval"):
         cfg = config.set_key(cfg, "interval_s", int(interval))
         changed = True

@@ -1,0 +1,52 @@
+"""Every firmware and driver module compiles with the pinned mpy-cross; only the HAL imports machine."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from pathlib import Path
+
+import pytest
+from mpy import REPO
+
+from stationctl.mpenv import mpy_cross_exe
+
+DEVICE_FILES = sorted((REPO / "firmware").glob("*.py")) + sorted((REPO / "drivers").glob("*.py"))
+ALL_MP_FILES = DEVICE_FILES + sorted((REPO / "sim").glob("*.py"))
+
+
+def test_there_is_firmware_to_check():
+    names = {p.name for p in DEVICE_FILES}
+    assert {"station.py", "hal.py", "config.py", "bme280.py"} <= names
+
+
+@pytest.mark.parametrize("path", ALL_MP_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_mpy_cross_compiles(path: Path, tmp_path: Path):
+    out = tmp_path / (path.stem + ".mpy")
+    proc = subprocess.run([str(mpy_cross_exe()), "-o", str(out), str(path)], capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr
+    data = out.read_bytes()
+    assert data[0:1] == b"M" and data[1] == 6, "mpy v6 header expected"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_only_the_hal_imports_machine():
+    offenders = [p.name for p in DEVICE_FILES if "machine" in _imports(p) and p.name != "hal.py"]
+    assert offenders == []
+    assert "machine" in _imports(REPO / "firmware" / "hal.py")
+
+
+def test_device_code_never_imports_the_simulation_except_hal():
+    offenders = [p.name for p in DEVICE_FILES if "sim" in _imports(p) and p.name != "hal.py"]
+    assert offenders == []
