@@ -1,0 +1,49 @@
+"""Sensirion I2C conventions shared by the SHT4x, SCD4x and SGP40 drivers.
+
+Every 16-bit word on the wire is big-endian and followed by a CRC-8 (polynomial 0x31, init 0xFF,
+no reflection, no final XOR; datasheet example: 0xBEEF -> 0x92). Commands are written as one
+(SHT4x) or two (SCD4x, SGP40) bytes, optionally followed by argument words with their CRC.
+Everything here works on caller-owned buffers and allocates nothing.
+"""
+
+from micropython import const
+
+_POLY = const(0x31)
+
+
+class CRCError(ValueError):
+    """A word read from a Sensirion chip failed its CRC-8 check (bus noise or a wrong device)."""
+
+
+def crc8(buf, start=0, n=2):
+    """CRC-8 of buf[start:start+n] (Sensirion: poly 0x31, init 0xFF)."""
+    crc = 0xFF
+    for i in range(start, start + n):
+        crc ^= buf[i]
+        for _ in range(8):
+            if crc & 0x80:
+                crc = ((crc << 1) ^ _POLY) & 0xFF
+            else:
+                crc = (crc << 1) & 0xFF
+    return crc
+
+
+def check(buf, nwords):
+    """Verify the CRC of the first nwords word+CRC triplets of buf; raise CRCError on mismatch."""
+    for w in range(nwords):
+        i = 3 * w
+        if crc8(buf, i, 2) != buf[i + 2]:
+            raise CRCError("CRC mismatch in word %d" % w)
+
+
+def word(buf, w):
+    """The w-th 16-bit word of a word+CRC response buffer (CRC not checked here)."""
+    i = 3 * w
+    return (buf[i] << 8) | buf[i + 1]
+
+
+def put_word(buf, i, value):
+    """Write value as a big-endian word + CRC at buf[i:i+3] (command arguments)."""
+    buf[i] = (value >> 8) & 0xFF
+    buf[i + 1] = value & 0xFF
+    buf[i + 2] = crc8(buf, i, 2)
