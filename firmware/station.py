@@ -40,6 +40,7 @@ class Station:
         self.cycles = 0
         self.uplinked = 0
         self.failed_sends = 0
+        self.delivery = None
         self._last = [None] * S.N_CHANNELS
         self._same = [0] * S.N_CHANNELS
         self.peak_alloc = 0
@@ -71,6 +72,7 @@ class Station:
             interval_s=cfg["interval_s"],
         )
         self.uplink = self._make_uplink(cfg)
+        self.delivery = self._open_delivery(cfg)
         self.uplink.connect()
 
     def _make_uplink(self, cfg):
@@ -93,6 +95,27 @@ class Station:
         except ImportError as exc:
             diag.exception("UPLINK.UNAVAILABLE", exc, kind)
         return uplink.ConsoleUplink()
+
+    def _open_delivery(self, cfg):
+        import delivery
+        import journal
+
+        jnl = journal.Journal(self.hal.fs_root, max_bytes=cfg["journal"]["max_bytes"]).open()
+        if jnl.last_seq > self.seq:
+            self.seq = jnl.last_seq  # RTC memory does not survive a power cut; the journal does
+        return delivery.Delivery(jnl, self.uplink)
+
+    def deliver(self, frame):
+        """Journal the frame first, then drain the journal through the uplink (delivery.py)."""
+        d = self.delivery
+        d.store(self.seq, frame)
+        self.uplinked += d.drain(self.cfg["interval_s"] * 500)
+        if d.j.pending:
+            self.failed_sends += 1
+        d.downlinks(getattr(self, "handle_downlink", None))
+        pause = getattr(self.uplink, "sleep", None)
+        if pause is not None:
+            pause(self.cfg["interval_s"] * 1000)
 
     def _restore_seq(self):
         mem = self.hal.rtc_memory()
@@ -175,10 +198,7 @@ class Station:
         fields["health"] = "%x/%x/%x/%x" % (smp.fault, smp.warmup, smp.implausible, smp.flags)
         diag.info("SAMPLE", None, **fields)
         n = codec.encode_sample(smp, self.frame)
-        if self.uplink.send(memoryview(self.frame)[:n], 1):
-            self.uplinked += 1
-        else:
-            self.failed_sends += 1
+        self.deliver(memoryview(self.frame)[:n])
         self._save_seq()
         self.cycles += 1
         used = gc.mem_alloc() - base

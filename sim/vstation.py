@@ -11,9 +11,14 @@ Options:
     --days N / --hours N / --cycles N   simulated duration (cycles at the configured interval)
     --interval S        sampling interval override (seconds)
     --uplink KIND       console | file | mqtt | lorawan (overrides the station config)
+    --set KEY=VALUE     override one station config key, e.g. mqtt.port=18830 (repeatable; JSON value)
+    --pace F            real seconds per simulated second (0 = as fast as possible), so a host
+                        test can act on a real broker at roughly known simulated times
     --trace NAME        stonehaven | office | synthetic
     --fault SPEC        SENSOR:KIND[@START_S[+DURATION_S]] (repeatable), e.g. bme280:nack@3600+1800
                         kinds: absent nack corrupt slow timeout (bus)  stuck force offset (value)
+                        power:cut@T (RAM and RTC memory lost, firmware restarted)
+                        net:down@T+D (the station's network is unreachable: sockets fail)
     --heap              print heap figures at the end
 Prints the firmware's diagnostics, then `@@SIM key=value ...` lines for the host.
 """
@@ -50,6 +55,10 @@ def parse_args(argv):
         v = argv[i + 1]
         if a == "--fault":
             opts["faults"].append(v)
+        elif a == "--set":
+            opts.setdefault("set", []).append(v)
+        elif a == "--pace":
+            opts["pace"] = float(v)
         elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink"):
             opts[a[2:]] = v
         elif a in ("--days", "--hours", "--cycles", "--interval"):
@@ -86,10 +95,31 @@ class FaultPlan:
         self.items = []
         for spec in specs:
             target, kind, start, end = parse_fault(spec)
-            if kind not in self.BUS_KINDS + self.VALUE_KINDS:
+            if target in ("power", "net"):
+                if (target, kind) not in (("power", "cut"), ("net", "down")):
+                    raise ValueError("fault %r: unknown kind %s" % (spec, kind))
+            elif kind not in self.BUS_KINDS + self.VALUE_KINDS:
                 raise ValueError("fault %r: unknown kind %s" % (spec, kind))
             self.items.append([target, kind, start, end, "pending"])
         vtime.add_hook(self.tick)
+
+    def _special(self, item, on):
+        target, kind = item[0], item[1]
+        if target == "power" and kind == "cut":
+            if on:
+                item[4] = "done"
+                print("@@SIM fault_on target=power kind=cut t=%d" % vtime.now_s())
+                raise SimReset("power_cut")
+            return True
+        if target == "net" and kind == "down":
+            from sim import netclock
+
+            if on:
+                netclock.down()
+            else:
+                netclock.up()
+            return True
+        raise ValueError("fault %s:%s: unknown kind" % (target, kind))
 
     def _entry(self, target):
         for s in self.board.cfg.get("sensors", []):
@@ -99,6 +129,8 @@ class FaultPlan:
 
     def _apply(self, item, on):
         target, kind = item[0], item[1]
+        if target in ("power", "net"):
+            return self._special(item, on)
         entry = self._entry(target)
         if kind in self.BUS_KINDS:
             bus = self.board.buses.get(entry.get("bus"))
@@ -170,6 +202,8 @@ def main(argv):
     vtime.reset(epoch_s=env.start_unix)
     board = SimBoard(board_cfg, env, fs_root=opts["fs"])
     board.activate()
+    if opts.get("pace"):
+        vtime.set_real_sleep_factor(opts["pace"])
     if opts.get("config"):
         _copy(opts["config"], opts["fs"] + "/config.json")
     if opts.get("secrets"):
@@ -199,6 +233,14 @@ def main(argv):
     if opts.get("uplink"):
         cfg = config.set_key(cfg, "uplink", opts["uplink"])
         changed = True
+    for kv in opts.get("set", ()):
+        key, _, val = kv.partition("=")
+        try:
+            val = json.loads(val)
+        except ValueError:
+            pass
+        cfg = config.set_key(cfg, key, val)
+        changed = True
     if changed:
         config.write_atomic(opts["fs"] + "/config.json", config.canonical(cfg))
     if "cycles" in opts:
@@ -223,17 +265,30 @@ def main(argv):
         except SimReset as r:
             diag.warn("SIM.RESET", None, cause=r.cause)
             board.on_reset(r.cause)
+            if r.cause == "power_cut":
+                try:
+                    os.remove(opts["fs"] + "/.rtc_memory")  # RTC memory does not survive power loss
+                except OSError:
+                    pass
         finally:
             if st is not None:
                 totals["samples"] += st.cycles
                 totals["uplinked"] += st.uplinked
                 totals["peak_alloc"] = max(totals["peak_alloc"], st.peak_alloc)
+                d = getattr(st, "delivery", None)
+                if d is not None:
+                    totals["max_depth"] = max(totals.get("max_depth", 0), d.max_depth)
+                    totals["journal"] = d.j
     gc.collect()
     resets = ",".join("%s:%d" % (k, v) for k, v in board.resets.items()) or "none"
     print(
         "@@SIM end samples=%d uplinked=%d resets=%s peak_cycle_alloc=%d heap_used=%d heap_free=%d sim_s=%d"
         % (totals["samples"], totals["uplinked"], resets, totals["peak_alloc"], gc.mem_alloc(), gc.mem_free(), vtime.now_s())
     )
+    j = totals.get("journal")
+    if j is not None:
+        print("@@SIM journal pending=%d max_depth=%d dropped=%d acked=%d last_seq=%d"
+              % (j.pending, totals["max_depth"], j.dropped, j.acked, j.last_seq))
 
 
 main(sys.argv[1:])

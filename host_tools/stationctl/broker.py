@@ -1,0 +1,190 @@
+"""A real MQTT broker on a free loopback port, and a subscriber that decodes what arrives.
+
+`Broker("amqtt")` runs the pure-Python amqtt broker from the venv (always available);
+`Broker("mosquitto")` runs the Mosquitto binary when it is installed. Both can be stopped,
+killed and restarted on the same port (the fault tests do that). `Subscriber` is a paho-mqtt
+client on `<prefix>/#` that keeps every message it receives.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+
+class BrokerError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mosquitto_exe() -> str | None:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    for cand in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
+        if os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def kinds_available() -> list[str]:
+    return ["amqtt"] + (["mosquitto"] if mosquitto_exe() else [])
+
+
+def _amqtt_exe() -> str:
+    cand = Path(sys.executable).parent / "amqtt"
+    if cand.exists():
+        return str(cand)
+    found = shutil.which("amqtt")
+    if not found:
+        raise BrokerError("amqtt is not installed (pip install -r requirements.txt)")
+    return found
+
+
+class Broker:
+    def __init__(self, kind: str = "amqtt", port: int | None = None):
+        if kind not in ("amqtt", "mosquitto"):
+            raise BrokerError(f"unknown broker kind {kind!r} (amqtt or mosquitto)")
+        self.kind = kind
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+        self._dir = tempfile.TemporaryDirectory(prefix=f"broker-{kind}-")
+        self.log_path = Path(self._dir.name) / "broker.log"
+
+    def _command(self) -> list[str]:
+        d = Path(self._dir.name)
+        if self.kind == "mosquitto":
+            exe = mosquitto_exe()
+            if exe is None:
+                raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto)")
+            conf = d / "mosquitto.conf"
+            conf.write_text(
+                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            )
+            return [exe, "-c", str(conf)]
+        conf = d / "amqtt.yaml"
+        conf.write_text(
+            "listeners:\n"
+            "  default:\n"
+            "    type: tcp\n"
+            f"    bind: 127.0.0.1:{self.port}\n"
+            "plugins:\n"
+            "  amqtt.plugins.authentication.AnonymousAuthPlugin:\n"
+            "    allow_anonymous: true\n"
+        )
+        return [_amqtt_exe(), "-c", str(conf)]
+
+    def start(self, timeout: float = 20.0) -> Broker:
+        if self.running():
+            return self
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            self._command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BrokerError(
+                    f"{self.kind} exited at start:\n{self.log_path.read_text()[-2000:]}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise BrokerError(f"{self.kind} did not listen on port {self.port} within {timeout} s")
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, kill: bool = False) -> None:
+        """Stop the broker (SIGTERM, or SIGKILL with kill=True: no goodbye to clients)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self, kill: bool = False) -> None:
+        self.stop(kill=kill)
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        self._dir.cleanup()
+
+    def __enter__(self) -> Broker:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Subscriber:
+    """paho-mqtt client subscribed to `topic`; `messages` holds (topic, payload, retain)."""
+
+    def __init__(self, port: int, topic: str = "#", host: str = "127.0.0.1"):
+        import paho.mqtt.client as mqtt
+
+        self.topic = topic
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.connected = threading.Event()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"sub-{os.getpid()}-{port}",
+            clean_session=True,
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = lambda *a, **k: self.connected.clear()
+        self.client.reconnect_delay_set(min_delay=0.05, max_delay=0.5)
+        self.host = host
+        self.port = port
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None):
+        client.subscribe(self.topic, qos=1)
+        self.connected.set()
+
+    def _on_message(self, client, userdata, msg):
+        with self.lock:
+            self.messages.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def start(self, timeout: float = 10.0) -> Subscriber:
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        if not self.connected.wait(timeout):
+            raise BrokerError(f"subscriber could not connect to port {self.port}")
+        time.sleep(0.1)  # the SUBSCRIBE is on its way; give the broker a moment to register it
+        return self
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        try:
+            self.client.disconnect()
+        except Exception:  # noqa: BLE001 - already gone with the broker
+            pass
+
+    def snapshot(self) -> list[tuple[str, bytes, bool]]:
+        with self.lock:
+            return list(self.messages)

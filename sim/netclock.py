@@ -1,0 +1,43 @@
+"""Real network waits charged to the virtual clock.
+
+The MQTT uplink talks to a real broker over real sockets. Their waits (a refused connect, a
+half-open connection timing out) take real time; the firmware measures its deadlines on the
+virtual clock, so every blocking socket call charges the real time it took to virtual time.
+A cycle's simulated duration therefore includes its network waits, and a test can assert on it.
+Also where the runner can cut the network (`down()`/`up()`): new connections are refused and
+open ones fail, as when the station's Wi-Fi or the provider's link is lost.
+"""
+
+from sim import vtime
+
+_real = vtime._real
+_down = False
+charged_us = 0
+
+
+def begin():
+    if _down:
+        raise OSError(113)  # EHOSTUNREACH: the network is gone
+    return _real.ticks_us()
+
+
+def end(t0):
+    global charged_us
+    dt = _real.ticks_diff(_real.ticks_us(), t0)
+    if dt > 0:
+        charged_us += dt
+        vtime.advance_us(dt)
+
+
+def down():
+    global _down
+    _down = True
+
+
+def up():
+    global _down
+    _down = False
+
+
+def is_down():
+    return _down
