@@ -7,11 +7,11 @@ from sim import vtime
 vtime.install()
 
 import micropython  # noqa: E402
-
 import scd4x  # noqa: E402
 import sensirion  # noqa: E402
 from mptest import approx, eq, raises  # noqa: E402
 from replay import Recorder  # noqa: E402
+
 from sim.env import Environment  # noqa: E402
 from sim.i2c import SimI2C  # noqa: E402
 from sim.scd4x import SCD4xModel  # noqa: E402
@@ -91,7 +91,9 @@ def test_pressure_compensation():
 
 def test_altitude_compensation_restarts_periodic():
     d = scd4x.SCD4x(bus)
-    env.overrides.update({"co2_ppm": 1000.0, "pressure_hpa": 1013.25 * (1 - 2.25577e-5 * 1000) ** 5.25588})
+    env.overrides.update(
+        {"co2_ppm": 1000.0, "pressure_hpa": 1013.25 * (1 - 2.25577e-5 * 1000) ** 5.25588}
+    )
     d.set_altitude(1000)
     eq(model.altitude_m, 1000, "altitude stored")
     eq(model.mode, 1, "measuring again")

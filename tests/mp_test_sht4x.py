@@ -7,12 +7,12 @@ from sim import vtime
 vtime.install()
 
 import micropython  # noqa: E402
-
+import sample as S  # noqa: E402
 import sensirion  # noqa: E402
 import sht4x  # noqa: E402
-import sample as S  # noqa: E402
-from mptest import approx, eq, raises  # noqa: E402
+from mptest import eq, raises  # noqa: E402
 from replay import Recorder  # noqa: E402
+
 from sim.env import Environment  # noqa: E402
 from sim.i2c import SimI2C  # noqa: E402
 from sim.sht4x import SHT4xModel  # noqa: E402
@@ -89,7 +89,9 @@ def test_heater_warms_the_reading():
     if vtime.now_us() - t0 < 1000000:
         raise AssertionError("heater pulse returned before 1 s")
     if not (d.temp_cdeg > cold_t + 300 and d.rh_cpct < cold_rh - 1000):
-        raise AssertionError("heated reading %d/%d vs %d/%d" % (d.temp_cdeg, d.rh_cpct, cold_t, cold_rh))
+        raise AssertionError(
+            "heated reading %d/%d vs %d/%d" % (d.temp_cdeg, d.rh_cpct, cold_t, cold_rh)
+        )
 
 
 def test_absent_chip_raises_enodev():
