@@ -1,22 +1,820 @@
-"""Payload encoder (interim layout; replaced by the compact format of docs/payload-format.md).
+"""Compact payload codec, format v1 (docs/payload-format.md): frames built in a caller's buffer.
 
-Entry point used by the station: `encode_sample(sample, buf) -> length`.
+    n = encode_sample(sample, buf[, now])              one sample -> bytes in buf[:n]
+    n, used = encode_batch(samples, count, buf, max_len[, now])
+                                                       as many of samples[:count] as fit max_len
+    decode_sample(frame, sample[, now])                a single-sample frame back into a Sample
+    n = encode_status(buf, fw=..., config=..., ...)    status frame
+    n = encode_ack(buf, cmd_id, status)                command-ack frame
+    n = encode_lpp(sample, buf)                        Cayenne LPP (dashboards)
+
+Every frame is a bit stream packed MSB first; its first byte holds the format version (3 bits),
+the frame type (2 bits) and 3 type bits. Channel values are quantised to their resolution as
+integers q (sample.py order), written with a two-tier code (a short form for everyday city
+values, a full form for the whole range). Batches send the first sample absolute and the rest as
+Rice-coded deltas with one parameter k per channel and batch, and an escape to the absolute
+value for jumps.
+
+The hot path (encode_sample, encode_batch) allocates nothing: quantisation reads the IEEE-754
+bits of each value through `struct.pack_into` instead of float arithmetic (floats are heap
+objects on most ports), and the bit writer keeps its state in module globals.
 """
 
 import struct
 
+from micropython import const
+
 import sample as S
 
-INTERIM = 0xF0
+VERSION = const(1)
+
+FRAME_SAMPLE = const(0)
+FRAME_BATCH = const(1)
+FRAME_STATUS = const(2)
+FRAME_ACK = const(3)
+
+# LoRaWAN FPorts (frames are self-describing; the port only routes them on the network server)
+FPORT_DATA = const(1)  # sample and batch frames
+FPORT_LPP = const(2)  # Cayenne LPP alternative output
+FPORT_STATUS = const(3)
+FPORT_ACK = const(4)
+FPORT_COMMAND = const(10)  # downlink commands (firmware/commands.py)
+
+# time kinds (2 bits in the header)
+TIME_NOW = const(0)  # no time field: sampled when the frame was built (receive time applies)
+TIME_AGE16 = const(1)  # age in seconds before the frame was built, 16 bits
+TIME_UNIX = const(2)  # unix seconds, 32 bits (station clock synced)
+TIME_AGE32 = const(3)  # age in seconds, 32 bits
+
+MAX_BATCH = const(64)
+_ESC = const(8)  # unary run that escapes a Rice-coded delta to the absolute value code
+_MAX_K = const(15)
+_MAX_INTERVAL = const(131071)  # 17 bits
+_MAX_EG_BITS = const(16)
+
+# Per channel (sample.py order): q = round(v * (MUL << SHIFT)) + OFF, valid 0..QMAX.
+_MUL = (5, 1, 5, 1, 5, 5, 5, 1, 25)
+_SHIFT = (1, 1, 1, 0, 1, 1, 1, 0, 2)  # scale 10, 2, 10, 1, 10, 10, 10, 1, 100
+_OFF = (400, 0, -3000, 0, 0, 0, 0, -1, 0)
+_QMAX = (1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 500)
+_FULL = (11, 8, 13, 16, 14, 14, 14, 9, 9)  # bits of the full form
+_SLO = (300, 0, 6500, 350, 0, 0, 0, 0, 300)  # short form: q - SLO in SBITS bits
+_SBITS = (9, 0, 10, 10, 9, 9, 9, 0, 7)  # 0: the channel has only the full form
+
+_RESETS = ("unknown", "power_on", "hard", "watchdog", "deep_sleep", "soft", "brownout")
+# sensor type ids in status frames; index = id (0 = not listed here)
+SENSOR_TYPES = (
+    "other",
+    "bme280",
+    "sht4x",
+    "scd4x",
+    "sps30",
+    "sgp40",
+    "sds011",
+    "pms5003",
+    "scd30",
+    "bme680",
+)
 
 
-def encode_sample(smp, buf):
-    present = smp.present()
-    struct.pack_into(">BHIHHHHB", buf, 0, INTERIM, smp.seq & 0xFFFF, smp.time & 0xFFFFFFFF, present,
-                     smp.fault, smp.warmup, smp.implausible, smp.flags)
-    n = 16
-    for i in range(S.N_CHANNELS):
-        if present & (1 << i):
-            struct.pack_into(">i", buf, n, int(round(smp.values[i] * 100)))
-            n += 4
+class FrameError(ValueError):
+    """A frame cannot be decoded (truncated, unknown version or type, bad field)."""
+
+
+# --- bit writer: state in module globals so the hot path allocates nothing ---
+_wbuf = None  # bytearray being written, or None to only count bits
+_wpos = 0  # bits written so far
+_wlim = 0  # capacity in bits
+
+
+def _wbegin(buf, nbytes):
+    global _wbuf, _wpos, _wlim
+    _wbuf = buf
+    _wpos = 0
+    _wlim = nbytes * 8
+
+
+def _put(v, n):
+    """Append the low n bits of v (n <= 16 keeps v a small int on every port)."""
+    global _wpos
+    p = _wpos
+    buf = _wbuf
+    if buf is None:
+        _wpos = p + n
+        return
+    if p + n > _wlim:
+        raise ValueError("frame buffer too small")
+    while n > 0:
+        i = p >> 3
+        free = 8 - (p & 7)
+        if free == 8:
+            buf[i] = 0
+        take = free if free < n else n
+        n -= take
+        buf[i] |= ((v >> n) & ((1 << take) - 1)) << (free - take)
+        p += take
+    _wpos = p
+
+
+def _put32(v):
+    _put((v >> 16) & 0xFFFF, 16)
+    _put(v & 0xFFFF, 16)
+
+
+def _bitlen(v):
+    n = 0
+    while v:
+        v >>= 1
+        n += 1
+    return n
+
+
+def _put_eg(v):
+    """Exp-Golomb order 0 of v >= 0: L zeros, then v + 1 in L + 1 bits."""
+    v += 1
+    n = _bitlen(v)
+    _put(0, n - 1)
+    _put(v, n)
+
+
+def _eg_bits(v):
+    return 2 * _bitlen(v + 1) - 1
+
+
+def _zig(d):
+    return d << 1 if d >= 0 else ((-d) << 1) - 1
+
+
+# --- quantisation without float arithmetic ---
+_fb = bytearray(4)
+_q = [0] * S.N_CHANNELS  # quantised values of the sample being encoded
+_prev = [0] * S.N_CHANNELS  # batch: last value sent per channel
+_have = 0  # batch: mask of channels with a value in _prev
+_present = 0  # mask of channels with a valid value (after range checks)
+_impl = 0  # implausible mask incl. channels dropped by the encoder's own range check
+
+
+def _quant(ch, v):
+    """Quantised value of v (int or float) for channel ch, or -1 outside the channel's range."""
+    b = _fb
+    struct.pack_into(">f", b, 0, v)
+    e = ((b[0] & 0x7F) << 1) | (b[1] >> 7)
+    if e == 255:
+        return -1  # inf, nan
+    if e == 0:
+        return -1 if _OFF[ch] < 0 else _OFF[ch]  # zero (subnormals round to 0)
+    m = (((b[1] & 0x7F) << 16) | (b[2] << 8) | b[3] | 0x800000) * _MUL[ch]
+    sh = 150 - e - _SHIFT[ch]
+    if sh <= 0:
+        return -1  # magnitude >= 2**24: outside every channel's range
+    if sh >= 30:
+        q = 0
+    else:
+        q = (m + (1 << (sh - 1))) >> sh
+    if b[0] & 0x80:
+        q = -q
+    q += _OFF[ch]
+    if q < 0 or q > _QMAX[ch]:
+        return -1
+    return q
+
+
+def _scan(smp):
+    """Quantise smp into _q; set _present and _impl."""
+    global _present, _impl
+    p = 0
+    im = smp.implausible & 0x1FF
+    vals = smp.values
+    for ch in range(S.N_CHANNELS):
+        v = vals[ch]
+        if v is None:
+            continue
+        q = _quant(ch, v)
+        if q < 0:
+            im |= 1 << ch
+        else:
+            _q[ch] = q
+            p |= 1 << ch
+    _present = p
+    _impl = im
+
+
+def _value_bits(ch, q):
+    sb = _SBITS[ch]
+    if sb == 0:
+        return _FULL[ch]
+    lo = _SLO[ch]
+    if lo <= q < lo + (1 << sb):
+        return 1 + sb
+    return 1 + _FULL[ch]
+
+
+def _put_value(ch, q):
+    sb = _SBITS[ch]
+    if sb == 0:
+        _put(q, _FULL[ch])
+        return
+    lo = _SLO[ch]
+    if lo <= q < lo + (1 << sb):
+        _put(0, 1)
+        _put(q - lo, sb)
+    else:
+        _put(1, 1)
+        _put(q, _FULL[ch])
+
+
+def _put_state(smp):
+    """Presence, flags and health of the scanned sample."""
+    _put(_present, 9)
+    _put(smp.flags & 3, 2)
+    f = smp.fault & 0x1FF
+    w = smp.warmup & 0x1FF
+    im = _impl
+    if f | w | im:
+        _put(1, 1)
+        _put((4 if f else 0) | (2 if w else 0) | (1 if im else 0), 3)
+        if f:
+            _put(f, 9)
+        if w:
+            _put(w, 9)
+        if im:
+            _put(im, 9)
+    else:
+        _put(0, 1)
+
+
+def _state_bits(smp):
+    f = smp.fault & 0x1FF
+    w = smp.warmup & 0x1FF
+    im = _impl
+    n = 12
+    if f | w | im:
+        n += 3
+        if f:
+            n += 9
+        if w:
+            n += 9
+        if im:
+            n += 9
+    return n
+
+
+def _same_state(b):
+    """True when scanned sample b has the presence, flags and health kept by _keep_state."""
+    return (
+        _present == _st_present
+        and (b.flags & 3) == _st_flags
+        and (b.fault & 0x1FF) == _st_fault
+        and (b.warmup & 0x1FF) == _st_warm
+        and _impl == _st_impl
+    )
+
+
+_st_present = 0
+_st_flags = 0
+_st_fault = 0
+_st_warm = 0
+_st_impl = 0
+
+
+def _keep_state(smp):
+    global _st_present, _st_flags, _st_fault, _st_warm, _st_impl
+    _st_present = _present
+    _st_flags = smp.flags & 3
+    _st_fault = smp.fault & 0x1FF
+    _st_warm = smp.warmup & 0x1FF
+    _st_impl = _impl
+
+
+_tkind = 0
+_tval = 0
+
+
+def _time_of(smp, now):
+    """Choose the time kind and value of the frame's (first) sample."""
+    global _tkind, _tval
+    synced = smp.flags & S.FLAG_CLOCK_SYNCED
+    if now is None:
+        if synced:
+            _tkind = TIME_UNIX
+            _tval = smp.time & 0xFFFFFFFF
+        else:
+            _tkind = TIME_NOW
+            _tval = 0
+        return
+    age = now - smp.time
+    if age < 0:
+        raise ValueError("sample time is after now")
+    if age == 0:
+        _tkind = TIME_NOW
+    elif age <= 0xFFFF:
+        _tkind = TIME_AGE16
+    elif synced:
+        _tkind = TIME_UNIX
+        age = smp.time & 0xFFFFFFFF
+    elif age <= 0xFFFFFFFF:
+        _tkind = TIME_AGE32
+    else:
+        raise ValueError("sample age too large")
+    _tval = age
+
+
+def _put_time():
+    k = _tkind
+    if k == TIME_AGE16:
+        _put(_tval, 16)
+    elif k != TIME_NOW:
+        _put32(_tval)
+
+
+def _time_bits():
+    k = _tkind
+    return 0 if k == TIME_NOW else (16 if k == TIME_AGE16 else 32)
+
+
+def _put_single(smp):
+    _put((VERSION << 5) | (FRAME_SAMPLE << 3) | (_tkind << 1), 8)
+    _put(smp.seq & 0xFFFF, 16)
+    _put_time()
+    _put_state(smp)
+    p = _present
+    for ch in range(S.N_CHANNELS):
+        if p & (1 << ch):
+            _put_value(ch, _q[ch])
+
+
+def _finish():
+    """Frame length in bytes (pad bits are zero: _put clears each byte it starts)."""
+    return (_wpos + 7) >> 3
+
+
+def encode_sample(smp, buf, now=None):
+    """Encode one sample as a single-sample frame into buf; return its length in bytes.
+
+    `now` is the station's current time in the sample's clock (unix seconds when synced, else
+    uptime seconds): given, the frame carries the sample's age (cheap for live frames); omitted,
+    a synced sample carries its unix time and an unsynced one is taken as sampled now.
+    """
+    _scan(smp)
+    _time_of(smp, now)
+    _wbegin(buf, len(buf))
+    _put_single(smp)
+    return _finish()
+
+
+# --- batches ---
+_cost = [0] * (S.N_CHANNELS * (_MAX_K + 1))  # Rice cost per channel and k, cumulative
+_k = [0] * S.N_CHANNELS  # chosen k per channel
+_kfit = [0] * S.N_CHANNELS  # best k of the longest prefix that fitted
+
+
+def _rice_bits(z, k, ch, q):
+    u = z >> k
+    if u < _ESC:
+        return u + 1 + k
+    return _ESC + _value_bits(ch, q)
+
+
+def _put_rice(z, k, ch, q):
+    u = z >> k
+    if u < _ESC:
+        _put((1 << (u + 1)) - 2, u + 1)  # u ones then a zero
+        if k:
+            _put(z & ((1 << k) - 1), k)
+    else:
+        _put((1 << _ESC) - 1, _ESC)
+        _put_value(ch, q)
+
+
+def _run_length(samples, count):
+    """How many leading samples form one batch (consecutive seq, shared clock, steady spacing)."""
+    global _interval
+    if count <= 0:
+        return 0
+    if count > MAX_BATCH:
+        count = MAX_BATCH
+    first = samples[0]
+    if count == 1:
+        _interval = 0
+        return 1
+    step = samples[1].time - first.time
+    if step <= 0 or step > _MAX_INTERVAL:
+        _interval = 0
+        return 1
+    _interval = step
+    sync = first.flags & S.FLAG_CLOCK_SYNCED
+    prev = first
+    for i in range(1, count):
+        s = samples[i]
+        if (s.seq - prev.seq) & 0xFFFF != 1 or (s.flags & S.FLAG_CLOCK_SYNCED) != sync:
+            return i
+        j = s.time - prev.time - step
+        if j > 0x7FFF or j < -0x7FFF:
+            return i
+        prev = s
+    return count
+
+
+_interval = 0
+
+
+def _best_k(ch):
+    base = ch * (_MAX_K + 1)
+    best = 0
+    bc = _cost[base]
+    for k in range(1, _MAX_K + 1):
+        c = _cost[base + k]
+        if c < bc:
+            bc = c
+            best = k
+    return best
+
+
+def _fit(samples, run, max_bits):
+    """Longest prefix (<= run) whose batch frame fits max_bits; fills _kfit. Counts only."""
+    global _have
+    for i in range(len(_cost)):
+        _cost[i] = 0
+    _have = 0
+    fixed = 8 + 6 + 16 + _time_bits() + 17 + 9  # header, count, seq, time, interval, union
+    union = 0
+    fitted = 0
+    for i in range(run):
+        s = samples[i]
+        _scan(s)
+        if i == 0:
+            fixed += _state_bits(s)
+            _keep_state(s)
+        else:
+            fixed += 1
+            j = s.time - samples[i - 1].time - _interval
+            changed = not _same_state(s)
+            if changed or j:
+                fixed += 1 + _state_bits(s) if changed else 1
+                fixed += _eg_bits(_zig(j))
+                if changed:
+                    _keep_state(s)
+        p = _present
+        for ch in range(S.N_CHANNELS):
+            bit = 1 << ch
+            if not p & bit:
+                continue
+            q = _q[ch]
+            if not union & bit:
+                union |= bit
+                fixed += 4
+            if _have & bit:
+                z = _zig(q - _prev[ch])
+                base = ch * (_MAX_K + 1)
+                for k in range(_MAX_K + 1):
+                    _cost[base + k] += _rice_bits(z, k, ch, q)
+            else:
+                fixed += _value_bits(ch, q)
+                _have |= bit
+            _prev[ch] = q
+        total = fixed
+        for ch in range(S.N_CHANNELS):
+            if union & (1 << ch):
+                k = _best_k(ch)
+                _k[ch] = k
+                total += _cost[ch * (_MAX_K + 1) + k]
+        if total > max_bits:
+            break
+        fitted = i + 1
+        for ch in range(S.N_CHANNELS):
+            _kfit[ch] = _k[ch]
+    return fitted
+
+
+def _put_batch(samples, m):
+    global _have
+    first = samples[0]
+    _put((VERSION << 5) | (FRAME_BATCH << 3) | (_tkind << 1), 8)
+    _put(m - 1, 6)
+    _put(first.seq & 0xFFFF, 16)
+    _put_time()
+    _put(_interval >> 16, 1)
+    _put(_interval & 0xFFFF, 16)
+    union = 0
+    for i in range(m):
+        _scan(samples[i])
+        union |= _present
+    _put(union, 9)
+    for ch in range(S.N_CHANNELS):
+        if union & (1 << ch):
+            _put(_kfit[ch], 4)
+    _have = 0
+    for i in range(m):
+        s = samples[i]
+        _scan(s)
+        if i == 0:
+            _put_state(s)
+            _keep_state(s)
+        else:
+            j = s.time - samples[i - 1].time - _interval
+            changed = not _same_state(s)
+            if changed or j:
+                _put(1, 1)
+                _put(1 if changed else 0, 1)
+                if changed:
+                    _put_state(s)
+                    _keep_state(s)
+                _put_eg(_zig(j))
+            else:
+                _put(0, 1)
+        p = _present
+        for ch in range(S.N_CHANNELS):
+            bit = 1 << ch
+            if not p & bit:
+                continue
+            q = _q[ch]
+            if _have & bit:
+                _put_rice(_zig(q - _prev[ch]), _kfit[ch], ch, q)
+            else:
+                _put_value(ch, q)
+                _have |= bit
+            _prev[ch] = q
+
+
+def encode_batch(samples, count, buf, max_len, now=None):
+    """Pack as many of samples[:count] as fit max_len bytes; return [nbytes, samples_used].
+
+    Samples in one batch have consecutive seq numbers and the same clock kind; the batch ends
+    early at a gap. One sample is sent as a (smaller) single-sample frame. (0, 0) when not even
+    one sample fits max_len (e.g. a full station at US915 DR0: raise the data rate).
+    """
+    res = _result
+    res[0] = 0
+    res[1] = 0
+    if max_len > len(buf):
+        max_len = len(buf)
+    run = _run_length(samples, count)
+    if run == 0:
+        return res
+    first = samples[0]
+    unsynced_now = now is None and not first.flags & S.FLAG_CLOCK_SYNCED
+    # unsynced and no `now`: the newest sample of the batch counts as sampled now
+    _time_of(first, samples[run - 1].time if unsynced_now else now)
+    max_bits = max_len * 8
+    m = 0
+    if run > 1:
+        m = _fit(samples, run, max_bits)
+    if m > 1 and unsynced_now:
+        _time_of(first, samples[m - 1].time)  # a shorter batch: a smaller age, never more bits
+    if m <= 1:
+        _time_of(first, first.time if unsynced_now else now)
+        _scan(first)
+        _wbegin(None, 0)
+        _put_single(first)
+        if _wpos > max_bits:
+            return res
+        _wbegin(buf, max_len)
+        _put_single(first)
+        res[0] = _finish()
+        res[1] = 1
+        return res
+    _wbegin(buf, max_len)
+    _put_batch(samples, m)
+    res[0] = _finish()
+    res[1] = m
+    return res
+
+
+_result = [0, 0]  # encode_batch's answer, reused (unpack it at once: n, used = ...)
+
+
+# --- decoding (journal records back into samples) ---
+_rbuf = None
+_rpos = 0
+_rlim = 0
+
+
+def _get(n):
+    global _rpos
+    p = _rpos
+    if p + n > _rlim:
+        raise FrameError("frame truncated")
+    v = 0
+    buf = _rbuf
+    while n > 0:
+        i = p >> 3
+        avail = 8 - (p & 7)
+        take = avail if avail < n else n
+        v = (v << take) | ((buf[i] >> (avail - take)) & ((1 << take) - 1))
+        n -= take
+        p += take
+    _rpos = p
+    return v
+
+
+def _get_value(ch):
+    sb = _SBITS[ch]
+    if sb == 0:
+        q = _get(_FULL[ch])
+    elif _get(1) == 0:
+        q = _SLO[ch] + _get(sb)
+    else:
+        q = _get(_FULL[ch])
+    if q > _QMAX[ch]:
+        raise FrameError("%s out of range" % S.KEYS[ch])
+    return q
+
+
+def value_of(ch, q):
+    """The channel value (float, int for 1-unit channels) of a quantised value."""
+    scale = _MUL[ch] << _SHIFT[ch]
+    if scale == 1:
+        return q - _OFF[ch]
+    return (q - _OFF[ch]) / scale
+
+
+def decode_sample(frame, smp, now=None):
+    """Fill smp from a single-sample frame (raises FrameError, leaving smp unchanged, if bad).
+
+    Times: a TIME_UNIX frame gives unix seconds; an age frame gives `now - age` (now defaults
+    to 0, so the time is minus the age).
+    """
+    global _rbuf, _rpos, _rlim
+    _rbuf = frame
+    _rpos = 0
+    _rlim = len(frame) * 8
+    h = _get(8)
+    if h >> 5 != VERSION:
+        raise FrameError("unknown frame version %d" % (h >> 5))
+    if (h >> 3) & 3 != FRAME_SAMPLE:
+        raise FrameError("not a single-sample frame (type %d)" % ((h >> 3) & 3))
+    if h & 1:
+        raise FrameError("reserved header bit set")
+    tk = (h >> 1) & 3
+    seq = _get(16)
+    if tk == TIME_NOW:
+        t = 0
+    elif tk == TIME_AGE16:
+        t = _get(16)
+    else:
+        t = (_get(16) << 16) | _get(16)
+    present = _get(9)
+    flags = _get(2)
+    fault = warm = impl = 0
+    if _get(1):
+        which = _get(3)
+        if which == 0:
+            raise FrameError("empty health block")
+        if which & 4:
+            fault = _get(9)
+        if which & 2:
+            warm = _get(9)
+        if which & 1:
+            impl = _get(9)
+    qs = _q
+    for ch in range(S.N_CHANNELS):
+        if present & (1 << ch):
+            qs[ch] = _get_value(ch)
+    if (_rlim - _rpos) >= 8:
+        raise FrameError("trailing bytes after the sample")
+    if _rpos & 7 and _get(8 - (_rpos & 7)):
+        raise FrameError("padding bits not zero")
+    if tk != TIME_UNIX:
+        t = (now if now is not None else 0) - t
+    smp.clear()
+    smp.seq = seq
+    smp.time = t
+    smp.flags = flags
+    smp.fault = fault
+    smp.warmup = warm
+    smp.implausible = impl
+    for ch in range(S.N_CHANNELS):
+        if present & (1 << ch):
+            smp.values[ch] = value_of(ch, qs[ch])
+    return smp
+
+
+# --- status and ack frames (byte-aligned after the header byte) ---
+def encode_ack(buf, cmd_id, status):
+    """Command-ack frame: header, cmd_id (0..255), status (0 = done, else an error code)."""
+    if not 0 <= cmd_id <= 255 or not 0 <= status <= 255:
+        raise ValueError("cmd_id and status must be 0..255")
+    buf[0] = (VERSION << 5) | (FRAME_ACK << 3)
+    buf[1] = cmd_id
+    buf[2] = status
+    return 3
+
+
+def sensor_type_id(name):
+    for i in range(1, len(SENSOR_TYPES)):
+        if SENSOR_TYPES[i] == name:
+            return i
+    return 0
+
+
+_STATUS_FIELDS = ("fw", "config", "reset", "uptime_s", "journal", "sensors", "faulty")
+
+
+def encode_status(buf, **fields):
+    """Status frame. Fields: fw "M.m.p", config (8 hex digits), reset (reset-cause name),
+    uptime_s, journal (records waiting), sensors (sensor type names), faulty (bit per sensor).
+    Raises ValueError for an unknown field or a bad value; buf is unchanged then."""
+    for key in fields:
+        if key not in _STATUS_FIELDS:
+            raise ValueError("unknown status field %s" % key)
+    fw = fields.get("fw", "0.0.0")
+    parts = fw.split(".")
+    if len(parts) != 3:
+        raise ValueError("fw must be major.minor.patch")
+    ver = [0, 0, 0]
+    for i in range(3):
+        try:
+            ver[i] = int(parts[i])
+        except ValueError:
+            raise ValueError("fw must be major.minor.patch") from None
+        if not 0 <= ver[i] <= 255:
+            raise ValueError("fw parts must be 0..255")
+    digest = fields.get("config", "00000000")
+    if len(digest) != 8:
+        raise ValueError("config digest must be 8 hex digits")
+    try:
+        dg = int(digest, 16)
+    except ValueError:
+        raise ValueError("config digest must be 8 hex digits") from None
+    reset = fields.get("reset", "unknown")
+    rc = _RESETS.index(reset) if reset in _RESETS else 0
+    up = fields.get("uptime_s", 0)
+    if up < 0:
+        raise ValueError("uptime_s must be >= 0")
+    up = int(up)
+    if up > 0xFFFFFFFF:
+        up = 0xFFFFFFFF
+    jd = fields.get("journal", 0)
+    if jd < 0:
+        raise ValueError("journal must be >= 0")
+    if jd > 0xFFFF:
+        jd = 0xFFFF
+    sensors = fields.get("sensors", ())
+    if len(sensors) > 16:
+        raise ValueError("at most 16 sensors")
+    faulty = fields.get("faulty", 0)
+    n = 16 + len(sensors)
+    if len(buf) < n:
+        raise ValueError("frame buffer too small")
+    buf[0] = (VERSION << 5) | (FRAME_STATUS << 3)
+    buf[1] = ver[0]
+    buf[2] = ver[1]
+    buf[3] = ver[2]
+    struct.pack_into(">IBIHB", buf, 4, dg, rc, up, jd, len(sensors))
+    for i in range(len(sensors)):
+        buf[16 + i] = sensor_type_id(sensors[i]) | (0x80 if faulty & (1 << i) else 0)
+    return n
+
+
+# --- Cayenne LPP (types the built-in decoders of The Things Stack and ChirpStack accept) ---
+LPP_ANALOG_IN = const(2)  # 0.01 signed, 2 bytes
+LPP_ILLUMINANCE = const(101)  # unsigned 16 bit, 1 unit (carries ppm and the VOC index here)
+LPP_TEMPERATURE = const(103)  # 0.1 degC signed, 2 bytes
+LPP_HUMIDITY = const(104)  # 0.5 %, 1 byte
+LPP_BAROMETER = const(115)  # 0.1 hPa unsigned, 2 bytes
+
+# per channel: LPP type (LPP channel number = channel index + 1)
+LPP_TYPES = (
+    LPP_TEMPERATURE,
+    LPP_HUMIDITY,
+    LPP_BAROMETER,
+    LPP_ILLUMINANCE,
+    LPP_ANALOG_IN,
+    LPP_ANALOG_IN,
+    LPP_ANALOG_IN,
+    LPP_ILLUMINANCE,
+    LPP_ANALOG_IN,
+)
+# LPP raw value = round(v * 10^dec) from the quantised value: (q - OFF) * LPP_MUL // LPP_DIV
+_LPP_MUL = (1, 1, 1, 1, 10, 10, 10, 1, 1)
+
+
+def encode_lpp(smp, buf):
+    """Cayenne LPP of the sample's valid channels; values the LPP type cannot hold (PM above
+    327.67) are left out. Returns the length; sequence, time and health are not carried."""
+    _scan(smp)
+    n = 0
+    p = _present
+    for ch in range(S.N_CHANNELS):
+        if not p & (1 << ch):
+            continue
+        t = LPP_TYPES[ch]
+        raw = (_q[ch] - _OFF[ch]) * _LPP_MUL[ch]
+        if t == LPP_HUMIDITY:
+            size = 3
+        else:
+            size = 4
+            if t == LPP_ANALOG_IN and raw > 32767:
+                continue
+        if n + size > len(buf):
+            raise ValueError("frame buffer too small")
+        buf[n] = ch + 1
+        buf[n + 1] = t
+        if size == 3:
+            buf[n + 2] = raw
+        else:
+            raw &= 0xFFFF  # temperature: two's complement
+            buf[n + 2] = raw >> 8
+            buf[n + 3] = raw & 0xFF
+        n += size
     return n

@@ -1,29 +1,409 @@
-"""Python decoder for station frames (interim layout, mirrors firmware/codec.py)."""
+"""Python decoder for station frames, payload format v1 (docs/payload-format.md), and the
+encoder/decoder of downlink commands.
+
+    decode(frame, fport=None, received_at=None) -> list[dict]
+        sample and batch frames: one dict per sample (seq, time, channel keys, health);
+        status and ack frames: one dict with "frame": "status" | "ack".
+        Raises FrameError (a ValueError) with the reason for anything that is not a valid frame.
+    encode_command(name, cmd_id=0, **args) -> bytes      downlink command (FPort 10)
+    decode_command(payload) -> dict                      the inverse (raises CommandError)
+
+The uplink encoder is firmware code (firmware/codec.py), run inside MicroPython by
+`stationctl encode`; this module only reads frames.
+"""
 
 from __future__ import annotations
 
-import struct
+import json
 
-KEYS = ("temperature_c", "humidity_pct", "pressure_hpa", "co2_ppm", "pm1_0_ugm3", "pm2_5_ugm3",
-        "pm10_ugm3", "voc_index", "battery_v")
+KEYS = (
+    "temperature_c",
+    "humidity_pct",
+    "pressure_hpa",
+    "co2_ppm",
+    "pm1_0_ugm3",
+    "pm2_5_ugm3",
+    "pm10_ugm3",
+    "voc_index",
+    "battery_v",
+)
+N_CHANNELS = len(KEYS)
+VERSION = 1
+FRAME_SAMPLE, FRAME_BATCH, FRAME_STATUS, FRAME_ACK = 0, 1, 2, 3
+FPORT_DATA, FPORT_LPP, FPORT_STATUS, FPORT_ACK, FPORT_COMMAND = 1, 2, 3, 4, 10
+TIME_NOW, TIME_AGE16, TIME_UNIX, TIME_AGE32 = 0, 1, 2, 3
+
+# value = (q - OFF) / SCALE, q in 0..QMAX  (the table of docs/payload-format.md)
+SCALE = (10, 2, 10, 1, 10, 10, 10, 1, 100)
+OFF = (400, 0, -3000, 0, 0, 0, 0, -1, 0)
+QMAX = (1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 500)
+FULL = (11, 8, 13, 16, 14, 14, 14, 9, 9)
+SLO = (300, 0, 6500, 350, 0, 0, 0, 0, 300)
+SBITS = (9, 0, 10, 10, 9, 9, 9, 0, 7)
+RESOLUTION = (0.1, 0.5, 0.1, 1, 0.1, 0.1, 0.1, 1, 0.01)
+ESC = 8
+MAX_EG_ZEROS = 16
+
+RESETS = ("unknown", "power_on", "hard", "watchdog", "deep_sleep", "soft", "brownout")
+SENSOR_TYPES = ("other", "bme280", "sht4x", "scd4x", "sps30", "sgp40", "sds011", "pms5003",
+                "scd30", "bme680")
+
+LPP_ANALOG_IN, LPP_ILLUMINANCE, LPP_TEMPERATURE, LPP_HUMIDITY, LPP_BAROMETER = 2, 101, 103, 104, 115
 
 
 class FrameError(ValueError):
     """A frame cannot be decoded; the message says why."""
 
 
-def decode(frame: bytes, fport: int | None = None) -> list[dict]:
+class CommandError(ValueError):
+    """A downlink command cannot be encoded or decoded; the message says why."""
+
+
+def value_of(ch: int, q: int) -> float | int:
+    if SCALE[ch] == 1:
+        return q - OFF[ch]
+    return (q - OFF[ch]) / SCALE[ch]
+
+
+class _Bits:
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+        self.lim = len(data) * 8
+
+    def get(self, n: int) -> int:
+        if self.pos + n > self.lim:
+            raise FrameError("frame truncated")
+        v = 0
+        for _ in range(n):
+            byte = self.data[self.pos >> 3]
+            v = (v << 1) | ((byte >> (7 - (self.pos & 7))) & 1)
+            self.pos += 1
+        return v
+
+    def unary(self, limit: int) -> int:
+        """Count 1 bits up to `limit` (consuming the terminating 0 when below it)."""
+        u = 0
+        while u < limit and self.get(1):
+            u += 1
+        return u
+
+    def eg(self) -> int:
+        zeros = 0
+        while self.get(1) == 0:
+            zeros += 1
+            if zeros > MAX_EG_ZEROS:
+                raise FrameError("time offset code too long")
+        return ((1 << zeros) | self.get(zeros)) - 1
+
+    def end(self) -> None:
+        if self.lim - self.pos >= 8:
+            raise FrameError(f"{(self.lim - self.pos) // 8} trailing byte(s) after the frame")
+        if self.get(self.lim - self.pos):
+            raise FrameError("padding bits not zero")
+
+
+def _unzig(z: int) -> int:
+    return z >> 1 if not z & 1 else -((z + 1) >> 1)
+
+
+def _value(b: _Bits, ch: int) -> int:
+    if SBITS[ch] == 0 or b.get(1) == 1:
+        q = b.get(FULL[ch])
+    else:
+        q = SLO[ch] + b.get(SBITS[ch])
+    if q > QMAX[ch]:
+        raise FrameError(f"{KEYS[ch]} out of range")
+    return q
+
+
+def _mask_keys(mask: int) -> list[str]:
+    return [KEYS[i] for i in range(N_CHANNELS) if mask & (1 << i)]
+
+
+def _state(b: _Bits) -> dict:
+    present = b.get(9)
+    flags = b.get(2)
+    fault = warm = impl = 0
+    if b.get(1):
+        which = b.get(3)
+        if which == 0:
+            raise FrameError("empty health block")
+        fault = b.get(9) if which & 4 else 0
+        warm = b.get(9) if which & 2 else 0
+        impl = b.get(9) if which & 1 else 0
+    return {"present": present, "flags": flags, "fault": fault, "warmup": warm, "implausible": impl}
+
+
+def _time(b: _Bits, kind: int) -> int:
+    if kind == TIME_NOW:
+        return 0
+    if kind == TIME_AGE16:
+        return b.get(16)
+    return b.get(32)
+
+
+def _sample_dict(seq: int, kind: int, t: int, received_at: int | None, st: dict,
+                 qs: list[int]) -> dict:
+    out: dict = {"seq": seq}
+    if kind == TIME_UNIX:
+        out["time"] = t
+    else:
+        if t < 0:
+            raise FrameError("sample age negative")
+        out["time"] = None if received_at is None else int(received_at) - t
+        out["age_s"] = t
+    for ch in range(N_CHANNELS):
+        if st["present"] & (1 << ch):
+            out[KEYS[ch]] = value_of(ch, qs[ch])
+    out["health"] = {
+        "clock_synced": bool(st["flags"] & 2),
+        "rh_high": bool(st["flags"] & 1),
+        "fault": _mask_keys(st["fault"]),
+        "warmup": _mask_keys(st["warmup"]),
+        "implausible": _mask_keys(st["implausible"]),
+    }
+    return out
+
+
+def _decode_sample(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
+    seq = b.get(16)
+    t = _time(b, kind)
+    st = _state(b)
+    qs = [0] * N_CHANNELS
+    for ch in range(N_CHANNELS):
+        if st["present"] & (1 << ch):
+            qs[ch] = _value(b, ch)
+    b.end()
+    return [_sample_dict(seq, kind, t, received_at, st, qs)]
+
+
+def _decode_batch(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
+    count = b.get(6) + 1
+    seq0 = b.get(16)
+    t = _time(b, kind)
+    interval = b.get(17)
+    union = b.get(9)
+    ks = [0] * N_CHANNELS
+    for ch in range(N_CHANNELS):
+        if union & (1 << ch):
+            ks[ch] = b.get(4)
+    prev: list[int | None] = [None] * N_CHANNELS
+    out = []
+    st: dict = {}
+    for i in range(count):
+        if i == 0:
+            st = _state(b)
+        else:
+            step = interval
+            if b.get(1):
+                if b.get(1):
+                    st = _state(b)
+                step += _unzig(b.eg())
+            t = t + step if kind == TIME_UNIX else t - step
+        if st["present"] & ~union:
+            raise FrameError("sample has a channel missing from the batch's channel mask")
+        qs = [0] * N_CHANNELS
+        for ch in range(N_CHANNELS):
+            if not st["present"] & (1 << ch):
+                continue
+            last = prev[ch]
+            if last is None:
+                q = _value(b, ch)
+            else:
+                u = b.unary(ESC)
+                if u == ESC:
+                    q = _value(b, ch)
+                else:
+                    k = ks[ch]
+                    q = last + _unzig((u << k) | b.get(k))
+                    if not 0 <= q <= QMAX[ch]:
+                        raise FrameError(f"{KEYS[ch]} out of range")
+            prev[ch] = q
+            qs[ch] = q
+        out.append(_sample_dict((seq0 + i) & 0xFFFF, kind, t, received_at, st, qs))
+    b.end()
+    return out
+
+
+def _decode_status(frame: bytes) -> list[dict]:
     if len(frame) < 16:
-        raise FrameError(f"frame too short: {len(frame)} bytes")
-    ver, seq, t, present, fault, warmup, impl, flags = struct.unpack_from(">BHIHHHHB", frame, 0)
-    if ver != 0xF0:
-        raise FrameError(f"unknown frame version 0x{ver:02x}")
-    out = {"seq": seq, "time": t, "fault": fault, "warmup": warmup, "implausible": impl, "flags": flags}
-    n = 16
-    for i, key in enumerate(KEYS):
-        if present & (1 << i):
-            if n + 4 > len(frame):
-                raise FrameError("frame truncated")
-            out[key] = struct.unpack_from(">i", frame, n)[0] / 100
-            n += 4
+        raise FrameError("status frame truncated")
+    n = frame[15]
+    if n > 16:
+        raise FrameError("status frame lists more than 16 sensors")
+    if len(frame) != 16 + n:
+        raise FrameError(f"status frame length {len(frame)} does not match {n} sensors")
+    sensors = []
+    for byte in frame[16:]:
+        tid = byte & 0x7F
+        if tid >= len(SENSOR_TYPES):
+            raise FrameError(f"unknown sensor type id {tid}")
+        sensors.append({"type": SENSOR_TYPES[tid], "faulty": bool(byte & 0x80)})
+    rc = frame[8]
+    if rc >= len(RESETS):
+        raise FrameError(f"unknown reset cause {rc}")
+    return [{
+        "frame": "status",
+        "fw": f"{frame[1]}.{frame[2]}.{frame[3]}",
+        "config": frame[4:8].hex(),
+        "reset": RESETS[rc],
+        "uptime_s": int.from_bytes(frame[9:13], "big"),
+        "journal": int.from_bytes(frame[13:15], "big"),
+        "sensors": sensors,
+    }]
+
+
+ACK_STATUS = ("ok", "bad_version", "unknown_command", "bad_length", "out_of_range",
+              "unknown_key", "bad_value", "storage", "unsupported")
+
+
+def _decode_ack(frame: bytes) -> list[dict]:
+    if len(frame) != 3:
+        raise FrameError(f"ack frame must be 3 bytes, got {len(frame)}")
+    if frame[2] >= len(ACK_STATUS):
+        raise FrameError(f"unknown ack status {frame[2]}")
+    return [{"frame": "ack", "cmd_id": frame[1], "status": frame[2], "result": ACK_STATUS[frame[2]]}]
+
+
+def _decode_lpp(frame: bytes) -> list[dict]:
+    out: dict = {}
+    i = 0
+    sizes = {LPP_ANALOG_IN: 2, LPP_ILLUMINANCE: 2, LPP_TEMPERATURE: 2, LPP_HUMIDITY: 1,
+             LPP_BAROMETER: 2}
+    if not frame:
+        raise FrameError("empty LPP frame")
+    while i < len(frame):
+        if i + 2 > len(frame):
+            raise FrameError("LPP frame truncated")
+        ch, typ = frame[i] - 1, frame[i + 1]
+        if not 0 <= ch < N_CHANNELS:
+            raise FrameError(f"unknown LPP channel {ch + 1}")
+        if typ not in sizes:
+            raise FrameError(f"unsupported LPP type {typ}")
+        size = sizes[typ]
+        if i + 2 + size > len(frame):
+            raise FrameError("LPP frame truncated")
+        raw = int.from_bytes(frame[i + 2:i + 2 + size], "big", signed=typ in (LPP_TEMPERATURE,
+                                                                             LPP_ANALOG_IN))
+        scale = {LPP_ANALOG_IN: 100, LPP_ILLUMINANCE: 1, LPP_TEMPERATURE: 10, LPP_HUMIDITY: 2,
+                 LPP_BAROMETER: 10}[typ]
+        out[KEYS[ch]] = raw if scale == 1 else raw / scale
+        i += 2 + size
     return [out]
+
+
+def decode(frame: bytes, fport: int | None = None, received_at: int | None = None) -> list[dict]:
+    """Decode one uplink frame. `received_at` (unix seconds) turns sample ages into times."""
+    frame = bytes(frame)
+    if fport == FPORT_LPP:
+        return _decode_lpp(frame)
+    if fport is not None and fport not in (FPORT_DATA, FPORT_STATUS, FPORT_ACK):
+        raise FrameError(f"no frames are sent on FPort {fport}")
+    if not frame:
+        raise FrameError("empty frame")
+    h = frame[0]
+    if h >> 5 != VERSION:
+        raise FrameError(f"unknown frame version {h >> 5}")
+    ftype = (h >> 3) & 3
+    if ftype in (FRAME_STATUS, FRAME_ACK):
+        if h & 7:
+            raise FrameError("reserved header bits set")
+        return _decode_status(frame) if ftype == FRAME_STATUS else _decode_ack(frame)
+    if h & 1:
+        raise FrameError("reserved header bit set")
+    b = _Bits(frame)
+    b.get(8)
+    kind = (h >> 1) & 3
+    if ftype == FRAME_SAMPLE:
+        return _decode_sample(b, kind, received_at)
+    return _decode_batch(b, kind, received_at)
+
+
+# --- downlink commands (docs/payload-format.md, "Downlink commands") ---
+COMMANDS = {
+    "set_interval": 1,
+    "set_batch": 2,
+    "set_datarate": 3,
+    "request_status": 4,
+    "reboot": 5,
+    "clear_journal": 6,
+    "set_config": 7,
+}
+_NAMES = {v: k for k, v in COMMANDS.items()}
+
+
+def encode_command(name: str, cmd_id: int = 0, **args) -> bytes:
+    """Bytes of one downlink command; raises CommandError for an unknown name or bad argument."""
+    if name not in COMMANDS:
+        raise CommandError(f"unknown command {name!r} (one of {', '.join(COMMANDS)})")
+    if not isinstance(cmd_id, int) or not 0 <= cmd_id <= 255:
+        raise CommandError("cmd_id must be 0..255")
+    head = bytes([(VERSION << 5) | COMMANDS[name], cmd_id])
+    expected = {"set_interval": {"interval_s"}, "set_batch": {"batch"},
+                "set_datarate": {"adr", "dr"}, "set_config": {"key", "value"}}.get(name, set())
+    if set(args) != expected:
+        raise CommandError(f"{name} takes {', '.join(sorted(expected)) or 'no arguments'}")
+
+    def _int(key: str, lo: int, hi: int) -> int:
+        v = args[key]
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise CommandError(f"{key} must be an integer {lo}..{hi}")
+        return v
+
+    if name == "set_interval":
+        return head + _int("interval_s", 0, 0xFFFFFF).to_bytes(3, "big")
+    if name == "set_batch":
+        return head + bytes([_int("batch", 0, 255)])
+    if name == "set_datarate":
+        if not isinstance(args["adr"], bool):
+            raise CommandError("adr must be true or false")
+        return head + bytes([(0x80 if args["adr"] else 0) | _int("dr", 0, 15)])
+    if name == "set_config":
+        key = args["key"]
+        if not isinstance(key, str) or not 1 <= len(key.encode()) <= 32:
+            raise CommandError("key must be 1..32 characters")
+        value = json.dumps(args["value"], separators=(",", ":")).encode()
+        if len(value) > 64:
+            raise CommandError("value must encode to at most 64 bytes of JSON")
+        return head + bytes([len(key.encode())]) + key.encode() + value
+    return head
+
+
+def decode_command(payload: bytes) -> dict:
+    """The command a downlink payload carries (structure only; the station checks ranges)."""
+    p = bytes(payload)
+    if len(p) < 2:
+        raise CommandError("command truncated")
+    if p[0] >> 5 != VERSION:
+        raise CommandError(f"unknown command version {p[0] >> 5}")
+    op = p[0] & 0x1F
+    if op not in _NAMES:
+        raise CommandError(f"unknown command opcode {op}")
+    name = _NAMES[op]
+    out: dict = {"command": name, "cmd_id": p[1]}
+    body = p[2:]
+    sizes = {"set_interval": 3, "set_batch": 1, "set_datarate": 1}
+    if name in sizes or name in ("request_status", "reboot", "clear_journal"):
+        if len(body) != sizes.get(name, 0):
+            raise CommandError(f"{name} needs {sizes.get(name, 0)} argument byte(s), got {len(body)}")
+    if name == "set_interval":
+        out["interval_s"] = int.from_bytes(body, "big")
+    elif name == "set_batch":
+        out["batch"] = body[0]
+    elif name == "set_datarate":
+        if body[0] & 0x70:
+            raise CommandError("set_datarate: reserved bits set")
+        out["adr"] = bool(body[0] & 0x80)
+        out["dr"] = body[0] & 0x0F
+    elif name == "set_config":
+        if not body or not 1 <= body[0] <= 32 or len(body) < 1 + body[0] + 1:
+            raise CommandError("set_config: bad key length")
+        try:
+            out["key"] = body[1:1 + body[0]].decode("ascii")
+            out["value"] = json.loads(body[1 + body[0]:].decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise CommandError(f"set_config: bad key or value ({exc})") from None
+        if len(body) - 1 - body[0] > 64:
+            raise CommandError("set_config: value longer than 64 bytes")
+    return out
