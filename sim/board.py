@@ -215,6 +215,11 @@ class SimBoard:
         return data
 
     def battery_v(self):
+        from sim import heap
+
+        return heap.call(self._battery)
+
+    def _battery(self):
         return self.env.at(vtime.now_s()).battery_v
 
 

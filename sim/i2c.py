@@ -15,7 +15,7 @@ Faults, per address (`inject(addr, kind, count=None, **params)`; count None = un
 Value faults (stuck values, out-of-range readings) belong to the chip models (sim.chip).
 """
 
-from sim import vtime
+from sim import heap, vtime
 
 ENODEV = 19
 EIO = 5
@@ -91,7 +91,7 @@ class SimI2C:
     def _read(self, addr, n):
         dev, kind, params = self._device(addr, n)
         try:
-            data = dev.read(n, vtime.now_us())
+            data = heap.call(dev.read, n, vtime.now_us())
         except NackError:
             raise OSError(EIO)
         data = bytes(data)
@@ -105,7 +105,7 @@ class SimI2C:
     def _write(self, addr, data):
         dev, kind, params = self._device(addr, len(data))
         try:
-            dev.write(bytes(data), vtime.now_us())
+            heap.call(dev.write, bytes(data), vtime.now_us())
         except NackError:
             raise OSError(EIO)
         return len(data) + 1

@@ -12,7 +12,7 @@ Faults (`inject(kind, count=None, **params)`) on the peer -> firmware direction:
     "silent"    - the peer hears nothing we write (disconnected wire)
 """
 
-from sim import vtime
+from sim import heap, vtime
 
 
 class SimUART:
@@ -189,7 +189,7 @@ class SimUART:
         vtime.advance_us(len(data) * self.byte_time_us())
         kind, _ = self._take_fault(("silent",))
         if kind is None and self.peer is not None:
-            self.peer.receive(data, vtime.now_us())
+            heap.call(self.peer.receive, data, vtime.now_us())
         return len(data)
 
     def flush(self):

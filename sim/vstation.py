@@ -19,7 +19,8 @@ Options:
                         kinds: absent nack corrupt slow timeout (bus)  stuck force offset (value)
                         power:cut@T (RAM and RTC memory lost, firmware restarted)
                         net:down@T+D (the station's network is unreachable: sockets fail)
-    --heap              print heap figures at the end
+    --heap              measure heap: no GC inside a cycle, report the bytes the largest cycle
+                        allocated and the live heap after collection (first and last cycle)
 Prints the firmware's diagnostics, then `@@SIM key=value ...` lines for the host.
 """
 
@@ -258,6 +259,10 @@ def main(argv):
     while True:
         try:
             st = station.Station(Hal(board_cfg), board_cfg)
+            if opts.get("heap"):
+                from sim import heap
+
+                st.heap_probe = heap.count
             st.boot()
             st.run()
         except SimStop:
@@ -275,6 +280,9 @@ def main(argv):
                 totals["samples"] += st.cycles
                 totals["uplinked"] += st.uplinked
                 totals["peak_alloc"] = max(totals["peak_alloc"], st.peak_alloc)
+                totals.setdefault("first_alloc", st.first_alloc)
+                totals.setdefault("live_first", st.live_heap)
+                totals["live_last"] = st.live_heap
                 d = getattr(st, "delivery", None)
                 if d is not None:
                     totals["max_depth"] = max(totals.get("max_depth", 0), d.max_depth)
@@ -285,6 +293,10 @@ def main(argv):
         "@@SIM end samples=%d uplinked=%d resets=%s peak_cycle_alloc=%d heap_used=%d heap_free=%d sim_s=%d"
         % (totals["samples"], totals["uplinked"], resets, totals["peak_alloc"], gc.mem_alloc(), gc.mem_free(), vtime.now_s())
     )
+    if opts.get("heap"):
+        print("@@SIM heap first_cycle_alloc=%d peak_cycle_alloc=%d live_first=%d live_last=%d heap_total=%d"
+              % (totals.get("first_alloc", 0), totals["peak_alloc"], totals.get("live_first", 0),
+                 totals.get("live_last", 0), gc.mem_alloc() + gc.mem_free()))
     j = totals.get("journal")
     if j is not None:
         print("@@SIM journal pending=%d max_depth=%d dropped=%d acked=%d last_seq=%d"

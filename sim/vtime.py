@@ -67,8 +67,11 @@ def advance_us(us):
     _now_us += int(us)
     if _real_sleep_factor:
         _real.sleep_us(int(us * _real_sleep_factor))
-    for fn in _hooks:
-        fn(_now_us)
+    if _hooks:
+        from sim import heap
+
+        for fn in _hooks:
+            heap.call(fn, _now_us)
 
 
 def advance_ms(ms):

@@ -43,14 +43,24 @@ def register(sub) -> None:
                    help="the virtual station's flash folder (default .run/station)")
     p.add_argument("--keep", action="store_true", help="keep the station's flash from the last run")
     p.add_argument("--heapsize", default="256K", help="MicroPython heap (default 256K)")
+    p.add_argument("--romfs", action="store_true",
+                   help="run all code from a ROMFS image (code in flash, as on a board)")
+    p.add_argument("--heap", action="store_true",
+                   help="measure the heap: bytes per cycle (no GC inside a cycle) and live heap")
     p.add_argument("--quiet", action="store_true", help="print only decoded readings and the summary")
     p.add_argument("--json", action="store_true", help="decoded readings as JSON lines")
     p.set_defaults(func=run)
 
 
 def build_command(args) -> list[str]:
-    cmd = [str(micropython_exe()), "-X", f"heapsize={args.heapsize}", "sim/vstation.py",
-           "--board", str(Path(args.board).resolve()), "--fs", str(args.fs), "--trace", args.trace]
+    cmd = [str(micropython_exe()), "-X", f"heapsize={args.heapsize}"]
+    if getattr(args, "romfs", False):
+        from stationctl import romfs
+
+        cmd += ["sim/romboot.py", str(romfs.build_image())]
+    else:
+        cmd += ["sim/vstation.py"]
+    cmd += ["--board", str(Path(args.board).resolve()), "--fs", str(args.fs), "--trace", args.trace]
     if not args.keep:
         cmd.append("--fresh")
     for opt in ("config", "secrets"):
@@ -69,6 +79,8 @@ def build_command(args) -> list[str]:
         cmd += ["--uplink", args.uplink]
     for f in args.fault:
         cmd += ["--fault", f]
+    if getattr(args, "heap", False):
+        cmd.append("--heap")
     return cmd
 
 
@@ -97,7 +109,7 @@ def run(args) -> int:
         if line.startswith("@@SIM"):
             if line.startswith("@@SIM end"):
                 sim_end = line
-            if not args.quiet:
+            if not args.quiet or " heap " in line or "rom_bytes=" in line:
                 print(line.replace("@@SIM", "sim:"))
             continue
         m = _SAMPLE.search(line)
