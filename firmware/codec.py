@@ -39,12 +39,13 @@ FPORT_LPP = const(2)  # Cayenne LPP alternative output
 FPORT_STATUS = const(3)
 FPORT_ACK = const(4)
 FPORT_COMMAND = const(10)  # downlink commands (firmware/commands.py)
+PORT_ACK = FPORT_ACK  # the name firmware/delivery.py looks up
 
 # time kinds (2 bits in the header)
 TIME_NOW = const(0)  # no time field: sampled when the frame was built (receive time applies)
 TIME_AGE16 = const(1)  # age in seconds before the frame was built, 16 bits
 TIME_UNIX = const(2)  # unix seconds, 32 bits (station clock synced)
-TIME_AGE32 = const(3)  # age in seconds, 32 bits
+TIME_UPTIME = const(3)  # station uptime seconds, 32 bits (clock not synced; journal records)
 
 MAX_BATCH = const(64)
 _ESC = const(8)  # unary run that escapes a Rice-coded delta to the absolute value code
@@ -293,30 +294,16 @@ _tval = 0
 def _time_of(smp, now):
     """Choose the time kind and value of the frame's (first) sample."""
     global _tkind, _tval
-    synced = smp.flags & S.FLAG_CLOCK_SYNCED
-    if now is None:
-        if synced:
-            _tkind = TIME_UNIX
-            _tval = smp.time & 0xFFFFFFFF
-        else:
-            _tkind = TIME_NOW
-            _tval = 0
-        return
-    age = now - smp.time
-    if age < 0:
-        raise ValueError("sample time is after now")
-    if age == 0:
-        _tkind = TIME_NOW
-    elif age <= 0xFFFF:
-        _tkind = TIME_AGE16
-    elif synced:
-        _tkind = TIME_UNIX
-        age = smp.time & 0xFFFFFFFF
-    elif age <= 0xFFFFFFFF:
-        _tkind = TIME_AGE32
-    else:
-        raise ValueError("sample age too large")
-    _tval = age
+    if now is not None:
+        age = now - smp.time
+        if age < 0:
+            raise ValueError("sample time is after now")
+        if age <= 0xFFFF:
+            _tkind = TIME_NOW if age == 0 else TIME_AGE16
+            _tval = age
+            return
+    _tkind = TIME_UNIX if smp.flags & S.FLAG_CLOCK_SYNCED else TIME_UPTIME
+    _tval = smp.time & 0xFFFFFFFF
 
 
 def _put_time():
@@ -352,8 +339,9 @@ def encode_sample(smp, buf, now=None):
     """Encode one sample as a single-sample frame into buf; return its length in bytes.
 
     `now` is the station's current time in the sample's clock (unix seconds when synced, else
-    uptime seconds): given, the frame carries the sample's age (cheap for live frames); omitted,
-    a synced sample carries its unix time and an unsynced one is taken as sampled now.
+    uptime seconds): given, the frame carries the sample's age when it is below 65536 s (no
+    time field at all for age 0: the cheapest live frame); omitted (journal records), a synced
+    sample carries its unix time and an unsynced one its uptime seconds.
     """
     _scan(smp)
     _time_of(smp, now)
@@ -552,17 +540,12 @@ def encode_batch(samples, count, buf, max_len, now=None):
     if run == 0:
         return res
     first = samples[0]
-    unsynced_now = now is None and not first.flags & S.FLAG_CLOCK_SYNCED
-    # unsynced and no `now`: the newest sample of the batch counts as sampled now
-    _time_of(first, samples[run - 1].time if unsynced_now else now)
+    _time_of(first, now)
     max_bits = max_len * 8
     m = 0
     if run > 1:
         m = _fit(samples, run, max_bits)
-    if m > 1 and unsynced_now:
-        _time_of(first, samples[m - 1].time)  # a shorter batch: a smaller age, never more bits
     if m <= 1:
-        _time_of(first, first.time if unsynced_now else now)
         _scan(first)
         _wbegin(None, 0)
         _put_single(first)
@@ -631,8 +614,8 @@ def value_of(ch, q):
 def decode_sample(frame, smp, now=None):
     """Fill smp from a single-sample frame (raises FrameError, leaving smp unchanged, if bad).
 
-    Times: a TIME_UNIX frame gives unix seconds; an age frame gives `now - age` (now defaults
-    to 0, so the time is minus the age).
+    Times: TIME_UNIX and TIME_UPTIME frames give their time as sent; an age frame gives
+    `now - age` (now defaults to 0, so the time is minus the age).
     """
     global _rbuf, _rpos, _rlim
     _rbuf = frame
@@ -674,7 +657,7 @@ def decode_sample(frame, smp, now=None):
         raise FrameError("trailing bytes after the sample")
     if _rpos & 7 and _get(8 - (_rpos & 7)):
         raise FrameError("padding bits not zero")
-    if tk != TIME_UNIX:
+    if tk < TIME_UNIX:
         t = (now if now is not None else 0) - t
     smp.clear()
     smp.seq = seq

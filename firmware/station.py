@@ -47,6 +47,8 @@ class Station:
         self.heap_probe = None  # callable: simulated-hardware allocation to exclude (tests, sim)
         self.first_alloc = 0
         self.live_heap = 0
+        self.reboot_pending = False  # set by a reboot command; act after its ack is sent
+        self.status_pending = False  # set by a status request (commands.status_frame)
 
     # --- boot ---
     def boot(self):
@@ -119,6 +121,12 @@ class Station:
         pause = getattr(self.uplink, "sleep", None)
         if pause is not None:
             pause(self.cfg["interval_s"] * 1000)
+
+    def handle_downlink(self, payload):
+        """Check and apply one downlink command (firmware/commands.py); returns the ack frame."""
+        import commands
+
+        return commands.apply(self, payload)
 
     def _restore_seq(self):
         mem = self.hal.rtc_memory()

@@ -31,7 +31,7 @@ N_CHANNELS = len(KEYS)
 VERSION = 1
 FRAME_SAMPLE, FRAME_BATCH, FRAME_STATUS, FRAME_ACK = 0, 1, 2, 3
 FPORT_DATA, FPORT_LPP, FPORT_STATUS, FPORT_ACK, FPORT_COMMAND = 1, 2, 3, 4, 10
-TIME_NOW, TIME_AGE16, TIME_UNIX, TIME_AGE32 = 0, 1, 2, 3
+TIME_NOW, TIME_AGE16, TIME_UNIX, TIME_UPTIME = 0, 1, 2, 3
 
 # value = (q - OFF) / SCALE, q in 0..QMAX  (the table of docs/payload-format.md)
 SCALE = (10, 2, 10, 1, 10, 10, 10, 1, 100)
@@ -148,6 +148,9 @@ def _sample_dict(seq: int, kind: int, t: int, received_at: int | None, st: dict,
     out: dict = {"seq": seq}
     if kind == TIME_UNIX:
         out["time"] = t
+    elif kind == TIME_UPTIME:
+        out["time"] = None
+        out["uptime_s"] = t
     else:
         if t < 0:
             raise FrameError("sample age negative")
@@ -200,7 +203,7 @@ def _decode_batch(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
                 if b.get(1):
                     st = _state(b)
                 step += _unzig(b.eg())
-            t = t + step if kind == TIME_UNIX else t - step
+            t = t + step if kind >= TIME_UNIX else t - step
         if st["present"] & ~union:
             raise FrameError("sample has a channel missing from the batch's channel mask")
         qs = [0] * N_CHANNELS

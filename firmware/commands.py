@@ -1,0 +1,229 @@
+"""Downlink commands (docs/payload-format.md, "Downlink commands"): parse strictly, apply
+atomically, answer with an ack frame.
+
+    ack = apply(station, payload)     bytes of the ack frame (codec.encode_ack)
+
+A command is `version(3 bits) | opcode(5 bits)`, `cmd_id` (echoed in the ack), then the
+opcode's arguments, exact length. Every check happens before anything changes: a malformed,
+unknown or out-of-range command changes nothing and gets an ack with its specific error code.
+Config changes are validated with config.set_key, written with config.write_atomic (old or new
+file after a power cut) and only then take effect. Reboot and status requests are answered
+first and acted on by the station after the ack has gone (station.reboot_pending /
+station.status_pending).
+"""
+
+import json
+
+from micropython import const
+
+import codec
+import config
+import diag
+
+SET_INTERVAL = const(1)
+SET_BATCH = const(2)
+SET_DATARATE = const(3)
+REQUEST_STATUS = const(4)
+REBOOT = const(5)
+CLEAR_JOURNAL = const(6)
+SET_CONFIG = const(7)
+
+# ack status codes
+OK = const(0)
+BAD_VERSION = const(1)
+UNKNOWN_COMMAND = const(2)
+BAD_LENGTH = const(3)
+OUT_OF_RANGE = const(4)
+UNKNOWN_KEY = const(5)
+BAD_VALUE = const(6)
+STORAGE = const(7)
+UNSUPPORTED = const(8)
+
+STATUS_NAMES = (
+    "ok",
+    "bad_version",
+    "unknown_command",
+    "bad_length",
+    "out_of_range",
+    "unknown_key",
+    "bad_value",
+    "storage",
+    "unsupported",
+)
+NAMES = (
+    None,
+    "set_interval",
+    "set_batch",
+    "set_datarate",
+    "request_status",
+    "reboot",
+    "clear_journal",
+    "set_config",
+)
+# argument bytes per opcode (-1: variable, checked by the opcode's parser)
+_ARG_LEN = (0, 3, 1, 1, 0, 0, 0, -1)
+_MAX_KEY = const(32)
+_MAX_VALUE = const(64)
+
+
+class CommandError(ValueError):
+    """A command is rejected; `code` is its ack status code."""
+
+    def __init__(self, code, msg):
+        super().__init__(msg)
+        self.code = code
+
+
+def parse(payload):
+    """(opcode, cmd_id, changes) of a command, or raise CommandError.
+
+    `changes` is a tuple of (dotted config key, value) for config-changing commands, else ().
+    Ranges are checked against config.SCHEMA; nothing is applied here.
+    """
+    n = len(payload)
+    if n < 2:
+        raise CommandError(BAD_LENGTH, "command shorter than 2 bytes")
+    if payload[0] >> 5 != codec.VERSION:
+        raise CommandError(BAD_VERSION, "unknown command version %d" % (payload[0] >> 5))
+    op = payload[0] & 0x1F
+    if op == 0 or op >= len(NAMES):
+        raise CommandError(UNKNOWN_COMMAND, "unknown opcode %d" % op)
+    cmd_id = payload[1]
+    args = n - 2
+    want = _ARG_LEN[op]
+    if want >= 0 and args != want:
+        raise CommandError(BAD_LENGTH, "%s takes %d argument bytes, got %d" % (NAMES[op], want, args))
+    if op == SET_INTERVAL:
+        v = (payload[2] << 16) | (payload[3] << 8) | payload[4]
+        return op, cmd_id, (("interval_s", _in_range("interval_s", v)),)
+    if op == SET_BATCH:
+        return op, cmd_id, (("batch", _in_range("batch", payload[2])),)
+    if op == SET_DATARATE:
+        b = payload[2]
+        if b & 0x70:
+            raise CommandError(BAD_VALUE, "reserved bits set")
+        return op, cmd_id, (("lorawan.adr", bool(b & 0x80)), ("lorawan.dr", _in_range("lorawan.dr", b & 0x0F)))
+    if op == SET_CONFIG:
+        return op, cmd_id, (_parse_set_config(payload),)
+    return op, cmd_id, ()
+
+
+def _schema_entry(dotted):
+    schema = config.SCHEMA
+    parts = dotted.split(".")
+    for i in range(len(parts)):
+        entry = schema.get(parts[i])
+        if entry is None:
+            return None
+        if i < len(parts) - 1:
+            if entry[0] != "section":
+                return None
+            schema = entry[2]
+        elif entry[0] == "section":
+            return None
+    return entry
+
+
+def _in_range(key, v):
+    kind, _, c = _schema_entry(key)
+    if kind == "int" and not c[0] <= v <= c[1]:
+        raise CommandError(OUT_OF_RANGE, "%s %d is outside %d..%d" % (key, v, c[0], c[1]))
+    return v
+
+
+def _parse_set_config(p):
+    if len(p) < 4:
+        raise CommandError(BAD_LENGTH, "set_config needs a key and a value")
+    klen = p[2]
+    if klen < 1 or klen > _MAX_KEY or 3 + klen >= len(p):
+        raise CommandError(BAD_LENGTH, "set_config: bad key length %d" % klen)
+    vlen = len(p) - 3 - klen
+    if vlen > _MAX_VALUE:
+        raise CommandError(BAD_LENGTH, "set_config: value longer than %d bytes" % _MAX_VALUE)
+    raw = bytes(p[3 : 3 + klen])
+    for b in raw:
+        if not (0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A or b in b"._"):
+            raise CommandError(UNKNOWN_KEY, "set_config: key has characters no key has")
+    key = raw.decode()
+    entry = _schema_entry(key)
+    if entry is None:
+        raise CommandError(UNKNOWN_KEY, "unknown key %s" % key)
+    try:
+        value = json.loads(bytes(p[3 + klen :]).decode())
+    except (ValueError, UnicodeError):
+        raise CommandError(BAD_VALUE, "set_config: value is not JSON") from None
+    kind, _, c = entry
+    if kind == "int" and type(value) is int and not c[0] <= value <= c[1]:
+        raise CommandError(OUT_OF_RANGE, "%s %d is outside %d..%d" % (key, value, c[0], c[1]))
+    return key, value
+
+
+def apply(station, payload):
+    """Check and apply one command to the station; return the ack frame (bytes)."""
+    buf = bytearray(3)
+    cmd_id = payload[1] if len(payload) >= 2 else 0
+    try:
+        op, cmd_id, changes = parse(payload)
+        _apply(station, op, changes)
+    except CommandError as exc:
+        diag.warn("COMMAND.REJECTED", None, cmd_id=cmd_id, error=STATUS_NAMES[exc.code], reason=str(exc))
+        codec.encode_ack(buf, cmd_id, exc.code)
+        return bytes(buf)
+    diag.info("COMMAND.DONE", NAMES[op], cmd_id=cmd_id)
+    codec.encode_ack(buf, cmd_id, OK)
+    return bytes(buf)
+
+
+def _apply(station, op, changes):
+    if changes:
+        cfg = station.cfg
+        try:
+            for key, value in changes:
+                cfg = config.set_key(cfg, key, value)
+        except config.ConfigError as exc:
+            text = str(exc)
+            code = OUT_OF_RANGE if "outside" in text else (UNKNOWN_KEY if "unknown key" in text else BAD_VALUE)
+            raise CommandError(code, text) from None
+        path = config._join(station.hal.fs_root, config.CONFIG_FILE)
+        try:
+            config.write_atomic(path, config.canonical(cfg))
+        except OSError as exc:
+            raise CommandError(STORAGE, "config not written: %s" % exc) from None
+        station.cfg = cfg
+        diag.info("CONFIG.CHANGED", None, keys=",".join(k for k, _ in changes), digest=config.digest(cfg))
+    elif op == REQUEST_STATUS:
+        station.status_pending = True
+    elif op == REBOOT:
+        station.reboot_pending = True
+    elif op == CLEAR_JOURNAL:
+        jnl = getattr(getattr(station, "delivery", None), "j", None)
+        clear = getattr(jnl, "clear", None)
+        if clear is None:
+            raise CommandError(UNSUPPORTED, "this station has no journal to clear")
+        try:
+            clear()
+        except OSError as exc:
+            raise CommandError(STORAGE, "journal not cleared: %s" % exc) from None
+
+
+def status_frame(station, buf):
+    """The station's status frame in buf; returns its length."""
+    import version
+
+    jnl = getattr(getattr(station, "delivery", None), "j", None)
+    names = []
+    faulty = 0
+    for i, slot in enumerate(station.slots[:16]):
+        names.append(slot.kind)
+        if slot.failures:
+            faulty |= 1 << i
+    return codec.encode_status(
+        buf,
+        fw=version.VERSION,
+        config=config.digest(station.cfg),
+        reset=station.hal.reset_cause(),
+        uptime_s=int(diag.uptime_s()),
+        journal=jnl.pending if jnl is not None else 0,
+        sensors=names,
+        faulty=faulty,
+    )
