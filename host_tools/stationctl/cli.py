@@ -14,6 +14,9 @@ import sys
 COMMANDS = [
     "run",
     "mplib",
+    "sim-device",
+    "encode",
+    "decode",
 ]
 
 
@@ -25,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        importlib.import_module(f"stationctl.commands.{name}").register(sub)
+        importlib.import_module(f"stationctl.commands.{name.replace('-', '_')}").register(sub)
     return parser
 
 

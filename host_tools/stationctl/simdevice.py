@@ -1,0 +1,416 @@
+"""A simulated station on USB serial: unix MicroPython behind a pseudo-terminal.
+
+The unix port already speaks the friendly REPL, the raw REPL and raw-paste mode, and turns Ctrl-C
+into KeyboardInterrupt through its terminal (ISIG). What it lacks, this front provides in front of
+the interpreter, on the pty master that host tools (stationctl, mpremote, picocom) open:
+
+* soft reset: when the interpreter exits (Ctrl-D at an empty REPL line, sys.exit()), the front
+  prints `MPY: soft reboot`, starts a fresh interpreter that runs the station's `boot.py` and, after
+  a friendly-REPL reset, `main.py` from its own flash folder; after a raw-REPL reset the new
+  interpreter is put back into the raw REPL, as a board stays in it;
+* a USB-serial-like line: `\\n` goes out as `\\r\\n` (what a board's print sends), and bytes move at
+  the simulated wire rate (10 bits per byte at `baud`) in both directions, so transfer times are
+  those of a real 115200-baud link;
+* output nobody reads is dropped after a short time, as a USB CDC device does, instead of
+  stalling the firmware.
+
+The interpreter runs on its own inner pty whose line settings keep ISIG (Ctrl-C -> SIGINT while
+code runs) and nothing else; MicroPython switches it to raw mode itself while reading the REPL.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+from stationctl.mpenv import REPO_ROOT, micropython_exe
+
+_MARK = b"\x1b]simdev;"
+_RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+_FRIENDLY_BANNER = b'Type "help()" for more information.'
+_DEVBOOT = REPO_ROOT / "sim" / "devboot.py"
+_EXIT_WATCHDOG = 3
+_UNREAD_DROP_S = 2.0
+
+
+def _set_raw(fd: int) -> None:
+    tty.setraw(fd, termios.TCSANOW)
+
+
+def _inner_line_settings(fd: int) -> None:
+    attrs = termios.tcgetattr(fd)
+    attrs[0] = 0  # iflag: no CR/NL translation, no flow control
+    attrs[1] = 0  # oflag: the front does the NL -> CR NL
+    attrs[3] = termios.ISIG | termios.NOFLSH  # Ctrl-C raises SIGINT while code runs, keep queues
+    attrs[6][termios.VINTR] = 3
+    attrs[6][termios.VQUIT] = 0
+    attrs[6][termios.VSUSP] = 0
+    attrs[6][termios.VMIN] = 1
+    attrs[6][termios.VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+class Pacer:
+    """Holds a byte stream to `rate` bytes per second."""
+
+    def __init__(self, baud: int):
+        self.rate = baud / 10.0
+        self.next_t = time.monotonic()
+
+    def wait(self, n: int) -> None:
+        now = time.monotonic()
+        self.next_t = max(self.next_t, now) + n / self.rate
+        delay = self.next_t - now
+        if delay > 0.0005:
+            time.sleep(delay)
+
+
+class SimDevice:
+    """One simulated station. `start()` returns the port path; `stop()` unplugs it."""
+
+    def __init__(
+        self,
+        fs: Path,
+        board: Path,
+        baud: int = 115200,
+        speed: float = 1.0,
+        uid: str = "5eed0001",
+        link: Path | None = None,
+        heapsize: str = "512K",
+        absent: tuple[str, ...] = (),
+        log=None,
+    ):
+        self.fs = Path(fs).resolve()
+        self.board = Path(board).resolve()
+        self.baud = baud
+        self.speed = speed
+        self.uid = uid
+        self.link = Path(link) if link else None
+        self.heapsize = heapsize
+        self.absent = tuple(absent)
+        self.log = log or (lambda msg: None)
+        self.port = ""
+        self.boots = 0
+        self._stop = threading.Event()
+        self._master = -1
+        self._slave = -1
+        self._child: subprocess.Popen | None = None
+        self._inner = -1
+        self._lock = threading.Lock()
+        self._hold = True  # host input is held back (interpreter starting, raw REPL resuming)
+        self._held = bytearray()
+        self._raw_mode = False  # last REPL the interpreter showed was the raw REPL
+        self._threads: list[threading.Thread] = []
+        self._out_pacer = Pacer(baud)
+        self._in_pacer = Pacer(baud)
+        self._unread = False
+        self._hard = False
+        self._release_after = False
+        self._mode_tail = b""
+
+    # --- life cycle ---
+    def start(self) -> str:
+        if not self.board.is_file():
+            raise FileNotFoundError(f"board config {self.board} not found")
+        self.fs.mkdir(parents=True, exist_ok=True)
+        self._master, self._slave = os.openpty()
+        _set_raw(self._slave)
+        self.port = os.ttyname(self._slave)
+        if self.link:
+            self.link.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.link.with_name(self.link.name + ".new")
+            if tmp.is_symlink() or tmp.exists():
+                tmp.unlink()
+            os.symlink(self.port, tmp)
+            os.replace(tmp, self.link)
+        for target in (self._host_rx, self._run):
+            t = threading.Thread(target=target, daemon=True)
+            t.start()
+            self._threads.append(t)
+        return str(self.link) if self.link else self.port
+
+    def stop(self) -> None:
+        """Unplug: the interpreter dies, the port disappears."""
+        self._stop.set()
+        child = self._child
+        if child and child.poll() is None:
+            child.kill()
+            child.wait()
+        if self.link and self.link.is_symlink() and os.readlink(self.link) == self.port:
+            self.link.unlink()
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._master = self._slave = -1
+
+    def wait(self) -> None:
+        while not self._stop.is_set():
+            time.sleep(0.2)
+
+    def hard_reset(self) -> None:
+        """Power-cycle the simulated board (no soft reboot message, reset cause power_on)."""
+        child = self._child
+        if child and child.poll() is None:
+            self._hard = True
+            child.kill()
+
+    # --- host -> device ---
+    def _host_rx(self) -> None:
+        while not self._stop.is_set():
+            try:
+                r, _, _ = select.select([self._master], [], [], 0.2)
+                if not r:
+                    continue
+                data = os.read(self._master, 64)
+            except OSError:
+                if self._stop.is_set():
+                    return
+                time.sleep(0.05)
+                continue
+            if not data:
+                continue
+            self._in_pacer.wait(len(data))
+            self._deliver(data)
+
+    def _deliver(self, data: bytes) -> None:
+        with self._lock:
+            if self._hold or self._inner < 0:
+                self._held += data
+                return
+            fd = self._inner
+        self._write_inner(fd, data)
+
+    def _write_inner(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self._stop.is_set():
+            try:
+                n = os.write(fd, view)
+                view = view[n:]
+            except BlockingIOError:
+                select.select([], [fd], [], 0.1)
+            except OSError:
+                return  # the interpreter is gone; a rebooting board loses its input too
+
+    def _release(self) -> None:
+        with self._lock:
+            self._hold = False
+            data = bytes(self._held)
+            self._held.clear()
+            fd = self._inner
+        if data and fd >= 0:
+            self._write_inner(fd, data)
+
+    # --- device -> host ---
+    def _emit(self, data: bytes) -> None:
+        """Send bytes to the host at the wire rate; drop what nobody reads for a while."""
+        view = memoryview(data)
+        while view and not self._stop.is_set():
+            chunk = view[:64]
+            self._out_pacer.wait(len(chunk))
+            deadline = time.monotonic() + (0 if self._unread else _UNREAD_DROP_S)
+            while chunk:
+                try:
+                    n = os.write(self._master, chunk)
+                    chunk = chunk[n:]
+                    self._unread = False
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        self._unread = True
+                        return  # nobody is listening: the data is lost, as on USB CDC
+                    time.sleep(0.01)
+                except OSError:
+                    return
+            view = view[64:]
+
+    # --- the interpreter ---
+    def _spawn(self, mode: str, cause: str) -> subprocess.Popen:
+        inner_master, inner_slave = os.openpty()
+        _inner_line_settings(inner_slave)
+        os.set_blocking(inner_master, False)
+        cmd = [
+            str(micropython_exe()), "-X", f"heapsize={self.heapsize}", "-i", str(_DEVBOOT),
+            str(self.fs), str(self.board), mode, repr(float(self.speed)), self.uid, cause,
+            ",".join(self.absent),
+        ]
+
+        def _controlling_tty() -> None:
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        env = dict(os.environ)
+        env.pop("MICROPYPATH", None)
+        child = subprocess.Popen(
+            cmd, stdin=inner_slave, stdout=inner_slave, stderr=inner_slave,
+            preexec_fn=_controlling_tty, env=env, cwd=str(self.fs), close_fds=True,
+        )
+        os.close(inner_slave)
+        with self._lock:
+            self._inner = inner_master
+            self._hold = True
+        return child
+
+    def _run(self) -> None:
+        os.set_blocking(self._master, False)
+        mode, cause = "friendly", "power_on"
+        while not self._stop.is_set():
+            self._hard = False
+            self.boots += 1
+            self.log(f"boot {self.boots}: mode={mode} reset={cause}")
+            self._child = child = self._spawn(mode, cause)
+            self._pump(child, resume_raw=(mode == "raw"))
+            child.wait()
+            with self._lock:
+                fd, self._inner = self._inner, -1
+                self._hold = True
+                self._held.clear()
+            os.close(fd)
+            if self._stop.is_set():
+                return
+            if self._hard:
+                mode, cause = "friendly", "power_on"
+                continue
+            if child.returncode == _EXIT_WATCHDOG:
+                mode, cause = "friendly", "watchdog"
+                continue
+            self._emit(b"MPY: soft reboot\r\n")
+            mode, cause = ("raw" if self._raw_mode else "friendly"), "soft"
+
+    def _pump(self, child: subprocess.Popen, resume_raw: bool) -> None:
+        fd = self._inner
+        pending = b""  # output held back: a possible marker, or swallowed banner while resuming
+        prev = b""
+        swallow = False
+        tail = b""
+        while True:
+            try:
+                r, _, _ = select.select([fd], [], [], 0.1)
+            except (OSError, ValueError):
+                return
+            if not r:
+                if child.poll() is not None:
+                    # drain what is left, then report the exit
+                    try:
+                        data = os.read(fd, 4096)
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                else:
+                    continue
+            else:
+                try:
+                    data = os.read(fd, 4096)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    if exc.errno == errno.EIO:
+                        return  # slave closed: the interpreter has exited
+                    raise
+                if not data:
+                    return
+            buf = pending + data
+            pending = b""
+            out = bytearray()
+            while buf:
+                i = buf.find(_MARK)
+                if i < 0:
+                    # keep a partial marker at the end for the next read
+                    keep = 0
+                    for k in range(min(len(_MARK) - 1, len(buf)), 0, -1):
+                        if _MARK.startswith(buf[-k:]):
+                            keep = k
+                            break
+                    text, pending = (buf[: len(buf) - keep], buf[len(buf) - keep :])
+                    if not swallow:
+                        out += text
+                    else:
+                        tail += text
+                    buf = b""
+                    break
+                j = buf.find(b"\x07", i)
+                if j < 0:
+                    if not swallow:
+                        out += buf[:i]
+                    pending = buf[i:]
+                    break
+                if not swallow:
+                    out += buf[:i]
+                word = buf[i + len(_MARK) : j]
+                buf = buf[j + 1 :]
+                if word == b"up" and not resume_raw:
+                    self._release()
+                elif word == b"repl" and resume_raw:
+                    swallow = True
+                    tail = b""
+                    os.write(fd, b"\x01")  # the board stays in the raw REPL across the reset
+            if swallow:
+                k = tail.find(_RAW_BANNER)
+                if k >= 0:
+                    swallow = False
+                    out += tail[k:]
+                    tail = b""
+                    resume_raw = False
+                    self._raw_mode = True
+                    self._release_after = True
+            if out:
+                cooked, prev = _cook(bytes(out), prev)
+                self._track_mode(cooked)
+                self._emit(cooked)
+                if self._release_after:
+                    self._release_after = False
+                    self._release()
+
+    def _track_mode(self, data: bytes) -> None:
+        self._mode_tail = self._mode_tail[-64:] + data
+        raw_at = self._mode_tail.rfind(b"raw REPL; CTRL-B to exit")
+        friendly_at = self._mode_tail.rfind(_FRIENDLY_BANNER)
+        if raw_at > friendly_at:
+            self._raw_mode = True
+        elif friendly_at > raw_at:
+            self._raw_mode = False
+
+
+def _cook(data: bytes, prev: bytes) -> tuple[bytes, bytes]:
+    """`\\n` not preceded by `\\r` becomes `\\r\\n` (a board's print); returns (bytes, last byte)."""
+    if not data:
+        return data, prev
+    head = b""
+    if prev == b"\r" and data[:1] == b"\n":
+        head, data = b"\n", data[1:]
+    cooked = head + data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return cooked, cooked[-1:] if cooked else prev
+
+
+def serve(args) -> int:
+    """Command-line entry: print `port: PATH`, run until SIGTERM/SIGINT."""
+    dev = SimDevice(
+        fs=Path(args.fs), board=Path(args.board), baud=args.baud, speed=args.speed, uid=args.uid,
+        link=Path(args.link) if args.link else None, heapsize=args.heapsize,
+        absent=tuple(a for a in args.absent), log=(lambda m: print(f"sim-device: {m}", file=sys.stderr))
+        if args.verbose else None,
+    )
+    port = dev.start()
+    print(f"port: {port}", flush=True)
+
+    def _bye(signum, frame):
+        dev.stop()
+
+    signal.signal(signal.SIGTERM, _bye)
+    signal.signal(signal.SIGINT, _bye)
+    signal.signal(signal.SIGUSR1, lambda s, f: dev.hard_reset())
+    dev.wait()
+    dev.stop()
+    return 0

@@ -1,0 +1,99 @@
+"""Boot ROM of the simulated USB station (`stationctl sim-device`), run by unix MicroPython.
+
+    micropython -i sim/devboot.py FS_DIR HW_BOARD MODE SPEED UID RESET_CAUSE [ABSENT,...]
+
+What a board's ROM and MicroPython's `main()` do before the REPL, done for the unix port:
+the simulated hardware (virtual clock in scaled real time, buses with chip models from the
+HW_BOARD config) is built, the station's flash folder FS_DIR becomes the VFS root `/`, `boot.py`
+runs, then `main.py` when MODE is `friendly` (a real board skips main.py after a soft reset from
+the raw REPL), then the interpreter's own REPL (`-i`) takes over on the pseudo-terminal.
+
+Two in-band markers tell the host-side front (host_tools/stationctl/simdevice.py) where it is:
+ESC ] simdev;up BEL once Ctrl-C can be delivered safely, ESC ] simdev;repl BEL right before the
+REPL. The front strips them; nothing else is added to the station's serial output.
+"""
+
+import sys
+
+
+def _mark(word):
+    sys.stdout.write("\x1b]simdev;%s\x07" % word)
+
+
+def _boot():
+    import json
+    import os
+
+    _mark("up")
+    argv = sys.argv[1:]
+    fs_dir, hw_path, mode, speed, uid, cause = argv[:6]
+    absent = argv[6].split(",") if len(argv) > 6 and argv[6] else []
+    repo = __file__.rsplit("/", 2)[0] if "/" in __file__ else "."
+    if repo not in sys.path:
+        sys.path.append(repo)
+
+    import time as real_time
+
+    from sim import vtime
+
+    wall = real_time.time()
+    vtime.install(epoch_s=wall)
+    vtime.set_real_sleep_factor(1 / float(speed))
+
+    # everything the simulated hardware needs is imported now: after the remount below only the
+    # station's own flash is visible, as on a board
+    import sim.board
+    import sim.env
+
+    preload = ["sim.i2c", "sim.uart", "sim.heap", "sim.netclock"]
+    preload += [m for m, _ in sim.board.MODELS.values()]
+    for name in preload:
+        try:
+            __import__(name)
+        except ImportError:
+            pass  # not part of this checkout's simulated hardware
+
+    with open(hw_path) as f:
+        hw = json.load(f)
+    for entry in hw.get("sensors", []):
+        if entry.get("name", entry.get("type")) in absent:
+            entry["sim_absent"] = True
+    modem = hw.get("modem")
+    if modem and modem.get("name", modem.get("type")) in absent:
+        modem["sim_absent"] = True
+
+    env = sim.env.Environment("synthetic", start_unix=int(wall))
+    os.umount("/")
+    os.mount(os.VfsPosix(fs_dir), "/")
+    os.chdir("/")
+    sys.path[:] = ["", ".frozen", "/lib"]
+    board = sim.board.SimBoard(hw, env, fs_root="/", uid=uid)
+    board.next_reset_cause = cause
+    board.activate()
+
+    g = globals()
+    scripts = ["boot.py"] if mode != "friendly" else ["boot.py", "main.py"]
+    for script in scripts:
+        try:
+            with open(script) as f:
+                src = f.read()
+        except OSError:
+            continue
+        try:
+            exec(compile(src, script, "exec"), g)
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: printed as a board prints it
+            sys.print_exception(exc)
+        except BaseException as exc:  # noqa: SimReset / SimStop from the simulated board
+            if type(exc).__name__ == "SimReset":
+                print("simdev: reset cause=%s" % exc.cause)
+                sys.exit(3)
+            raise
+
+
+try:
+    _boot()
+except (Exception, KeyboardInterrupt) as _exc:  # noqa: the REPL must come up whatever happened
+    sys.print_exception(_exc)
+del _boot
+_mark("repl")
+del _mark
