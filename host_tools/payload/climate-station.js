@@ -1,0 +1,593 @@
+// City climate station payload formatter, payload format v1 (docs/payload-format.md).
+//
+// One file for The Things Stack (custom JavaScript payload formatter: decodeUplink,
+// encodeDownlink, decodeDownlink) and ChirpStack v4 (codec functions of the same names).
+// ECMAScript 5.1 only. Bad bytes give `errors`, never an exception.
+//
+// Uplinks on FPort 1 (samples, batches), 3 (status), 4 (command acks) are self-describing
+// frames; FPort 2 carries Cayenne LPP. Downlink commands go on FPort 10.
+
+var VERSION = 1;
+var KEYS = ['temperature_c', 'humidity_pct', 'pressure_hpa', 'co2_ppm', 'pm1_0_ugm3',
+  'pm2_5_ugm3', 'pm10_ugm3', 'voc_index', 'battery_v'];
+var SCALE = [10, 2, 10, 1, 10, 10, 10, 1, 100];
+var OFF = [400, 0, -3000, 0, 0, 0, 0, -1, 0];
+var QMAX = [1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 500];
+var FULL = [11, 8, 13, 16, 14, 14, 14, 9, 9];
+var SLO = [300, 0, 6500, 350, 0, 0, 0, 0, 300];
+var SBITS = [9, 0, 10, 10, 9, 9, 9, 0, 7];
+var ESC = 8;
+var MAX_EG_ZEROS = 16;
+var TIME_NOW = 0, TIME_AGE16 = 1, TIME_UNIX = 2, TIME_UPTIME = 3;
+var RESETS = ['unknown', 'power_on', 'hard', 'watchdog', 'deep_sleep', 'soft', 'brownout'];
+var SENSOR_TYPES = ['other', 'bme280', 'sht4x', 'scd4x', 'sps30', 'sgp40', 'sds011', 'pms5003',
+  'scd30', 'bme680'];
+var ACK_STATUS = ['ok', 'bad_version', 'unknown_command', 'bad_length', 'out_of_range',
+  'unknown_key', 'bad_value', 'storage', 'unsupported'];
+var COMMANDS = ['', 'set_interval', 'set_batch', 'set_datarate', 'request_status', 'reboot',
+  'clear_journal', 'set_config'];
+var FPORT_DATA = 1, FPORT_LPP = 2, FPORT_STATUS = 3, FPORT_ACK = 4, FPORT_COMMAND = 10;
+var LPP = {
+  2: { size: 2, scale: 100, signed: true },
+  101: { size: 2, scale: 1, signed: false },
+  103: { size: 2, scale: 10, signed: true },
+  104: { size: 1, scale: 2, signed: false },
+  115: { size: 2, scale: 10, signed: false }
+};
+
+function FrameError(message) {
+  this.message = message;
+}
+
+function fail(message) {
+  throw new FrameError(message);
+}
+
+function Bits(bytes) {
+  this.bytes = bytes;
+  this.pos = 0;
+  this.lim = bytes.length * 8;
+}
+
+Bits.prototype.get = function (n) {
+  if (this.pos + n > this.lim) {
+    fail('frame truncated');
+  }
+  var v = 0;
+  for (var i = 0; i < n; i++) {
+    var b = this.bytes[this.pos >> 3];
+    v = v * 2 + ((b >> (7 - (this.pos & 7))) & 1);
+    this.pos++;
+  }
+  return v;
+};
+
+Bits.prototype.unary = function (limit) {
+  var u = 0;
+  while (u < limit && this.get(1) === 1) {
+    u++;
+  }
+  return u;
+};
+
+Bits.prototype.eg = function () {
+  var zeros = 0;
+  while (this.get(1) === 0) {
+    zeros++;
+    if (zeros > MAX_EG_ZEROS) {
+      fail('time offset code too long');
+    }
+  }
+  return Math.pow(2, zeros) + this.get(zeros) - 1;
+};
+
+Bits.prototype.end = function () {
+  var left = this.lim - this.pos;
+  if (left >= 8) {
+    fail(Math.floor(left / 8) + ' trailing byte(s) after the frame');
+  }
+  if (this.get(left) !== 0) {
+    fail('padding bits not zero');
+  }
+};
+
+function unzig(z) {
+  return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+}
+
+function valueOf(ch, q) {
+  return SCALE[ch] === 1 ? q - OFF[ch] : (q - OFF[ch]) / SCALE[ch];
+}
+
+function readValue(b, ch) {
+  var q;
+  if (SBITS[ch] === 0 || b.get(1) === 1) {
+    q = b.get(FULL[ch]);
+  } else {
+    q = SLO[ch] + b.get(SBITS[ch]);
+  }
+  if (q > QMAX[ch]) {
+    fail(KEYS[ch] + ' out of range');
+  }
+  return q;
+}
+
+function maskKeys(mask) {
+  var out = [];
+  for (var i = 0; i < KEYS.length; i++) {
+    if (mask & (1 << i)) {
+      out.push(KEYS[i]);
+    }
+  }
+  return out;
+}
+
+function readState(b) {
+  var st = { present: b.get(9), flags: b.get(2), fault: 0, warmup: 0, implausible: 0 };
+  if (b.get(1)) {
+    var which = b.get(3);
+    if (which === 0) {
+      fail('empty health block');
+    }
+    if (which & 4) { st.fault = b.get(9); }
+    if (which & 2) { st.warmup = b.get(9); }
+    if (which & 1) { st.implausible = b.get(9); }
+  }
+  return st;
+}
+
+function readTime(b, kind) {
+  if (kind === TIME_NOW) { return 0; }
+  if (kind === TIME_AGE16) { return b.get(16); }
+  return b.get(32);
+}
+
+function sampleObject(seq, kind, t, recvTime, st, qs) {
+  var out = { seq: seq };
+  if (kind === TIME_UNIX) {
+    out.time = t;
+  } else if (kind === TIME_UPTIME) {
+    out.time = null;
+    out.uptime_s = t;
+  } else {
+    if (t < 0) {
+      fail('sample age negative');
+    }
+    out.time = recvTime === null ? null : recvTime - t;
+    out.age_s = t;
+  }
+  for (var ch = 0; ch < KEYS.length; ch++) {
+    if (st.present & (1 << ch)) {
+      out[KEYS[ch]] = valueOf(ch, qs[ch]);
+    }
+  }
+  out.health = {
+    clock_synced: (st.flags & 2) !== 0,
+    rh_high: (st.flags & 1) !== 0,
+    fault: maskKeys(st.fault),
+    warmup: maskKeys(st.warmup),
+    implausible: maskKeys(st.implausible)
+  };
+  return out;
+}
+
+function decodeSampleFrame(b, kind, recvTime) {
+  var seq = b.get(16);
+  var t = readTime(b, kind);
+  var st = readState(b);
+  var qs = [];
+  for (var ch = 0; ch < KEYS.length; ch++) {
+    qs.push(st.present & (1 << ch) ? readValue(b, ch) : 0);
+  }
+  b.end();
+  return [sampleObject(seq, kind, t, recvTime, st, qs)];
+}
+
+function decodeBatchFrame(b, kind, recvTime) {
+  var count = b.get(6) + 1;
+  var seq0 = b.get(16);
+  var t = readTime(b, kind);
+  var interval = b.get(17);
+  var union = b.get(9);
+  var ks = [], prev = [], ch;
+  for (ch = 0; ch < KEYS.length; ch++) {
+    ks.push(union & (1 << ch) ? b.get(4) : 0);
+    prev.push(null);
+  }
+  var out = [], st = null;
+  for (var i = 0; i < count; i++) {
+    if (i === 0) {
+      st = readState(b);
+    } else {
+      var step = interval;
+      if (b.get(1)) {
+        if (b.get(1)) {
+          st = readState(b);
+        }
+        step += unzig(b.eg());
+      }
+      t = kind >= TIME_UNIX ? t + step : t - step;
+    }
+    if (st.present & ~union) {
+      fail("sample has a channel missing from the batch's channel mask");
+    }
+    var qs = [];
+    for (ch = 0; ch < KEYS.length; ch++) {
+      var q = 0;
+      if (st.present & (1 << ch)) {
+        if (prev[ch] === null) {
+          q = readValue(b, ch);
+        } else {
+          var u = b.unary(ESC);
+          if (u === ESC) {
+            q = readValue(b, ch);
+          } else {
+            var k = ks[ch];
+            q = prev[ch] + unzig(u * Math.pow(2, k) + b.get(k));
+            if (q < 0 || q > QMAX[ch]) {
+              fail(KEYS[ch] + ' out of range');
+            }
+          }
+        }
+        prev[ch] = q;
+      }
+      qs.push(q);
+    }
+    out.push(sampleObject((seq0 + i) % 65536, kind, t, recvTime, st, qs));
+  }
+  b.end();
+  return out;
+}
+
+function hex2(bytes, from, to) {
+  var s = '';
+  for (var i = from; i < to; i++) {
+    s += (bytes[i] < 16 ? '0' : '') + bytes[i].toString(16);
+  }
+  return s;
+}
+
+function decodeStatus(bytes) {
+  if (bytes.length < 16) {
+    fail('status frame truncated');
+  }
+  var n = bytes[15];
+  if (n > 16) {
+    fail('status frame lists more than 16 sensors');
+  }
+  if (bytes.length !== 16 + n) {
+    fail('status frame length ' + bytes.length + ' does not match ' + n + ' sensors');
+  }
+  var sensors = [];
+  for (var i = 16; i < bytes.length; i++) {
+    var id = bytes[i] & 0x7f;
+    if (id >= SENSOR_TYPES.length) {
+      fail('unknown sensor type id ' + id);
+    }
+    sensors.push({ type: SENSOR_TYPES[id], faulty: (bytes[i] & 0x80) !== 0 });
+  }
+  if (bytes[8] >= RESETS.length) {
+    fail('unknown reset cause ' + bytes[8]);
+  }
+  return {
+    frame: 'status',
+    fw: bytes[1] + '.' + bytes[2] + '.' + bytes[3],
+    config: hex2(bytes, 4, 8),
+    reset: RESETS[bytes[8]],
+    uptime_s: ((bytes[9] * 256 + bytes[10]) * 256 + bytes[11]) * 256 + bytes[12],
+    journal: bytes[13] * 256 + bytes[14],
+    sensors: sensors
+  };
+}
+
+function decodeAck(bytes) {
+  if (bytes.length !== 3) {
+    fail('ack frame must be 3 bytes, got ' + bytes.length);
+  }
+  if (bytes[2] >= ACK_STATUS.length) {
+    fail('unknown ack status ' + bytes[2]);
+  }
+  return { frame: 'ack', cmd_id: bytes[1], status: bytes[2], result: ACK_STATUS[bytes[2]] };
+}
+
+function decodeLpp(bytes) {
+  var out = {}, i = 0;
+  if (bytes.length === 0) {
+    fail('empty LPP frame');
+  }
+  while (i < bytes.length) {
+    if (i + 2 > bytes.length) {
+      fail('LPP frame truncated');
+    }
+    var ch = bytes[i] - 1, type = LPP[bytes[i + 1]];
+    if (ch < 0 || ch >= KEYS.length) {
+      fail('unknown LPP channel ' + bytes[i]);
+    }
+    if (!type) {
+      fail('unsupported LPP type ' + bytes[i + 1]);
+    }
+    if (i + 2 + type.size > bytes.length) {
+      fail('LPP frame truncated');
+    }
+    var raw = 0;
+    for (var j = 0; j < type.size; j++) {
+      raw = raw * 256 + bytes[i + 2 + j];
+    }
+    if (type.signed && raw >= 32768) {
+      raw -= 65536;
+    }
+    out[KEYS[ch]] = raw / type.scale;
+    i += 2 + type.size;
+  }
+  return out;
+}
+
+function checkBytes(bytes) {
+  if (!bytes || typeof bytes.length !== 'number') {
+    fail('no bytes');
+  }
+  for (var i = 0; i < bytes.length; i++) {
+    var v = bytes[i];
+    if (typeof v !== 'number' || v < 0 || v > 255 || Math.floor(v) !== v) {
+      fail('byte ' + i + ' is not 0..255');
+    }
+  }
+}
+
+function recvSeconds(input) {
+  var r = input.recvTime;
+  if (r === undefined || r === null) {
+    return null;
+  }
+  var ms = r instanceof Date ? r.getTime() : Date.parse(r);
+  return isNaN(ms) ? null : Math.floor(ms / 1000);
+}
+
+// Decode one uplink frame: {data, warnings, errors}. Sample frames give data.frame "sample"
+// and the sample's fields; batches give data.samples (oldest first); status and acks
+// data.frame "status" / "ack".
+function decodeUplink(input) {
+  try {
+    var bytes = input.bytes;
+    checkBytes(bytes);
+    var port = input.fPort;
+    if (port === FPORT_LPP) {
+      var lpp = decodeLpp(bytes);
+      lpp.frame = 'lpp';
+      return { data: lpp, warnings: [], errors: [] };
+    }
+    if (port !== undefined && port !== null && port !== FPORT_DATA && port !== FPORT_STATUS &&
+        port !== FPORT_ACK) {
+      fail('no frames are sent on FPort ' + port);
+    }
+    if (bytes.length === 0) {
+      fail('empty frame');
+    }
+    var h = bytes[0];
+    if (h >> 5 !== VERSION) {
+      fail('unknown frame version ' + (h >> 5));
+    }
+    var type = (h >> 3) & 3;
+    if (type >= 2) {
+      if (h & 7) {
+        fail('reserved header bits set');
+      }
+      return { data: type === 2 ? decodeStatus(bytes) : decodeAck(bytes), warnings: [], errors: [] };
+    }
+    if (h & 1) {
+      fail('reserved header bit set');
+    }
+    var b = new Bits(bytes);
+    b.get(8);
+    var kind = (h >> 1) & 3;
+    var warnings = [];
+    var recv = recvSeconds(input);
+    if (kind < TIME_UNIX && recv === null) {
+      warnings.push('no receive time: sample times left null (see age_s)');
+    }
+    if (type === 0) {
+      var s = decodeSampleFrame(b, kind, recv)[0];
+      var data = { frame: 'sample' };
+      for (var key in s) {
+        if (Object.prototype.hasOwnProperty.call(s, key)) {
+          data[key] = s[key];
+        }
+      }
+      return { data: data, warnings: warnings, errors: [] };
+    }
+    return { data: { frame: 'batch', samples: decodeBatchFrame(b, kind, recv) },
+      warnings: warnings, errors: [] };
+  } catch (e) {
+    if (e instanceof FrameError) {
+      return { data: {}, warnings: [], errors: [e.message] };
+    }
+    return { data: {}, warnings: [], errors: ['decoder error: ' + String(e)] };
+  }
+}
+
+function intArg(data, key, lo, hi) {
+  var v = data[key];
+  if (typeof v !== 'number' || Math.floor(v) !== v || v < lo || v > hi) {
+    fail(key + ' must be an integer ' + lo + '..' + hi);
+  }
+  return v;
+}
+
+function utf8(s) {
+  var out = [];
+  for (var i = 0; i < s.length; i++) {
+    var c = s.charCodeAt(i);
+    if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      c = 0x10000 + ((c - 0xd800) << 10) + (s.charCodeAt(++i) - 0xdc00);
+    }
+    if (c < 0x80) {
+      out.push(c);
+    } else if (c < 0x800) {
+      out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    } else if (c < 0x10000) {
+      out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    } else {
+      out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+  }
+  return out;
+}
+
+// Strict UTF-8 to a string; null when the bytes are not valid UTF-8.
+function fromUtf8(bytes, from, to) {
+  var s = '', i = from;
+  while (i < to) {
+    var b = bytes[i], n = 0, c, min;
+    if (b < 0x80) { c = b; n = 0; min = 0; }
+    else if (b >= 0xc2 && b < 0xe0) { c = b & 31; n = 1; min = 0x80; }
+    else if (b >= 0xe0 && b < 0xf0) { c = b & 15; n = 2; min = 0x800; }
+    else if (b >= 0xf0 && b < 0xf5) { c = b & 7; n = 3; min = 0x10000; }
+    else { return null; }
+    for (var j = 1; j <= n; j++) {
+      var cb = bytes[i + j];
+      if (cb === undefined || i + j >= to || (cb & 0xc0) !== 0x80) { return null; }
+      c = c * 64 + (cb & 63);
+    }
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c < 0xe000)) { return null; }
+    if (c >= 0x10000) {
+      c -= 0x10000;
+      s += String.fromCharCode(0xd800 + (c >> 10), 0xdc00 + (c & 1023));
+    } else {
+      s += String.fromCharCode(c);
+    }
+    i += n + 1;
+  }
+  return s;
+}
+
+// Encode a downlink command: input.data = {command: name, cmd_id: 0..255, ...arguments}.
+function encodeDownlink(input) {
+  try {
+    var data = input.data;
+    if (!data || typeof data !== 'object') {
+      fail('data must be an object');
+    }
+    var op = -1;
+    for (var i = 1; i < COMMANDS.length; i++) {
+      if (COMMANDS[i] === data.command) {
+        op = i;
+      }
+    }
+    if (op < 0) {
+      fail('unknown command ' + JSON.stringify(data.command) + ' (one of ' +
+        COMMANDS.slice(1).join(', ') + ')');
+    }
+    var cmdId = data.cmd_id === undefined ? 0 : intArg(data, 'cmd_id', 0, 255);
+    var bytes = [(VERSION << 5) | op, cmdId];
+    var name = COMMANDS[op];
+    if (name === 'set_interval') {
+      var s = intArg(data, 'interval_s', 0, 16777215);
+      bytes.push((s >> 16) & 255, (s >> 8) & 255, s & 255);
+    } else if (name === 'set_batch') {
+      bytes.push(intArg(data, 'batch', 0, 255));
+    } else if (name === 'set_datarate') {
+      if (typeof data.adr !== 'boolean') {
+        fail('adr must be true or false');
+      }
+      bytes.push((data.adr ? 0x80 : 0) | intArg(data, 'dr', 0, 15));
+    } else if (name === 'set_config') {
+      if (typeof data.key !== 'string') {
+        fail('key must be text');
+      }
+      var key = utf8(data.key);
+      if (key.length < 1 || key.length > 32) {
+        fail('key must be 1..32 characters');
+      }
+      if (data.value === undefined) {
+        fail('value is missing');
+      }
+      var value = utf8(JSON.stringify(data.value));
+      if (value.length > 64) {
+        fail('value must encode to at most 64 bytes of JSON');
+      }
+      bytes.push(key.length);
+      bytes = bytes.concat(key, value);
+    }
+    return { bytes: bytes, fPort: FPORT_COMMAND, warnings: [], errors: [] };
+  } catch (e) {
+    if (e instanceof FrameError) {
+      return { errors: [e.message], warnings: [] };
+    }
+    return { errors: ['encoder error: ' + String(e)], warnings: [] };
+  }
+}
+
+// Decode a downlink command (what the station will receive): {data, warnings, errors}.
+function decodeDownlink(input) {
+  try {
+    var p = input.bytes;
+    checkBytes(p);
+    if (input.fPort !== undefined && input.fPort !== null && input.fPort !== FPORT_COMMAND) {
+      fail('commands are sent on FPort ' + FPORT_COMMAND);
+    }
+    if (p.length < 2) {
+      fail('command truncated');
+    }
+    if (p[0] >> 5 !== VERSION) {
+      fail('unknown command version ' + (p[0] >> 5));
+    }
+    var op = p[0] & 0x1f;
+    if (op === 0 || op >= COMMANDS.length) {
+      fail('unknown command opcode ' + op);
+    }
+    var name = COMMANDS[op];
+    var data = { command: name, cmd_id: p[1] };
+    var sizes = { set_interval: 3, set_batch: 1, set_datarate: 1, request_status: 0, reboot: 0,
+      clear_journal: 0 };
+    if (sizes[name] !== undefined && p.length - 2 !== sizes[name]) {
+      fail(name + ' needs ' + sizes[name] + ' argument byte(s), got ' + (p.length - 2));
+    }
+    if (name === 'set_interval') {
+      data.interval_s = (p[2] * 256 + p[3]) * 256 + p[4];
+    } else if (name === 'set_batch') {
+      data.batch = p[2];
+    } else if (name === 'set_datarate') {
+      if (p[2] & 0x70) {
+        fail('set_datarate: reserved bits set');
+      }
+      data.adr = (p[2] & 0x80) !== 0;
+      data.dr = p[2] & 0x0f;
+    } else if (name === 'set_config') {
+      var klen = p.length > 2 ? p[2] : 0;
+      if (klen < 1 || klen > 32 || p.length < 3 + klen + 1) {
+        fail('set_config: bad key length');
+      }
+      if (p.length - 3 - klen > 64) {
+        fail('set_config: value longer than 64 bytes');
+      }
+      var key = '', i;
+      for (i = 3; i < 3 + klen; i++) {
+        if (p[i] > 127) {
+          fail('set_config: bad key or value (key is not ASCII)');
+        }
+        key += String.fromCharCode(p[i]);
+      }
+      var text = fromUtf8(p, 3 + klen, p.length);
+      if (text === null) {
+        fail('set_config: bad key or value (value is not UTF-8)');
+      }
+      data.key = key;
+      try {
+        data.value = JSON.parse(text);
+      } catch (err) {
+        fail('set_config: bad key or value (value is not JSON)');
+      }
+    }
+    return { data: data, warnings: [], errors: [] };
+  } catch (e) {
+    if (e instanceof FrameError) {
+      return { data: {}, warnings: [], errors: [e.message] };
+    }
+    return { data: {}, warnings: [], errors: ['decoder error: ' + String(e)] };
+  }
+}
+
+if (typeof module !== 'undefined' && module.exports) {
+  module.exports = { decodeUplink: decodeUplink, encodeDownlink: encodeDownlink,
+    decodeDownlink: decodeDownlink };
+}

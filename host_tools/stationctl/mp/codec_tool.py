@@ -1,0 +1,141 @@
+"""Runs the firmware codec inside unix MicroPython for host tools (encode, bench, tests).
+
+    micropython codec_tool.py        (firmware/ on MICROPYPATH)
+
+Reads one JSON request per line on stdin and answers one JSON line on stdout:
+    {"op": "encode", "format": "compact"|"lpp", "batch": N, "max_len": M, "live": bool,
+     "samples": [sample, ...]}      -> {"frames": [[hex, samples_in_frame], ...]}
+    {"op": "decode_sample", "hex": H, "now": T|null}                -> {"sample": {...}}
+    {"op": "time", "samples": [...], "repeat": R, "max_len": M}     -> encode and json.dumps us
+A sample is a decoder-style dict: seq, time, channel keys, health {clock_synced, rh_high,
+fault, warmup, implausible (lists of keys)}. Errors answer {"error": "..."}.
+"""
+
+import binascii
+import json
+import sys
+import time
+
+import codec
+import sample as S
+
+_IDX = {}
+for _i in range(S.N_CHANNELS):
+    _IDX[S.KEYS[_i]] = _i
+
+
+def _mask(keys):
+    m = 0
+    for k in keys or ():
+        m |= 1 << _IDX[k]
+    return m
+
+
+def to_sample(d, smp=None):
+    smp = smp or S.Sample()
+    smp.clear()
+    h = d.get("health") or {}
+    smp.fault = _mask(h.get("fault"))
+    smp.warmup = _mask(h.get("warmup"))
+    smp.implausible = _mask(h.get("implausible"))
+    smp.flags = (S.FLAG_CLOCK_SYNCED if h.get("clock_synced") else 0) | (
+        S.FLAG_RH_HIGH if h.get("rh_high") else 0
+    )
+    smp.seq = d.get("seq", 0)
+    t = d.get("time")
+    if t is None:
+        t = d.get("uptime_s", 0)
+    smp.time = t
+    for i in range(S.N_CHANNELS):
+        v = d.get(S.KEYS[i])
+        if v is not None:
+            smp.set(i, v)
+    return smp
+
+
+def _hex(buf, n):
+    return binascii.hexlify(memoryview(buf)[:n]).decode()
+
+
+def encode(req):
+    samples = [to_sample(d) for d in req["samples"]]
+    fmt = req.get("format", "compact")
+    batch = req.get("batch", 1)
+    live = req.get("live", False)
+    max_len = req.get("max_len", 242)
+    buf = bytearray(max(max_len, 64))
+    frames = []
+    i = 0
+    while i < len(samples):
+        if fmt == "lpp":
+            n = codec.encode_lpp(samples[i], buf)
+            frames.append([_hex(buf, n), 1])
+            i += 1
+        elif batch <= 1:
+            s = samples[i]
+            n = codec.encode_sample(s, buf, s.time if live else None)
+            frames.append([_hex(buf, n), 1])
+            i += 1
+        else:
+            k = min(batch, len(samples) - i)
+            group = samples[i : i + k]
+            now = group[k - 1].time if live else None
+            n, used = codec.encode_batch(group, k, buf, max_len, now)
+            if used == 0:
+                return {"error": "sample seq %d does not fit %d bytes" % (samples[i].seq, max_len)}
+            frames.append([_hex(buf, n), used])
+            i += used
+    return {"frames": frames}
+
+
+def timing(req):
+    samples = [to_sample(d) for d in req["samples"]]
+    repeat = req.get("repeat", 3)
+    buf = bytearray(256)
+    dicts = [s.as_dict() for s in samples]
+    t0 = time.ticks_us()
+    nbytes = 0
+    for _ in range(repeat):
+        for s in samples:
+            nbytes += codec.encode_sample(s, buf)
+    t1 = time.ticks_us()
+    jbytes = 0
+    for _ in range(repeat):
+        for d in dicts:
+            jbytes += len(json.dumps(d))
+    t2 = time.ticks_us()
+    n = repeat * len(samples)
+    return {
+        "encode_us": time.ticks_diff(t1, t0) / n,
+        "json_us": time.ticks_diff(t2, t1) / n,
+        "samples": n,
+        "json_bytes": jbytes / n,
+    }
+
+
+def decode_sample(req):
+    smp = S.Sample()
+    codec.decode_sample(binascii.unhexlify(req["hex"]), smp, req.get("now"))
+    d = smp.as_dict()
+    return {"sample": d}
+
+
+def main():
+    ops = {"encode": encode, "time": timing, "decode_sample": decode_sample}
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            break
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            req = json.loads(line)
+            out = ops[req["op"]](req)
+        except (ValueError, KeyError, TypeError) as exc:
+            out = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        sys.stdout.write(json.dumps(out))
+        sys.stdout.write("\n")
+
+
+main()
