@@ -155,7 +155,9 @@ class Subscriber:
             client_id=f"sub-{os.getpid()}-{port}",
             clean_session=True,
         )
+        self.subscribed = threading.Event()
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *a, **k: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.on_disconnect = lambda *a, **k: self.connected.clear()
         self.client.reconnect_delay_set(min_delay=0.05, max_delay=0.5)
@@ -163,6 +165,7 @@ class Subscriber:
         self.port = port
 
     def _on_connect(self, client, userdata, flags, reason_code, properties=None):
+        self.subscribed.clear()
         client.subscribe(self.topic, qos=1)
         self.connected.set()
 
@@ -173,10 +176,12 @@ class Subscriber:
     def start(self, timeout: float = 10.0) -> Subscriber:
         self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
-        if not self.connected.wait(timeout):
-            raise BrokerError(f"subscriber could not connect to port {self.port}")
-        time.sleep(0.1)  # the SUBSCRIBE is on its way; give the broker a moment to register it
+        self.wait_subscribed(timeout)
         return self
+
+    def wait_subscribed(self, timeout: float = 10.0) -> None:
+        if not self.subscribed.wait(timeout):
+            raise BrokerError(f"subscriber could not subscribe on port {self.port}")
 
     def stop(self) -> None:
         self.client.loop_stop()

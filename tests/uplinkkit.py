@@ -1,0 +1,114 @@
+"""Host-side helpers for uplink tests: run the virtual station, follow its output, decode frames."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "host_tools"))
+
+from stationctl import codec  # noqa: E402
+from stationctl.mpenv import micropython_env, micropython_exe  # noqa: E402
+
+_SAMPLE = re.compile(r"\bI SAMPLE\b.*\bseq=(\d+)")
+_UPTIME = re.compile(r"^\s*(\d+\.\d+) ")
+_KV = re.compile(r"(\w+)=(\S+)")
+
+
+class StationRun:
+    """The virtual station (sim/vstation.py) as a subprocess; `on_line(run, line)` sees every line."""
+
+    def __init__(self, args, fs, on_line=None, heapsize="256K"):
+        self.lines: list[str] = []
+        self.produced: list[int] = []
+        self.end: dict[str, str] = {}
+        self.journal: dict[str, str] = {}
+        self.on_line = on_line
+        cmd = [
+            str(micropython_exe()),
+            "-X",
+            f"heapsize={heapsize}",
+            "sim/vstation.py",
+            "--fresh",
+            "--fs",
+            str(fs),
+            *args,
+        ]
+        env = micropython_env()
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=str(REPO),
+            bufsize=1,
+        )
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            m = _SAMPLE.search(line)
+            if m:
+                self.produced.append(int(m.group(1)))
+            if line.startswith("@@SIM end"):
+                self.end = dict(_KV.findall(line))
+            elif line.startswith("@@SIM journal"):
+                self.journal = dict(_KV.findall(line))
+            if self.on_line:
+                self.on_line(self, line)
+
+    def wait(self, timeout=300):
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        self._t.join(10)
+        if rc != 0 or not self.end:
+            raise AssertionError(f"virtual station exited {rc}:\n" + "\n".join(self.lines[-60:]))
+        return self
+
+    def find(self, code: str) -> list[str]:
+        pat = re.compile(r"^\s*\d+\.\d+ [DIWE] " + re.escape(code) + r"\b")
+        return [ln for ln in self.lines if pat.search(ln)]
+
+
+def decode_seqs(frames: list[tuple[bytes, int | None]]) -> list[int]:
+    """Every sample seq in the frames, in arrival order (duplicates kept)."""
+    seqs = []
+    for frame, port in frames:
+        for d in codec.decode(frame, port):
+            if "seq" in d:
+                seqs.append(d["seq"])
+    return seqs
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def report(name: str, produced: list[int], seqs: list[int], run: StationRun) -> dict:
+    unique = set(seqs)
+    figures = {
+        "produced": len(set(produced)),
+        "delivered": len(unique & set(produced)),
+        "duplicates": len(seqs) - len(unique),
+        "lost": len(set(produced) - unique),
+        "max_journal_depth": int(run.journal.get("max_depth", -1)),
+    }
+    print(f"{name}: " + " ".join(f"{k}={v}" for k, v in figures.items()))
+    return figures
