@@ -10,6 +10,13 @@ Faults (`inject(kind, count=None, **params)`) on the peer -> firmware direction:
     "corrupt"   - one bit flipped at byte `index` (default middle) of the next transmission
     "drop"      - the next transmission never arrives
     "silent"    - the peer hears nothing we write (disconnected wire)
+    "absent"    - nothing is connected: no bytes in either direction (use count=None)
+    "slow"      - the next peer transmission starts `delay_us` later (default 500 ms)
+
+Peers that transmit on their own (an active-mode particle sensor) may define `poll(now_us)`,
+called before bytes are delivered, to queue what they have sent by now (`send_to_host(...,
+at_us=...)` with a time in the past is fine), and `next_tx_us()`, the virtual time of their next
+transmission, so that a waiting `read()` advances the clock to it.
 """
 
 from sim import heap, vtime
@@ -36,7 +43,7 @@ class SimUART:
         return peer
 
     def inject(self, kind, count=1, **params):
-        if kind not in ("garbage", "truncate", "corrupt", "drop", "silent"):
+        if kind not in ("garbage", "truncate", "corrupt", "drop", "silent", "absent", "slow"):
             raise ValueError("unknown UART fault: %s" % kind)
         self.faults.append([kind, count, params])
 
@@ -65,8 +72,15 @@ class SimUART:
     def byte_time_us(self):
         return 10 * 1000000 // self.baudrate
 
-    def send_to_host(self, data, delay_us=0):
-        """Peer transmits `data`, starting `delay_us` from now (after anything already queued)."""
+    def send_to_host(self, data, delay_us=0, at_us=None):
+        """Peer transmits `data`, starting `delay_us` from now or at virtual time `at_us` (after
+        anything already queued)."""
+        kind, params = self._take_fault(("absent",))
+        if kind == "absent":
+            return
+        kind, params = self._take_fault(("slow",))
+        if kind == "slow":
+            delay_us += params.get("delay_us", 500000)
         kind, params = self._take_fault(("garbage",))
         if kind == "garbage":
             n = params.get("nbytes", 8)
@@ -81,13 +95,19 @@ class SimUART:
             i = params.get("index", len(b) // 2)
             b[i % len(b)] ^= params.get("mask", 0x10)
             data = bytes(b)
-        start = vtime.now_us() + delay_us
+        start = (vtime.now_us() if at_us is None else at_us) + delay_us
         if self._pending:
             last_t, last_d = self._pending[-1]
             start = max(start, last_t + len(last_d) * self.byte_time_us())
         self._pending.append((start, bytes(data)))
 
+    def _poll(self):
+        poll = getattr(self.peer, "poll", None)
+        if poll is not None:
+            heap.call(poll, vtime.now_us())
+
     def _deliver(self):
+        self._poll()
         now = vtime.now_us()
         bt = self.byte_time_us()
         while self._pending:
@@ -108,7 +128,11 @@ class SimUART:
 
     def _next_arrival_us(self):
         if not self._pending:
-            return None
+            nxt = getattr(self.peer, "next_tx_us", None)
+            t = nxt() if nxt is not None else None
+            if t is None:
+                return None
+            return max(t + self.byte_time_us(), vtime.now_us() + 1)
         t, _ = self._pending[0]
         return max(t + self.byte_time_us(), vtime.now_us() + 1)
 
@@ -187,7 +211,7 @@ class SimUART:
         self.tx_log_bytes += len(data)
         # our own transmission takes wire time too
         vtime.advance_us(len(data) * self.byte_time_us())
-        kind, _ = self._take_fault(("silent",))
+        kind, _ = self._take_fault(("silent", "absent"))
         if kind is None and self.peer is not None:
             heap.call(self.peer.receive, data, vtime.now_us())
         return len(data)

@@ -13,6 +13,7 @@ class Recorder:
     def __init__(self, bus, slots=24, size=40):
         self.bus = bus
         self.recording = True
+        self.logging = False  # pass-through until record() (e.g. during a driver's set-up)
         self._w = [bytearray(size) for _ in range(slots)]
         self._wn = [0] * slots
         self._r = [bytearray(size) for _ in range(slots)]
@@ -26,6 +27,7 @@ class Recorder:
     def record(self):
         """Forget what was recorded and record the next calls."""
         self.recording = True
+        self.logging = True
         self.wi = 0
         self.ri = 0
         self.ai = 0
@@ -33,11 +35,14 @@ class Recorder:
     def replay(self):
         """Switch to (or rewind) replay mode."""
         self.recording = False
+        self.logging = True
         self.wi = 0
         self.ri = 0
         self.ai = 0
 
     def _log_write(self, buf, n):
+        if not self.logging:
+            return
         w = self._w[self.wi]
         if self.recording:
             for i in range(n):
@@ -53,6 +58,8 @@ class Recorder:
         self.wi += 1
 
     def _log_read(self, buf, n):
+        if not self.logging:
+            return n
         r = self._r[self.ri]
         if self.recording:
             for i in range(n):
@@ -87,6 +94,8 @@ class Recorder:
     def any(self):
         if self.recording:
             n = self.bus.any()
+            if not self.logging:
+                return n
             self._any[self.ai] = n
         else:
             n = self._any[self.ai]
