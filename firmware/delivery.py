@@ -148,3 +148,19 @@ class Delivery:
                 sender = getattr(self.up, "send_ack", None)
                 ok = sender(ack) if sender else self.up.send(ack, getattr(codec, "PORT_ACK", 2))
                 diag.info("DOWNLINK.ACK", self.up.name, sent=ok)
+
+    def send_status(self, make_frame):
+        """Send a status frame now (a status request); best effort, not journaled."""
+        buf = bytearray(64)
+        try:
+            n = make_frame(buf)
+        except (ValueError, IndexError) as exc:
+            diag.exception("STATUS.ERROR", exc)
+            return False
+        if not self.up.connect():
+            return False
+        sender = getattr(self.up, "send_status", None)
+        port = getattr(codec, "FPORT_STATUS", 3)
+        ok = sender(memoryview(buf)[:n]) if sender else self.up.send(memoryview(buf)[:n], port)
+        diag.info("STATUS.SENT", self.up.name, ok=ok, bytes=n)
+        return ok

@@ -359,5 +359,21 @@ class Journal:
             self._pending_drop_note = False
             self._write(DROP, self.dropped, b"", 0)
 
+    def clear(self):
+        """Discard every pending record (a technician's command); the seq carries on."""
+        discarded = self.pending
+        last = self.last_seq
+        for seg in self.segments:
+            self._remove(seg[0])
+        nxt = self.segments[-1][0] + 1 if self.segments else 1
+        self.segments = [[nxt, 0, -1]]
+        self._roll = False
+        self.pending = 0
+        self.head = -1
+        # an ACK through the last seq: the next boot continues numbering after it
+        self.acked = last
+        self._write(ACK, last, b"", 0)
+        diag.warn("JOURNAL.CLEARED", None, discarded=discarded, last_seq=last)
+
     def bytes_used(self):
         return self._total()

@@ -16,6 +16,7 @@ import time
 import codec
 import config
 import diag
+import lifecycle
 import sample as S
 import sensors
 from version import VERSION
@@ -57,6 +58,10 @@ class Station:
         self.cfg = cfg
         self.secrets = config.load_secrets(self.hal.fs_root, diag.log)
         diag.set_level("DIWE".index(cfg["log_level"]))
+        sm = cfg["safe_mode"]
+        self.life = lifecycle.Lifecycle(self.hal, sm["resets"], sm["window_s"], sm["hold_s"])
+        self.reset_info = self.life.on_boot()
+        self.crumbs = self.life.crumbs
         diag.info(
             "BOOT",
             "climate-station",
@@ -65,10 +70,14 @@ class Station:
             station=cfg["station_id"],
             config=config.digest(cfg),
             config_source=source,
-            reset=self.hal.reset_cause(),
             uid=self.hal.unique_id(),
+            **self.reset_info,
         )
         self.seq = self._restore_seq()
+        if self.life.safe_mode:
+            diag.warn("SAFE.ACTIVE", None, remaining_s=self.life.remaining_s(),
+                      resets=self.reset_info["unexpected_resets"])
+            return
         self.slots = sensors.build(self.board_cfg, diag.log)
         diag.info(
             "SENSORS",
@@ -78,6 +87,8 @@ class Station:
         )
         self.uplink = self._make_uplink(cfg)
         self.delivery = self._open_delivery(cfg)
+        if hasattr(self.uplink, "status_frame"):
+            self.uplink.status_frame = self._status_frame  # published after each (re)connect
         self.uplink.connect()
 
     def _make_uplink(self, cfg):
@@ -118,9 +129,21 @@ class Station:
         if d.j.pending:
             self.failed_sends += 1
         d.downlinks(getattr(self, "handle_downlink", None))
+        if self.status_pending:
+            self.status_pending = False
+            d.send_status(self._status_frame)
         pause = getattr(self.uplink, "sleep", None)
         if pause is not None:
             pause(self.cfg["interval_s"] * 1000)
+        if self.reboot_pending:
+            self.reboot_pending = False
+            diag.warn("REBOOT", None, reason="command")
+            self.hal.reset()
+
+    def _status_frame(self, buf):
+        import commands
+
+        return commands.status_frame(self, buf)
 
     def handle_downlink(self, payload):
         """Check and apply one downlink command (firmware/commands.py); returns the ack frame."""
@@ -129,13 +152,11 @@ class Station:
         return commands.apply(self, payload)
 
     def _restore_seq(self):
-        mem = self.hal.rtc_memory()
-        if mem and len(mem) >= 4:
-            return int.from_bytes(mem[:4], "big")
-        return 0
+        return self.crumbs.seq  # RTC memory; the journal corrects it after a power cut
 
     def _save_seq(self):
-        self.hal.rtc_memory(self.seq.to_bytes(4, "big"))
+        self.crumbs.seq = self.seq
+        self.crumbs.save()
 
     # --- one cycle ---
     def read_sensors(self, smp, now_ms):
@@ -221,6 +242,7 @@ class Station:
         self.hal.feed()
 
     def _cycle(self):
+        self.crumbs.enter("sense")
         smp = self.build_sample()
         fields = {"seq": smp.seq}
         for i in range(S.N_CHANNELS):
@@ -228,14 +250,21 @@ class Station:
                 fields[S.KEYS[i]] = smp.values[i]
         fields["health"] = "%x/%x/%x/%x" % (smp.fault, smp.warmup, smp.implausible, smp.flags)
         diag.info("SAMPLE", None, **fields)
+        self.crumbs.enter("encode")
         n = codec.encode_sample(smp, self.frame)
+        self.crumbs.enter("uplink")
         self.deliver(memoryview(self.frame)[:n])
         self._save_seq()
         self.cycles += 1
 
     def run(self, max_cycles=None):
+        """Run cycles forever (or max_cycles). Returns at once in safe mode (REPL stays usable)."""
+        if self.life.safe_mode:
+            self.safe_mode()
+            return
         interval_ms = self.cfg["interval_s"] * 1000
-        self.hal.watchdog(interval_ms * 2 + 60000)
+        # a healthy cycle feeds the watchdog; a hang longer than one interval plus margin resets
+        self.hal.watchdog(interval_ms + max(60000, interval_ms // 2))
         next_at = time.ticks_ms()
         while max_cycles is None or self.cycles < max_cycles:
             try:
@@ -250,7 +279,48 @@ class Station:
                 next_at = time.ticks_add(next_at, missed * interval_ms)
                 wait = time.ticks_diff(next_at, time.ticks_ms())
                 diag.warn("CYCLE.OVERRUN", None, skipped=missed)
+            self.crumbs.enter("sleep")
             self.hal.sleep_ms(wait)
+
+    def safe_mode(self):
+        """Crash loop: no cycle. Report, try one status frame, schedule the resume, return."""
+        life = self.life
+        self.crumbs.enter("safe")
+        hold_ms = life.remaining_s() * 1000
+        diag.error("SAFE.ENTER", None, hold_s=life.remaining_s(),
+                   last_phase=self.reset_info["last_phase"], last_reason=self.reset_info["last_reason"])
+        try:
+            self.send_status()
+        except Exception as exc:  # noqa: safe mode must come up whatever else is broken
+            diag.exception("SAFE.STATUS_FAILED", exc)
+        self.hal.schedule_reset(hold_ms, life.expire)
+
+    def send_status(self):
+        """One status frame (firmware, config digest, reset cause and phase) through the uplink."""
+        encode = getattr(codec, "encode_status", None)
+        if encode is None or self.uplink is None:
+            return False
+        n = encode(self.frame, **self.status_fields())
+        port = getattr(codec, "FPORT_STATUS", 2)
+        ok = self.uplink.send(memoryview(self.frame)[:n], port)
+        diag.info("STATUS.SENT" if ok else "STATUS.UNSENT", None, bytes=n)
+        return ok
+
+    def status_fields(self):
+        d = self.delivery
+        faulty = 0
+        for i, slot in enumerate(self.slots):
+            if slot.failures:
+                faulty |= 1 << i
+        return {
+            "fw": VERSION,
+            "config": config.digest(self.cfg),
+            "reset": self.reset_info["reset"],
+            "uptime_s": int(diag.uptime_s()),
+            "journal": d.j.pending if d is not None else 0,
+            "sensors": [s.kind for s in self.slots],
+            "faulty": faulty,
+        }
 
 
 def _fields(slot):

@@ -183,14 +183,14 @@ class MqttUplink:
     def _publish_status(self):
         if self.status_frame is None:
             return
+        buf = bytearray(64)
         try:
-            buf = bytearray(64)
             n = self.status_frame(buf)
-            if n:
-                self._begin()
-                self.client.publish(self.t_status, memoryview(buf)[:n], qos=0)
-        except _ERRORS as exc:
-            self._fail(exc, "status")
+        except (ValueError, IndexError) as exc:
+            diag.exception("STATUS.ERROR", exc)
+            return
+        if n:
+            self.send_status(memoryview(buf)[:n])
 
     def _on_message(self, topic, msg):
         if topic == self.t_cmd:
@@ -252,6 +252,18 @@ class MqttUplink:
             self.client.publish(self.t_ack, frame, qos=1)
         except _ERRORS as exc:
             self._fail(exc, "ack")
+            return False
+        return True
+
+    def send_status(self, frame):
+        """A status frame on /status (not retained: the retained message stays `online`)."""
+        if self.client is None:
+            return False
+        self._begin()
+        try:
+            self.client.publish(self.t_status, frame, qos=1)
+        except _ERRORS as exc:
+            self._fail(exc, "status")
             return False
         return True
 

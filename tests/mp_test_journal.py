@@ -254,3 +254,17 @@ def test_appends_never_rewrite_existing_bytes():
             if old is not None and data[: len(old)] != old:
                 raise AssertionError("%s rewritten at append %d" % (name, s))
             snap[name] = data
+
+
+def test_clear_discards_pending_and_keeps_seq():
+    j = _open()
+    for s in range(1, 8):
+        j.append(s, _frame(s))
+    j.clear()
+    eq(j.pending, 0, "pending after clear")
+    eq(_pending(j), [], "nothing readable")
+    j2 = _open()
+    eq(j2.pending, 0, "pending after reboot")
+    eq(j2.last_seq, 7, "seq carries on")
+    j2.append(8, _frame(8))
+    eq([s for s, _ in _pending(_open())], [8], "new records after clear")

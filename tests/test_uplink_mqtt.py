@@ -164,3 +164,40 @@ def test_half_open_link_costs_at_most_the_timeout(broker, tmp_path):
     proxy.close()
     sub.stop()
     assert run.journal["pending"] == "0"
+
+
+def test_commands_on_cmd_are_answered_on_ack(broker, tmp_path):
+    import paho.mqtt.publish as publish
+
+    from stationctl import codec
+
+    sub = Subscriber(broker.port, PREFIX + "/#").start()
+    sent = {}
+
+    def on_line(run, line):
+        if "MQTT.CONNECTED" in line and not sent:
+            sent["x"] = True
+            for cmd in (
+                codec.encode_command("request_status", cmd_id=7),
+                codec.encode_command("set_interval", cmd_id=8, interval_s=5),  # out of range
+            ):
+                publish.single(PREFIX + "/cmd", cmd, qos=1, hostname="127.0.0.1", port=broker.port)
+
+    run = StationRun(_args(broker.port, 8, pace=0.0002), tmp_path / "fs", on_line).wait()
+    wait_for(lambda: len([m for m in sub.snapshot() if m[0].endswith("/ack")]) >= 2, 5)
+    acks = [codec.decode(p, 4)[0] for t, p, _ in sub.snapshot() if t == PREFIX + "/ack"]
+    by_id = {a["cmd_id"]: a for a in acks}
+    assert set(by_id) == {7, 8}, acks
+    assert by_id[7]["result"] == "ok"
+    assert by_id[8]["result"] == "out_of_range"
+    assert run.find("COMMAND.REJECTED")
+    # the status request was answered with a status frame on /status (beside the retained online)
+    frames = [
+        p
+        for t, p, _ in sub.snapshot()
+        if t == PREFIX + "/status" and p not in (b"online", b"offline")
+    ]
+    kinds = [codec.decode(p, 3)[0].get("frame") for p in frames]
+    assert kinds and all(k == "status" for k in kinds), kinds
+    assert run.find("STATUS.SENT")
+    sub.stop()
