@@ -60,6 +60,15 @@ SCHEMA = {
             "max_bytes": ("int", 65536, (1024, 4 * 1024 * 1024)),
         },
     ),
+    "safe_mode": (
+        "section",
+        None,
+        {
+            "resets": ("int", 3, (2, 20)),
+            "window_s": ("int", 3600, (60, 7 * 86400)),
+            "hold_s": ("int", 21600, (60, 7 * 86400)),
+        },
+    ),
 }
 
 # Secrets live in their own file and are never logged. Values are checked for form only.

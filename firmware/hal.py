@@ -145,6 +145,23 @@ class Hal:
 
         machine.reset()
 
+    def schedule_reset(self, ms, before=None):
+        """Reset the board in `ms` (safe mode's hold time) without blocking: the REPL stays usable.
+
+        `before()` runs first (it records why the board resets)."""
+        if self._sim:
+            self._sim.schedule_reset(ms, before)
+            return
+        import machine
+
+        def fire(_t):
+            if before is not None:
+                before()
+            machine.reset()
+
+        self._reset_timer = machine.Timer(-1 if self.cfg.get("family") == "rp2" else 0)
+        self._reset_timer.init(mode=machine.Timer.ONE_SHOT, period=max(1, int(ms)), callback=fire)
+
     def sleep_ms(self, ms):
         """Sleep between cycles: light sleep on a board (RAM kept), virtual time in simulation."""
         if ms <= 0:

@@ -81,6 +81,10 @@ class BME280Model(Chip):
         self.nvm_until = now_us + self.startup_us
         self.next_normal = None
 
+    def power_cycle(self, now_us):
+        """Supply lost and back: registers to their reset values, NVM copied again."""
+        self._power_on(now_us)
+
     # --- inverse compensation (datasheet 8.1, double precision) ---
     def _t_fine(self, adc_t):
         c = self.cal

@@ -57,23 +57,28 @@ class SimPin:
 
 
 class SimWDT:
-    """A watchdog that resets the simulated device when not fed within its timeout."""
+    """A watchdog that resets the simulated device at the moment its timeout runs out."""
 
     def __init__(self, board, timeout_ms):
         self.board = board
         self.timeout_us = timeout_ms * 1000
-        self.deadline = vtime.now_us() + self.timeout_us
         self.fed = 0
-        vtime.add_hook(self._check)
+        self._timer = None
+        self.feed()
 
     def feed(self):
-        self.deadline = vtime.now_us() + self.timeout_us
+        self.cancel()
+        self._timer = vtime.add_timer(vtime.now_us() + self.timeout_us, self._fire)
         self.fed += 1
 
-    def _check(self, now_us):
-        if now_us > self.deadline:
-            vtime.remove_hook(self._check)
-            raise SimReset("watchdog")
+    def cancel(self):
+        if self._timer is not None:
+            vtime.remove_timer(self._timer)
+            self._timer = None
+
+    def _fire(self, now_us):
+        self._timer = None
+        raise SimReset("watchdog")
 
 
 _current = None
@@ -102,6 +107,7 @@ class SimBoard:
         self.models = {}  # sensor name -> model
         self.pins = {}
         self.wdt = None
+        self._reset_timers = []
         self.next_reset_cause = "power_on"
         self.resets = {}
         self.sleeps = 0
@@ -168,7 +174,7 @@ class SimBoard:
     # --- system ---
     def watchdog(self, timeout_ms):
         if self.wdt is not None:
-            vtime.remove_hook(self.wdt._check)
+            self.wdt.cancel()
         self.wdt = SimWDT(self, timeout_ms)
         return self.wdt
 
@@ -183,12 +189,36 @@ class SimBoard:
         self.resets[cause] = self.resets.get(cause, 0) + 1
         self.next_reset_cause = cause
         if self.wdt is not None:
-            vtime.remove_hook(self.wdt._check)
+            self.wdt.cancel()
             self.wdt = None
-        # RAM is lost: buses and peripherals are rebuilt by the next Hal
-        self.buses = {}
-        self.uarts = {}
+        for t in self._reset_timers:
+            vtime.remove_timer(t)
+        self._reset_timers = []
+        # The MCU resets; the wiring and the chips on it do not: buses keep their devices and
+        # injected faults (a broken sensor stays broken). A power cut also power-cycles the chips.
         self.pins = {}
+        if cause == "power_cut":
+            now = vtime.now_us()
+            for m in self.models.values():
+                cycle = getattr(m, "power_cycle", None)
+                if cycle is not None:
+                    cycle(now)
+
+    def schedule_reset(self, ms, before=None):
+        """A one-shot timer that resets the simulated device (safe mode's hold time)."""
+
+        def fire(now_us):
+            if before is not None:
+                before()
+            raise SimReset("soft")
+
+        self._reset_timers.append(vtime.add_timer(vtime.now_us() + int(ms) * 1000, fire))
+
+    def idle(self):
+        """The firmware returned to the REPL: time passes until a timer resets the device or the
+        simulated run ends (SimReset / SimStop propagate to the runner)."""
+        while True:
+            self.sleep_ms(60000)
 
     def sleep_ms(self, ms):
         self.sleeps += 1

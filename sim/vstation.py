@@ -265,6 +265,8 @@ def main(argv):
                 st.heap_probe = heap.count
             st.boot()
             st.run()
+            # run() returns only in safe mode: the REPL is up, time passes until its timer fires
+            board.idle()
         except SimStop:
             break
         except SimReset as r:

@@ -18,7 +18,8 @@ _HALF = _PERIOD >> 1
 
 _now_us = 0  # virtual microseconds since the simulation started
 _epoch_s = 1700000000  # unix time at _now_us == 0
-_hooks = []  # callables(now_us) run after each advance (watchdog, models with timers)
+_hooks = []  # callables(now_us) run after each advance (models with timers, fault plans)
+_timers = []  # [at_us, fn]: one-shot deadlines (watchdog, safe-mode timer)
 _real_sleep_factor = 0.0  # >0: sleeps also take that fraction of real time (sim-device)
 
 
@@ -36,6 +37,7 @@ def reset(epoch_s=None, now_us=0):
     if epoch_s is not None:
         _epoch_s = int(epoch_s)
     del _hooks[:]
+    del _timers[:]
 
 
 def add_hook(fn):
@@ -60,11 +62,36 @@ def now_s():
     return _now_us / 1000000
 
 
+def add_timer(at_us, fn):
+    """Call fn(now_us) when virtual time reaches at_us; time stops there first (a watchdog fires
+    at its deadline even inside one long sleep). Returns the timer; cancel with remove_timer."""
+    t = [int(at_us), fn]
+    _timers.append(t)
+    return t
+
+
+def remove_timer(t):
+    if t in _timers:
+        _timers.remove(t)
+
+
 def advance_us(us):
     global _now_us
     if us <= 0:
         return
-    _now_us += int(us)
+    target = _now_us + int(us)
+    while _timers:
+        first = _timers[0]
+        for t in _timers:
+            if t[0] < first[0]:
+                first = t
+        if first[0] > target:
+            break
+        _timers.remove(first)
+        if first[0] > _now_us:
+            _now_us = first[0]
+        first[1](_now_us)  # may raise (a reset unwinds the firmware)
+    _now_us = target
     if _real_sleep_factor:
         _real.sleep_us(int(us * _real_sleep_factor))
     if _hooks:

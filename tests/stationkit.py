@@ -69,3 +69,26 @@ class Rig:
 
     def find(self, code):
         return [line for line in self.lines if line.split()[2] == code]
+
+
+def run_device(rig, seconds):
+    """Run the station like the board would for `seconds` of virtual time: boot, cycles, resets
+    (watchdog, safe-mode timer) and reboots, until the time is up. Returns the boot count."""
+    from sim.board import SimReset
+
+    rig.board.end_s = vtime.now_s() + seconds
+    boots = 0
+    while True:
+        try:
+            rig.hal = Hal(rig.cfg)
+            rig.st = station.Station(rig.hal, rig.cfg)
+            boots += 1
+            rig.st.boot()
+            diag.set_level(diag.ERROR + 1)
+            rig.st.run()
+            rig.board.idle()
+        except SimStop:
+            return boots
+        except SimReset as r:
+            diag.warn("SIM.RESET", None, cause=r.cause)
+            rig.board.on_reset(r.cause)

@@ -1,0 +1,135 @@
+# Watchdog, reset breadcrumbs, crash-loop safe mode on the simulated board.
+from stationkit import Rig, run_device  # first: installs the virtual clock as `time`
+
+import lifecycle  # noqa: E402
+from mptest import eq  # noqa: E402
+from sim import vtime  # noqa: E402
+
+
+def _boots(r):
+    return r.find("BOOT")
+
+
+def test_watchdog_resets_a_hung_cycle_and_breadcrumb_names_the_phase():
+    r = Rig()
+    r.board.end_s = 0
+    # the sensor hangs the bus for 3 hours once: the watchdog must end it
+    r.hal.i2c("main")
+
+    done = []
+
+    def hang_later(now_us):
+        if now_us >= 1800 * 1000000 and not done:
+            done.append(1)
+            r.hal.i2c("main").inject(0x76, "slow", count=1, delay_us=3 * 3600 * 1000000)
+
+    vtime.add_hook(hang_later)
+    boots = run_device(r, 4 * 3600)
+    vtime.remove_hook(hang_later)
+    resets = r.find("SIM.RESET")
+    if not resets or "cause=watchdog" not in resets[0]:
+        raise AssertionError(r.lines[-20:])
+    second = _boots(r)[1]
+    for needle in ("reset=watchdog", "last_phase=sense", "last_reason=watchdog"):
+        if needle not in second:
+            raise AssertionError("%s not in %s" % (needle, second))
+    if boots != 2:
+        raise AssertionError("boots %d" % boots)
+    # the station came back and kept sampling after the reset
+    if len(r.find("SAMPLE")) < 10:
+        raise AssertionError("too few samples after the reset")
+
+
+def test_watchdog_fires_within_interval_plus_margin():
+    r = Rig()
+    r.hal.i2c("main")
+    r.board.buses["main"].inject(0x76, "slow", count=1, delay_us=24 * 3600 * 1000000)
+    t0 = vtime.now_s()
+    try:
+        run_device(r, 3000)
+    finally:
+        pass
+    line = r.find("SIM.RESET")[0]
+    t_reset = float(line.split()[0])  # uptime of the first boot = time since t0
+    # interval 600 s: timeout = 600 + 300 -> 60 s floor -> 900 s
+    if not 890 <= t_reset - 0 <= 1000:
+        raise AssertionError("watchdog fired at %.1f s" % t_reset)
+
+
+def test_crash_loop_enters_safe_mode_then_resumes_after_hold():
+    r = Rig(config_text='{"safe_mode": {"resets": 3, "window_s": 7200, "hold_s": 3600}}')
+    r.hal.i2c("main")
+    # every read hangs for a day: each boot ends in a watchdog reset
+    r.board.buses["main"].inject(0x76, "slow", delay_us=24 * 3600 * 1000000)
+
+    def heal(now_us):
+        if now_us >= 4 * 3600 * 1000000:
+            r.board.buses["main"].clear()
+
+    vtime.add_hook(heal)
+    run_device(r, 9 * 3600)
+    vtime.remove_hook(heal)
+    codes = r.codes()
+    if "SAFE.ENTER" not in codes:
+        raise AssertionError(r.lines[-30:])
+    i = codes.index("SAFE.ENTER")
+    wd = [x for x in r.lines[:i] if x.split()[2] == "SIM.RESET" and "watchdog" in x]
+    eq(len(wd), 3, "three watchdog resets before safe mode")
+    # safe mode ran no cycle until its hold time ended, then the station booted normally
+    after = codes[i + 1:]
+    if "SAMPLE" not in after:
+        raise AssertionError("no samples after safe mode: %r" % after[:20])
+    j = after.index("BOOT")
+    if "SAMPLE" in after[:j]:
+        raise AssertionError("a cycle ran in safe mode")
+    boot_after = [x for x in _boots(r) if "last_reason=safe_timeout" in x]
+    if not boot_after:
+        raise AssertionError("no boot reporting the end of safe mode")
+
+
+def test_resume_command_leaves_safe_mode():
+    r = Rig()
+    c = lifecycle.Breadcrumbs(r.hal)
+    c.safe = True
+    c.safe_until = vtime.time() + 99999
+    c.save()
+    life = lifecycle.Lifecycle(r.hal)
+    life.on_boot()
+    if not life.safe_mode:
+        raise AssertionError("safe mode not kept across a reset")
+    life.resume()
+    life2 = lifecycle.Lifecycle(r.hal)
+    info = life2.on_boot()
+    eq((life2.safe_mode, info["last_reason"]), (False, "command"), "resumed")
+
+
+def test_power_cut_clears_breadcrumbs_and_is_not_a_crash():
+    r = Rig()
+    c = lifecycle.Breadcrumbs(r.hal)
+    c.phase = "uplink"
+    c.save()
+    import os
+
+    os.remove(r.board.fs_root + "/.rtc_memory")  # power lost: RTC memory gone
+    life = lifecycle.Lifecycle(r.hal)
+    info = life.on_boot()
+    eq((info["last_reason"], info["unexpected_resets"]), ("power_on", 0), "power cut")
+
+
+def test_reset_mid_cycle_without_watchdog_counts_as_crash():
+    r = Rig()
+    c = lifecycle.Breadcrumbs(r.hal)
+    c.phase = "journal"
+    c.save()
+    r.board.next_reset_cause = "soft"
+    life = lifecycle.Lifecycle(r.hal)
+    info = life.on_boot()
+    eq((info["last_phase"], info["last_reason"], info["unexpected_resets"]), ("journal", "crash", 1), "crash")
+
+
+def test_garbage_in_rtc_memory_is_ignored():
+    r = Rig()
+    r.hal.rtc_memory(b"\xff" * 40)
+    life = lifecycle.Lifecycle(r.hal)
+    info = life.on_boot()
+    eq(info["last_reason"], "power_on", "invalid breadcrumbs treated as power-on")
