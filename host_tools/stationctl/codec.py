@@ -45,8 +45,18 @@ ESC = 8
 MAX_EG_ZEROS = 16
 
 RESETS = ("unknown", "power_on", "hard", "watchdog", "deep_sleep", "soft", "brownout")
-SENSOR_TYPES = ("other", "bme280", "sht4x", "scd4x", "sps30", "sgp40", "sds011", "pms5003",
-                "scd30", "bme680")
+SENSOR_TYPES = (
+    "other",
+    "bme280",
+    "sht4x",
+    "scd4x",
+    "sps30",
+    "sgp40",
+    "sds011",
+    "pms5003",
+    "scd30",
+    "bme680",
+)
 
 LPP_ANALOG_IN, LPP_ILLUMINANCE, LPP_TEMPERATURE, LPP_HUMIDITY, LPP_BAROMETER = 2, 101, 103, 104, 115
 
@@ -143,8 +153,9 @@ def _time(b: _Bits, kind: int) -> int:
     return b.get(32)
 
 
-def _sample_dict(seq: int, kind: int, t: int, received_at: int | None, st: dict,
-                 qs: list[int]) -> dict:
+def _sample_dict(
+    seq: int, kind: int, t: int, received_at: int | None, st: dict, qs: list[int]
+) -> dict:
     out: dict = {"seq": seq}
     if kind == TIME_UNIX:
         out["time"] = t
@@ -246,19 +257,30 @@ def _decode_status(frame: bytes) -> list[dict]:
     rc = frame[8]
     if rc >= len(RESETS):
         raise FrameError(f"unknown reset cause {rc}")
-    return [{
-        "frame": "status",
-        "fw": f"{frame[1]}.{frame[2]}.{frame[3]}",
-        "config": frame[4:8].hex(),
-        "reset": RESETS[rc],
-        "uptime_s": int.from_bytes(frame[9:13], "big"),
-        "journal": int.from_bytes(frame[13:15], "big"),
-        "sensors": sensors,
-    }]
+    return [
+        {
+            "frame": "status",
+            "fw": f"{frame[1]}.{frame[2]}.{frame[3]}",
+            "config": frame[4:8].hex(),
+            "reset": RESETS[rc],
+            "uptime_s": int.from_bytes(frame[9:13], "big"),
+            "journal": int.from_bytes(frame[13:15], "big"),
+            "sensors": sensors,
+        }
+    ]
 
 
-ACK_STATUS = ("ok", "bad_version", "unknown_command", "bad_length", "out_of_range",
-              "unknown_key", "bad_value", "storage", "unsupported")
+ACK_STATUS = (
+    "ok",
+    "bad_version",
+    "unknown_command",
+    "bad_length",
+    "out_of_range",
+    "unknown_key",
+    "bad_value",
+    "storage",
+    "unsupported",
+)
 
 
 def _decode_ack(frame: bytes) -> list[dict]:
@@ -266,14 +288,21 @@ def _decode_ack(frame: bytes) -> list[dict]:
         raise FrameError(f"ack frame must be 3 bytes, got {len(frame)}")
     if frame[2] >= len(ACK_STATUS):
         raise FrameError(f"unknown ack status {frame[2]}")
-    return [{"frame": "ack", "cmd_id": frame[1], "status": frame[2], "result": ACK_STATUS[frame[2]]}]
+    return [
+        {"frame": "ack", "cmd_id": frame[1], "status": frame[2], "result": ACK_STATUS[frame[2]]}
+    ]
 
 
 def _decode_lpp(frame: bytes) -> list[dict]:
     out: dict = {}
     i = 0
-    sizes = {LPP_ANALOG_IN: 2, LPP_ILLUMINANCE: 2, LPP_TEMPERATURE: 2, LPP_HUMIDITY: 1,
-             LPP_BAROMETER: 2}
+    sizes = {
+        LPP_ANALOG_IN: 2,
+        LPP_ILLUMINANCE: 2,
+        LPP_TEMPERATURE: 2,
+        LPP_HUMIDITY: 1,
+        LPP_BAROMETER: 2,
+    }
     if not frame:
         raise FrameError("empty LPP frame")
     while i < len(frame):
@@ -287,10 +316,16 @@ def _decode_lpp(frame: bytes) -> list[dict]:
         size = sizes[typ]
         if i + 2 + size > len(frame):
             raise FrameError("LPP frame truncated")
-        raw = int.from_bytes(frame[i + 2:i + 2 + size], "big", signed=typ in (LPP_TEMPERATURE,
-                                                                             LPP_ANALOG_IN))
-        scale = {LPP_ANALOG_IN: 100, LPP_ILLUMINANCE: 1, LPP_TEMPERATURE: 10, LPP_HUMIDITY: 2,
-                 LPP_BAROMETER: 10}[typ]
+        raw = int.from_bytes(
+            frame[i + 2 : i + 2 + size], "big", signed=typ in (LPP_TEMPERATURE, LPP_ANALOG_IN)
+        )
+        scale = {
+            LPP_ANALOG_IN: 100,
+            LPP_ILLUMINANCE: 1,
+            LPP_TEMPERATURE: 10,
+            LPP_HUMIDITY: 2,
+            LPP_BAROMETER: 10,
+        }[typ]
         out[KEYS[ch]] = raw if scale == 1 else raw / scale
         i += 2 + size
     return [out]
@@ -343,8 +378,12 @@ def encode_command(name: str, cmd_id: int = 0, **args) -> bytes:
     if not isinstance(cmd_id, int) or not 0 <= cmd_id <= 255:
         raise CommandError("cmd_id must be 0..255")
     head = bytes([(VERSION << 5) | COMMANDS[name], cmd_id])
-    expected = {"set_interval": {"interval_s"}, "set_batch": {"batch"},
-                "set_datarate": {"adr", "dr"}, "set_config": {"key", "value"}}.get(name, set())
+    expected = {
+        "set_interval": {"interval_s"},
+        "set_batch": {"batch"},
+        "set_datarate": {"adr", "dr"},
+        "set_config": {"key", "value"},
+    }.get(name, set())
     if set(args) != expected:
         raise CommandError(f"{name} takes {', '.join(sorted(expected)) or 'no arguments'}")
 
@@ -389,7 +428,9 @@ def decode_command(payload: bytes) -> dict:
     sizes = {"set_interval": 3, "set_batch": 1, "set_datarate": 1}
     if name in sizes or name in ("request_status", "reboot", "clear_journal"):
         if len(body) != sizes.get(name, 0):
-            raise CommandError(f"{name} needs {sizes.get(name, 0)} argument byte(s), got {len(body)}")
+            raise CommandError(
+                f"{name} needs {sizes.get(name, 0)} argument byte(s), got {len(body)}"
+            )
     if name == "set_interval":
         out["interval_s"] = int.from_bytes(body, "big")
     elif name == "set_batch":
@@ -403,8 +444,8 @@ def decode_command(payload: bytes) -> dict:
         if not body or not 1 <= body[0] <= 32 or len(body) < 1 + body[0] + 1:
             raise CommandError("set_config: bad key length")
         try:
-            out["key"] = body[1:1 + body[0]].decode("ascii")
-            out["value"] = json.loads(body[1 + body[0]:].decode("utf-8"))
+            out["key"] = body[1 : 1 + body[0]].decode("ascii")
+            out["value"] = json.loads(body[1 + body[0] :].decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise CommandError(f"set_config: bad key or value ({exc})") from None
         if len(body) - 1 - body[0] > 64:

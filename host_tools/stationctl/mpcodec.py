@@ -27,8 +27,14 @@ class FirmwareCodec:
     def __init__(self, heapsize: str = "4M"):
         self.proc = subprocess.Popen(
             [str(micropython_exe()), "-X", f"heapsize={heapsize}", str(TOOL)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=micropython_env(), cwd=str(REPO_ROOT), bufsize=1)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=micropython_env(),
+            cwd=str(REPO_ROOT),
+            bufsize=1,
+        )
 
     def request(self, req: dict) -> dict:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -49,10 +55,24 @@ class FirmwareCodec:
         err = self.proc.stderr.read() if self.proc.stderr else ""
         return f"MicroPython codec tool exited ({self.proc.wait()}): {err.strip()}"
 
-    def encode(self, samples: list[dict], batch: int = 1, fmt: str = "compact",
-               max_len: int = 242, live: bool = False) -> list[tuple[bytes, int]]:
-        out = self.request({"op": "encode", "samples": samples, "batch": batch, "format": fmt,
-                            "max_len": max_len, "live": live})
+    def encode(
+        self,
+        samples: list[dict],
+        batch: int = 1,
+        fmt: str = "compact",
+        max_len: int = 242,
+        live: bool = False,
+    ) -> list[tuple[bytes, int]]:
+        out = self.request(
+            {
+                "op": "encode",
+                "samples": samples,
+                "batch": batch,
+                "format": fmt,
+                "max_len": max_len,
+                "live": live,
+            }
+        )
         return [(bytes.fromhex(h), n) for h, n in out["frames"]]
 
     def timing(self, samples: list[dict], repeat: int = 3) -> dict:
@@ -60,6 +80,12 @@ class FirmwareCodec:
 
     def decode_sample(self, frame: bytes, now: int | None = None) -> dict:
         return self.request({"op": "decode_sample", "hex": frame.hex(), "now": now})["sample"]
+
+    def status(self, **fields) -> bytes:
+        return bytes.fromhex(self.request({"op": "status", "fields": fields})["hex"])
+
+    def ack(self, cmd_id: int, status: int) -> bytes:
+        return bytes.fromhex(self.request({"op": "ack", "cmd_id": cmd_id, "status": status})["hex"])
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -17,8 +17,12 @@ def register(sub) -> None:
     p = sub.add_parser("decode", help="decode hex frames into JSON lines (Python decoder)")
     p.add_argument("frames", nargs="*", metavar="HEX", help="frames in hex (default: stdin lines)")
     p.add_argument("--fport", type=int, help="LoRaWAN FPort the frame came on (2: Cayenne LPP)")
-    p.add_argument("--received-at", type=int, metavar="UNIX_S",
-                   help="receive time: turns sample ages into unix times")
+    p.add_argument(
+        "--received-at",
+        type=int,
+        metavar="UNIX_S",
+        help="receive time: turns sample ages into unix times",
+    )
     p.set_defaults(func=run)
 
 

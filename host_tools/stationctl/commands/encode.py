@@ -20,13 +20,24 @@ from stationctl.mpcodec import EncoderError, FirmwareCodec
 def register(sub) -> None:
     p = sub.add_parser("encode", help="encode JSON-line samples into frames (firmware encoder)")
     p.add_argument("--batch", type=int, default=1, help="samples per frame, at most (default 1)")
-    p.add_argument("--format", choices=["compact", "lpp"], default="compact",
-                   help="compact payload format v1 (default) or Cayenne LPP")
-    p.add_argument("--max-len", type=int, default=242,
-                   help="maximum frame bytes for batches (51: EU868 DR0-2, 242: DR5)")
+    p.add_argument(
+        "--format",
+        choices=["compact", "lpp"],
+        default="compact",
+        help="compact payload format v1 (default) or Cayenne LPP",
+    )
+    p.add_argument(
+        "--max-len",
+        type=int,
+        default=242,
+        help="maximum frame bytes for batches (51: EU868 DR0-2, 242: DR5)",
+    )
     p.add_argument("--live", action="store_true", help="send ages instead of absolute times")
-    p.add_argument("--count", action="store_true",
-                   help="append the number of samples in each frame after its hex")
+    p.add_argument(
+        "--count",
+        action="store_true",
+        help="append the number of samples in each frame after its hex",
+    )
     p.set_defaults(func=run)
 
 
@@ -55,8 +66,9 @@ def run(args) -> int:
         return 0
     try:
         with FirmwareCodec() as fw:
-            frames = fw.encode(samples, batch=args.batch, fmt=args.format, max_len=args.max_len,
-                               live=args.live)
+            frames = fw.encode(
+                samples, batch=args.batch, fmt=args.format, max_len=args.max_len, live=args.live
+            )
     except EncoderError as exc:
         print(f"stationctl encode: {exc}", file=sys.stderr)
         return 2

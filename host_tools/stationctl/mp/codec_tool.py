@@ -6,7 +6,8 @@ Reads one JSON request per line on stdin and answers one JSON line on stdout:
     {"op": "encode", "format": "compact"|"lpp", "batch": N, "max_len": M, "live": bool,
      "samples": [sample, ...]}      -> {"frames": [[hex, samples_in_frame], ...]}
     {"op": "decode_sample", "hex": H, "now": T|null}                -> {"sample": {...}}
-    {"op": "time", "samples": [...], "repeat": R, "max_len": M}     -> encode and json.dumps us
+    {"op": "time", "samples": [...], "repeat": R}                   -> encode and json.dumps us
+    {"op": "status", "fields": {...}}  {"op": "ack", "cmd_id": I, "status": S}   -> {"hex": H}
 A sample is a decoder-style dict: seq, time, channel keys, health {clock_synced, rh_high,
 fault, warmup, implausible (lists of keys)}. Errors answer {"error": "..."}.
 """
@@ -120,8 +121,21 @@ def decode_sample(req):
     return {"sample": d}
 
 
+def status(req):
+    buf = bytearray(64)
+    n = codec.encode_status(buf, **req["fields"])
+    return {"hex": _hex(buf, n)}
+
+
+def ack(req):
+    buf = bytearray(3)
+    n = codec.encode_ack(buf, req["cmd_id"], req["status"])
+    return {"hex": _hex(buf, n)}
+
+
 def main():
-    ops = {"encode": encode, "time": timing, "decode_sample": decode_sample}
+    ops = {"encode": encode, "time": timing, "decode_sample": decode_sample, "status": status,
+           "ack": ack}
     while True:
         line = sys.stdin.readline()
         if not line:

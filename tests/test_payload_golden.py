@@ -1,0 +1,159 @@
+"""Golden vectors (tests/vectors/golden.json): the firmware encoder (inside MicroPython), the
+Python decoder and the JavaScript formatter must all agree with them; two frames are assembled
+here bit by bit from docs/payload-format.md, independently of every encoder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from stationctl import codec
+from stationctl.mpcodec import FirmwareCodec
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = json.loads((REPO / "tests" / "vectors" / "golden.json").read_text())
+JS = REPO / "host_tools" / "payload" / "climate-station.js"
+
+
+@pytest.fixture(scope="module")
+def fw():
+    with FirmwareCodec() as f:
+        yield f
+
+
+def _vectors(kind=None):
+    return [v for v in GOLDEN["vectors"] if kind is None or v["kind"] == kind]
+
+
+@pytest.mark.parametrize("vec", _vectors(), ids=lambda v: v["name"])
+def test_firmware_encoder_reproduces_vector(fw, vec):
+    inp = vec["input"]
+    if vec["kind"] == "status":
+        got = [fw.status(**inp).hex()]
+    elif vec["kind"] == "ack":
+        got = [fw.ack(inp["cmd_id"], inp["status"]).hex()]
+    elif vec["kind"] == "lpp":
+        got = [f.hex() for f, _ in fw.encode(inp["samples"], fmt="lpp")]
+    else:
+        frames = fw.encode(
+            inp["samples"], batch=inp["batch"], max_len=inp["max_len"], live=inp["live"]
+        )
+        assert [n for _, n in frames] == [f["samples"] for f in vec["frames"]]
+        got = [f.hex() for f, _ in frames]
+    assert got == [f["hex"] for f in vec["frames"]]
+
+
+@pytest.mark.parametrize("vec", _vectors(), ids=lambda v: v["name"])
+def test_python_decoder_matches_vector(vec):
+    for f in vec["frames"]:
+        assert (
+            codec.decode(bytes.fromhex(f["hex"]), vec["fport"], vec["received_at"]) == f["decoded"]
+        )
+
+
+@pytest.mark.parametrize("bad", GOLDEN["invalid"], ids=lambda b: b["name"])
+def test_python_decoder_rejects_invalid_frame(bad):
+    with pytest.raises(codec.FrameError, match=bad["error"]):
+        codec.decode(bytes.fromhex(bad["hex"]), bad["fport"])
+
+
+def _js_decode_all(items: list[dict]) -> list[dict]:
+    script = f"""
+const c = require({json.dumps(str(JS))});
+const items = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const out = items.map(it => c.decodeUplink({{bytes: Buffer.from(it.hex, 'hex').toJSON().data,
+  fPort: it.fport, recvTime: it.recv === null ? undefined : new Date(it.recv * 1000)}}));
+process.stdout.write(JSON.stringify(out));
+"""
+    proc = subprocess.run(
+        ["node", "-e", script],
+        input=json.dumps(items),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def _js_samples(data: dict) -> list[dict]:
+    """The JS formatter's data object in the Python decoder's list form."""
+    data = dict(data)
+    frame = data.pop("frame")
+    if frame == "batch":
+        return data["samples"]
+    if frame in ("status", "ack"):
+        return [dict(data, frame=frame)]
+    return [data]
+
+
+def test_javascript_decoder_matches_vectors():
+    items, expected = [], []
+    for vec in GOLDEN["vectors"]:
+        for f in vec["frames"]:
+            items.append({"hex": f["hex"], "fport": vec["fport"], "recv": vec["received_at"]})
+            expected.append(f["decoded"])
+    for got, exp in zip(_js_decode_all(items), expected, strict=True):
+        assert got["errors"] == []
+        assert _js_samples(got["data"]) == exp
+
+
+def test_javascript_decoder_rejects_invalid_frames():
+    bad = GOLDEN["invalid"]
+    got = _js_decode_all([{"hex": b["hex"], "fport": b["fport"], "recv": None} for b in bad])
+    for b, out in zip(bad, got, strict=True):
+        assert out["data"] == {}, b["name"]
+        assert len(out["errors"]) == 1 and b["error"] in out["errors"][0], (b["name"], out)
+
+
+class _Bits:
+    def __init__(self):
+        self.bits = ""
+
+    def put(self, v: int, n: int) -> None:
+        assert 0 <= v < (1 << n)
+        self.bits += format(v, f"0{n}b") if n else ""
+
+    def frame(self) -> bytes:
+        b = self.bits + "0" * (-len(self.bits) % 8)
+        return bytes(int(b[i : i + 8], 2) for i in range(0, len(b), 8))
+
+
+def test_eight_channel_live_frame_assembled_from_the_spec():
+    """docs/payload-format.md by hand: header, seq, state, then each value's short form."""
+    w = _Bits()
+    w.put(0b001, 3)  # version 1
+    w.put(0, 2)  # single-sample frame
+    w.put(0, 2)  # time kind 0: sampled now, no time field
+    w.put(0, 1)  # reserved
+    w.put(2, 16)  # seq
+    w.put(0b011111111, 9)  # presence: channels 0..7
+    w.put(0b10, 2)  # flags: clock synced, RH not high
+    w.put(0, 1)  # no health block
+    w.put(0, 1), w.put(214 + 400 - 300, 9)  # 21.4 degC: short form from q=300
+    w.put(91, 8)  # 45.5 %: q = 2 * 45.5
+    w.put(0, 1), w.put(10132 - 3000 - 6500, 10)  # 1013.2 hPa
+    w.put(0, 1), w.put(612 - 350, 10)  # 612 ppm
+    for pm in (41, 63, 98):  # 4.1, 6.3, 9.8 ug/m3
+        w.put(0, 1), w.put(pm, 9)
+    w.put(102 - 1, 9)  # VOC index 102
+    vec = _vectors("sample")[1]
+    assert vec["name"].startswith("eight sensor channels")
+    assert w.frame().hex() == vec["frames"][0]["hex"]
+    assert len(w.frame()) == 15
+
+
+def test_uptime_frame_assembled_from_the_spec():
+    w = _Bits()
+    w.put(0b001, 3), w.put(0, 2), w.put(3, 2), w.put(0, 1)  # time kind 3: uptime seconds
+    w.put(7, 16)  # seq
+    w.put(4200, 32)  # uptime 4200 s
+    w.put(0b000000111, 9), w.put(0, 2), w.put(0, 1)  # T, RH, p; clock not synced; no health
+    w.put(0, 1), w.put(-33 + 400 - 300, 9)  # -3.25 degC rounds half away from zero: -3.3
+    w.put(176, 8)  # 88 %
+    w.put(0, 1), w.put(9876 - 3000 - 6500, 10)  # 987.6 hPa
+    vec = _vectors("sample")[2]
+    assert w.frame().hex() == vec["frames"][0]["hex"]
+    assert codec.decode(w.frame())[0]["temperature_c"] == -3.3

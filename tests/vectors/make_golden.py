@@ -1,0 +1,300 @@
+"""Writes tests/vectors/golden.json: inputs, the firmware encoder's frames, the decoded result.
+
+    .venv/bin/python tests/vectors/make_golden.py
+
+Run only on a deliberate format change (then bump the format version). The vectors are checked
+three ways by tests/test_payload_golden.py: the firmware encoder must reproduce every frame, the
+Python and JavaScript decoders must give `decoded`, and two frames are assembled bit by bit from
+docs/payload-format.md in the test itself, independently of any encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "host_tools"))
+
+from stationctl import codec  # noqa: E402
+from stationctl.mpcodec import FirmwareCodec  # noqa: E402
+
+T0 = 1767225600  # 2026-01-01T00:00:00Z
+SYNC = {"clock_synced": True}
+
+
+def s(seq, t, health=None, **vals):
+    d = {"seq": seq, "time": t}
+    d.update(vals)
+    d["health"] = health if health is not None else dict(SYNC)
+    return d
+
+
+FULL = dict(
+    temperature_c=21.43,
+    humidity_pct=45.5,
+    pressure_hpa=1013.21,
+    co2_ppm=612,
+    pm1_0_ugm3=4.1,
+    pm2_5_ugm3=6.3,
+    pm10_ugm3=9.8,
+    voc_index=102,
+    battery_v=3.71,
+)
+EIGHT = {k: v for k, v in FULL.items() if k != "battery_v"}
+
+SAMPLE_VECTORS = [
+    ("full station, clock synced (unix time)", [s(1, T0, **FULL)], {}),
+    ("eight sensor channels, live frame (age 0)", [s(2, T0 + 600, **EIGHT)], {"live": True}),
+    (
+        "BME280 only, clock not synced (uptime)",
+        [
+            s(
+                7,
+                4200,
+                {"clock_synced": False},
+                temperature_c=-3.25,
+                humidity_pct=88.0,
+                pressure_hpa=987.6,
+            )
+        ],
+        {},
+    ),
+    (
+        "health: fault, warm-up, out-of-range CO2, RH high",
+        [
+            s(
+                65535,
+                T0 + 1200,
+                {
+                    "clock_synced": True,
+                    "rh_high": True,
+                    "fault": ["pm1_0_ugm3"],
+                    "warmup": ["co2_ppm", "voc_index"],
+                },
+                temperature_c=12.0,
+                humidity_pct=93.5,
+                co2_ppm=52000,
+                voc_index=1,
+            )
+        ],
+        {},
+    ),
+    (
+        "range ends: full-width value forms",
+        [
+            s(
+                300,
+                T0 + 1800,
+                temperature_c=-40.0,
+                humidity_pct=100.0,
+                pressure_hpa=1100.0,
+                co2_ppm=40000,
+                pm1_0_ugm3=0.0,
+                pm2_5_ugm3=1000.0,
+                pm10_ugm3=999.9,
+                voc_index=500,
+                battery_v=5.0,
+            )
+        ],
+        {},
+    ),
+    (
+        "no channel at all (every sensor failed)",
+        [
+            s(
+                301,
+                T0 + 2400,
+                {"clock_synced": True, "fault": ["temperature_c", "humidity_pct", "pressure_hpa"]},
+            )
+        ],
+        {},
+    ),
+]
+
+
+def batch_samples():
+    out = []
+    temps = [14.2, 14.3, 14.3, 14.1, 13.9, 18.9, 18.7, 18.8]
+    for i, t in enumerate(temps):
+        vals = dict(
+            temperature_c=t,
+            humidity_pct=70.5 + i * 0.5,
+            pressure_hpa=1002.4 - 0.1 * i,
+            pm2_5_ugm3=3.2 + (i % 3) * 0.4,
+            pm10_ugm3=5.0 + (i % 2) * 1.1,
+        )
+        health = dict(SYNC)
+        if i == 3:
+            vals.pop("pm2_5_ugm3")
+            vals.pop("pm10_ugm3")
+            health["fault"] = ["pm2_5_ugm3", "pm10_ugm3"]
+        if vals["humidity_pct"] > 70:
+            health["rh_high"] = True
+        jitter = 1 if i == 5 else 0
+        out.append(s(1000 + i, T0 + 600 * i + jitter, health, **vals))
+    return out
+
+
+def live_batch():
+    return [
+        s(
+            20 + i,
+            5000 + 600 * i,
+            {"clock_synced": False},
+            temperature_c=20.0 + i / 10,
+            co2_ppm=800 + 37 * i,
+        )
+        for i in range(5)
+    ]
+
+
+def long_batch():
+    return [
+        s(
+            400 + i,
+            T0 + 600 * i,
+            **{k: (v + (i % 5) * 0.3 if isinstance(v, float) else v + i) for k, v in FULL.items()},
+        )
+        for i in range(30)
+    ]
+
+
+def main() -> None:
+    vectors = []
+    with FirmwareCodec() as fw:
+        for name, samples, opts in SAMPLE_VECTORS:
+            frames = fw.encode(samples, live=opts.get("live", False))
+            vectors.append(("sample", name, samples, 1, 242, opts.get("live", False), frames))
+        for name, samples, batch, max_len, live in [
+            (
+                "batch of 8: jitter, PM dropout and return, temperature jump",
+                batch_samples(),
+                8,
+                242,
+                False,
+            ),
+            ("batch, clock not synced, live (first sample's age)", live_batch(), 5, 242, True),
+            ("30 samples at EU868 DR0 (51 bytes): split into frames", long_batch(), 30, 51, False),
+        ]:
+            frames = fw.encode(samples, batch=batch, max_len=max_len, live=live)
+            vectors.append(("batch", name, samples, batch, max_len, live, frames))
+        status_fields = {
+            "fw": "0.1.0",
+            "config": "6c2c7406",
+            "reset": "watchdog",
+            "uptime_s": 86399,
+            "journal": 17,
+            "sensors": ["bme280", "scd4x", "sps30"],
+            "faulty": 2,
+        }
+        status = fw.status(**status_fields)
+        ack = fw.ack(42, 4)
+        lpp = fw.encode([s(1, T0, **FULL)], fmt="lpp")
+    out = {
+        "format_version": 1,
+        "comment": __doc__.strip().splitlines()[0],
+        "vectors": [],
+        "invalid": [],
+    }
+    for kind, name, samples, batch, max_len, live, frames in vectors:
+        recv = samples[-1]["time"] + 5 if live else None
+        for frame, _ in frames:
+            codec.decode(frame, 1, recv)  # must decode
+        out["vectors"].append(
+            {
+                "name": name,
+                "kind": kind,
+                "fport": 1,
+                "input": {"samples": samples, "batch": batch, "max_len": max_len, "live": live},
+                "received_at": recv,
+                "frames": [
+                    {"hex": f.hex(), "samples": n, "decoded": codec.decode(f, 1, recv)}
+                    for f, n in frames
+                ],
+            }
+        )
+    out["vectors"].append(
+        {
+            "name": "status frame",
+            "kind": "status",
+            "fport": 3,
+            "input": status_fields,
+            "received_at": None,
+            "frames": [{"hex": status.hex(), "samples": 0, "decoded": codec.decode(status, 3)}],
+        }
+    )
+    out["vectors"].append(
+        {
+            "name": "ack: out_of_range for command 42",
+            "kind": "ack",
+            "fport": 4,
+            "input": {"cmd_id": 42, "status": 4},
+            "received_at": None,
+            "frames": [{"hex": ack.hex(), "samples": 0, "decoded": codec.decode(ack, 4)}],
+        }
+    )
+    lf = lpp[0][0]
+    out["vectors"].append(
+        {
+            "name": "Cayenne LPP of the full station",
+            "kind": "lpp",
+            "fport": 2,
+            "input": {"samples": [s(1, T0, **FULL)]},
+            "received_at": None,
+            "frames": [{"hex": lf.hex(), "samples": 1, "decoded": codec.decode(lf, 2)}],
+        }
+    )
+    full = bytes.fromhex(out["vectors"][0]["frames"][0]["hex"])
+    batch = bytes.fromhex(out["vectors"][6]["frames"][0]["hex"])
+    bad = [
+        ("empty frame", b"", 1, "empty frame"),
+        ("version 0", bytes([full[0] & 0x1F]) + full[1:], 1, "unknown frame version 0"),
+        ("version 2", bytes([(full[0] & 0x1F) | 0x40]) + full[1:], 1, "unknown frame version 2"),
+        (
+            "the interim layout (0xF0)",
+            bytes.fromhex("f00001") + full[3:],
+            1,
+            "unknown frame version 7",
+        ),
+        ("truncated sample", full[:-3], 1, "truncated"),
+        ("trailing byte", full + b"\x00", 1, "trailing"),
+        ("reserved header bit", bytes([full[0] | 1]) + full[1:], 1, "reserved"),
+        (
+            "temperature full form above 85 degC",
+            bytes.fromhex("200001008fff"),
+            1,
+            "temperature_c out of range",
+        ),
+        ("truncated batch", batch[:-2], 1, "truncated"),
+        (
+            "status frame too short",
+            bytes.fromhex(out["vectors"][9]["frames"][0]["hex"])[:12],
+            3,
+            "status frame truncated",
+        ),
+        ("ack with unknown status", bytes([0x38, 1, 200]), 4, "unknown ack status"),
+        (
+            "LPP type not accepted",
+            bytes([1, 0x88, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            2,
+            "unsupported LPP type",
+        ),
+        ("FPort without frames", full, 7, "FPort"),
+    ]
+    for name, frame, port, msg in bad:
+        try:
+            codec.decode(frame, port)
+        except codec.FrameError as exc:
+            assert msg in str(exc), (name, str(exc))
+        else:
+            raise SystemExit(f"invalid vector {name!r} decodes")
+        out["invalid"].append({"name": name, "hex": frame.hex(), "fport": port, "error": msg})
+    path = Path(__file__).with_name("golden.json")
+    path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {path}: {len(out['vectors'])} vectors, {len(out['invalid'])} invalid frames")
+
+
+if __name__ == "__main__":
+    main()
