@@ -1,0 +1,208 @@
+# Firmware codec inside MicroPython: zero allocation on the hot path, range handling, batching
+# limits, the journal inverse (decode_sample) and fuzzing of it.
+# mp-heapsize: 256K
+import micropython
+
+import codec
+import sample as S
+from mptest import eq, raises
+
+T0 = 1767225600
+FULL = (21.43, 45.5, 1013.21, 612, 4.1, 6.3, 9.8, 102, 3.71)
+BUF = bytearray(256)
+
+
+def make(seq=1, t=T0, vals=FULL, synced=True):
+    s = S.Sample()
+    for i in range(S.N_CHANNELS):
+        if vals[i] is not None:
+            s.set(i, vals[i])
+    s.seq = seq
+    s.time = t
+    s.flags = S.FLAG_CLOCK_SYNCED if synced else 0
+    return s
+
+
+def series(n, step=600, synced=True):
+    out = []
+    for k in range(n):
+        vals = [v + (k % 4) * 0.1 if v is not None else None for v in FULL]
+        out.append(make(100 + k, T0 + step * k, vals, synced))
+    return out
+
+
+def locked(fn):
+    """Call fn() with the heap locked: any allocation raises MemoryError.
+
+    fn is made before locking; no star-args call and no `return` inside try/finally here,
+    as those allocate in the test harness itself."""
+    micropython.heap_lock()
+    try:
+        r = fn()
+    finally:
+        micropython.heap_unlock()
+    return r
+
+
+def test_encode_sample_allocates_nothing():
+    s = make()
+    n0 = codec.encode_sample(s, BUF)
+    for now in (None, T0, T0 + 77):
+        s.seq += 1
+        n = locked(lambda: codec.encode_sample(s, BUF, now))
+        if now is None:
+            eq(n, n0, "same sample, same length")
+    s.flags = 0  # unsynced: uptime time kind
+    locked(lambda: codec.encode_sample(s, BUF))
+
+
+def test_encode_batch_allocates_nothing():
+    ss = series(32)
+    out = bytearray(242)
+    for max_len in (11, 51, 115, 242):
+        res = locked(lambda: codec.encode_batch(ss, 32, out, max_len))
+        n, used = res[0], res[1]
+        if max_len == 11:
+            eq(used, 0, "a full station sample does not fit 11 bytes")
+        else:
+            if not 1 <= used <= 32 or n > max_len:
+                raise AssertionError("max_len %d: %d bytes, %d used" % (max_len, n, used))
+    locked(lambda: codec.encode_batch(ss, 32, out, 242, T0 + 600 * 32))
+
+
+def test_quantisation_without_floats_matches_rounding():
+    # _quant reads IEEE-754 bits; compare with float rounding away from ties
+    cases = ((0, 21.43, 614), (0, -39.96, 0), (0, 84.96, 1250), (1, 45.74, 91), (2, 300.0, 0),
+             (2, 1100.0, 8000), (3, 39999.6, 40000), (4, 0.04, 0), (7, 1, 0), (8, 4.996, 500),
+             (0, -3.25, 367), (8, 3.706, 371))
+    for ch, v, q in cases:
+        eq(codec._quant(ch, v), q, "%s %r" % (S.KEYS[ch], v))
+    for ch, v in ((0, -40.06), (0, 85.06), (2, 299.9), (3, 40000.6), (7, 0.4), (8, 5.006),
+                  (4, -0.06), (0, float("nan")), (0, float("inf")), (3, 1e30)):
+        eq(codec._quant(ch, v), -1, "%s %r out of range" % (S.KEYS[ch], v))
+
+
+def test_out_of_range_value_is_sent_invalid_and_flagged():
+    s = make()
+    s.values[S.CO2] = 45000.0  # bypassing Sample.set: the encoder must still refuse it
+    n = codec.encode_sample(s, BUF)
+    d = S.Sample()
+    codec.decode_sample(memoryview(BUF)[:n], d)
+    eq(d.values[S.CO2], None, "co2 not sent")
+    eq(d.implausible, 1 << S.CO2, "co2 flagged")
+    eq(d.values[S.TEMPERATURE], 21.4, "others kept")
+
+
+def test_decode_sample_round_trip_and_time_kinds():
+    s = make(seq=70000)
+    s.fault = 1 << S.PM10
+    s.warmup = 1 << S.VOC
+    s.flags |= S.FLAG_RH_HIGH
+    d = S.Sample()
+    n = codec.encode_sample(s, BUF)
+    codec.decode_sample(BUF[:n], d)
+    eq(d.seq, 70000 & 0xFFFF, "seq is sent modulo 2**16")
+    eq(d.time, T0, "unix time")
+    eq((d.fault, d.warmup, d.flags), (s.fault, s.warmup, s.flags), "health")
+    for i in range(S.N_CHANNELS):
+        res = (0.1, 0.5, 0.1, 1, 0.1, 0.1, 0.1, 1, 0.01)[i]
+        if abs(d.values[i] - s.values[i]) > res / 2 + 1e-4:
+            raise AssertionError("%s %r -> %r" % (S.KEYS[i], s.values[i], d.values[i]))
+    n = codec.encode_sample(s, BUF, T0 + 300)  # live: age 300 s
+    codec.decode_sample(BUF[:n], d, T0 + 300)
+    eq(d.time, T0, "age relative to now")
+    u = make(t=5000, synced=False)
+    n = codec.encode_sample(u, BUF)
+    codec.decode_sample(BUF[:n], d)
+    eq(d.time, 5000, "uptime kind keeps the uptime")
+    raises(ValueError, codec.encode_sample, u, BUF, 4000)  # sample after now
+
+
+def test_batch_stops_at_gaps_and_uses_single_frame_for_one():
+    ss = series(10)
+    ss[4].seq += 5  # a seq gap after four samples
+    out = bytearray(242)
+    n, used = codec.encode_batch(ss, 10, out, 242)
+    eq(used, 4, "batch ends at the seq gap")
+    eq(out[0] >> 3 & 3, codec.FRAME_BATCH, "batch frame")
+    n, used = codec.encode_batch(ss[4:], 1, out, 242)
+    eq((used, out[0] >> 3 & 3), (1, codec.FRAME_SAMPLE), "one sample: single frame")
+    eq(n, codec.encode_sample(ss[4], BUF), "same bytes as encode_sample")
+    mixed = series(3)
+    mixed[2].flags = 0
+    eq(codec.encode_batch(mixed, 3, out, 242)[1], 2, "clock kind change ends the batch")
+
+
+def test_batch_fills_but_never_exceeds_max_len():
+    ss = series(64)
+    out = bytearray(242)
+    last = 0
+    for max_len in range(16, 243, 7):
+        n, used = codec.encode_batch(ss, 64, out, max_len)
+        if n > max_len or used < last:
+            raise AssertionError("max_len %d: %d bytes, %d samples" % (max_len, n, used))
+        last = used
+    eq(codec.encode_batch(ss, 64, out, 242)[1] > 40, True, "a slow series packs densely")
+
+
+def test_batch_round_trips_through_decode_of_each_record():
+    # re-pack journal records: single frames -> decode_sample -> encode_batch
+    src = series(12, synced=False)
+    recs = []
+    for s in src:
+        n = codec.encode_sample(s, BUF)
+        recs.append(bytes(BUF[:n]))
+    back = [S.Sample() for _ in recs]
+    for i in range(len(recs)):
+        codec.decode_sample(recs[i], back[i])
+        eq(back[i].time, src[i].time, "uptime survives the journal")
+    out = bytearray(242)
+    n, used = codec.encode_batch(back, 12, out, 242)
+    eq(used, 12, "all re-packed")
+
+
+def test_small_buffer_raises():
+    raises(ValueError, codec.encode_sample, make(), bytearray(8))
+    raises(ValueError, codec.encode_lpp, make(), bytearray(10))
+    raises(ValueError, codec.encode_status, bytearray(64), colour="red")
+    raises(ValueError, codec.encode_status, bytearray(64), config="xyz")
+    raises(ValueError, codec.encode_ack, bytearray(3), 256, 0)
+
+
+def test_decode_sample_rejects_other_frames():
+    out = bytearray(242)
+    n, _ = codec.encode_batch(series(3), 3, out, 242)
+    raises(codec.FrameError, codec.decode_sample, out[:n], S.Sample())
+    raises(codec.FrameError, codec.decode_sample, b"\xf0\x00\x01", S.Sample())
+    raises(codec.FrameError, codec.decode_sample, b"", S.Sample())
+
+
+def test_fuzz_decode_sample_raises_only_frame_error():
+    # 12,000 cases: random bytes, truncations and single-bit flips of a valid frame
+    import random
+
+    random.seed(4)
+    good = bytearray(BUF[: codec.encode_sample(make(), BUF)])
+    d = S.Sample()
+    d.seq = 4242
+    ok = bad = 0
+    for i in range(12000):
+        kind = i % 3
+        if kind == 0:
+            f = bytes(random.getrandbits(8) for _ in range(random.getrandbits(5)))
+        elif kind == 1:
+            f = bytes(good[: random.getrandbits(5) % len(good)])
+        else:
+            f = bytearray(good)
+            bit = random.getrandbits(8) % (len(f) * 8)
+            f[bit >> 3] ^= 0x80 >> (bit & 7)
+        before = d.seq
+        try:
+            codec.decode_sample(f, d)
+            ok += 1
+        except codec.FrameError:
+            bad += 1
+            eq(d.seq, before, "a rejected frame changes nothing")
+    eq(ok + bad, 12000, "all cases ran")
+    if bad < 4000:
+        raise AssertionError("too few rejections: %d" % bad)
