@@ -41,6 +41,7 @@ _ETIMEDOUT = const(110)
 
 PERIOD_MS = const(5000)  # periodic mode: signal update interval
 LOW_POWER_PERIOD_MS = const(30000)
+POWERUP_MS = const(1000)  # datasheet: time after power-up until the sensor answers
 WARMUP_MS = const(5000)  # the first reading arrives one period after start (datasheet 3.5.1)
 
 
@@ -56,10 +57,20 @@ class SCD4x:
         self.temp_cdeg = 0
         self.rh_cpct = 0
         self.periodic = False
+        self.count = 0  # readings since the last start()
         self._period_ms = PERIOD_MS
         self.ambient_hpa = 0
-        # a warm reboot of the MCU may leave the sensor measuring: stop first (500 ms)
-        self._send(_CMD_STOP_PERIODIC, 500)
+        # a warm reboot of the MCU may leave the sensor measuring: stop first (500 ms); right
+        # after power-up (max 1000 ms) the chip does not acknowledge its address yet
+        deadline = time.ticks_add(time.ticks_ms(), POWERUP_MS)
+        while True:
+            try:
+                self._send(_CMD_STOP_PERIODIC, 500)
+                break
+            except OSError as exc:
+                if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                    raise
+                time.sleep_ms(10)
         self.serial = self._read_serial()
         if start:
             self.start()
@@ -112,6 +123,7 @@ class SCD4x:
         self._send(_CMD_START_LOW_POWER if low_power else _CMD_START_PERIODIC)
         self._period_ms = LOW_POWER_PERIOD_MS if low_power else PERIOD_MS
         self.periodic = True
+        self.count = 0
 
     def stop(self):
         """Stop periodic measurement (the chip needs 500 ms before it accepts commands)."""
@@ -202,6 +214,7 @@ class SCD4x:
         self.co2_ppm = sensirion.word(b, 0)
         self.temp_cdeg = -4500 + (17500 * sensirion.word(b, 1) + 32767) // 65535
         self.rh_cpct = (10000 * sensirion.word(b, 2) + 32767) // 65535
+        self.count += 1
 
     def measure(self):
         """Wait for the next periodic measurement (deadline: one period + 1 s), then read it."""

@@ -51,7 +51,16 @@ class SHT4x:
         self._rx = bytearray(6)
         self.temp_cdeg = 0
         self.rh_cpct = 0
-        self.serial = self.read_serial()
+        # right after power-up (max 1 ms) the chip does not acknowledge its address yet
+        deadline = time.ticks_add(time.ticks_ms(), WARMUP_MS + 1)
+        while True:
+            try:
+                self.serial = self.read_serial()
+                break
+            except OSError as exc:
+                if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                    raise
+                time.sleep_ms(1)
 
     def _command(self, cmd):
         self._tx[0] = cmd

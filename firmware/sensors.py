@@ -7,8 +7,15 @@ that doubles per failure (up to `_MAX_BACKOFF_S`); it never stops the cycle or o
 
 Duplicate channels are merged by priority: the highest-priority sensor that delivered a value
 wins (default: SHT4x > SCD4x > BME280 for temperature and humidity; see docs/sensors.md).
+Sensors are read in that order, so a lower-priority sensor sees the merged values of the cycle
+so far (`merged`): the SGP40 (lowest priority) compensates with this cycle's humidity and
+temperature. A reader returns True when its reading was taken during the sensor's warm-up.
+HOOKS add two optional steps per type: `prepare(driver)` for every open sensor at the start of
+the cycle (wake the particle sensors, so that their fan warm-ups run while the others are read)
+and `feedback(driver, merged)` at its end (the cycle's pressure to the SCD4x for the next one).
 """
 
+import gc
 import time
 
 from micropython import const
@@ -24,16 +31,147 @@ def _open_bme280(hal, entry):
     return BME280(hal.i2c(entry["bus"]), entry.get("address", 0x76))
 
 
-def _read_bme280(drv, vals, now_ms):
+def _read_bme280(drv, vals, now_ms, merged=None):
     drv.measure()
     vals[S.TEMPERATURE] = drv.temp_cdeg / 100
     vals[S.HUMIDITY] = drv.hum_q10 / 1024
     vals[S.PRESSURE] = drv.press_q8 / 25600
 
 
-# type -> (open(hal, entry) -> driver, read(driver, vals, now_ms), channels, warm-up ms, priority)
+def _open_sht4x(hal, entry):
+    from sht4x import SHT4x
+
+    return SHT4x(hal.i2c(entry["bus"]), entry.get("address", 0x44))
+
+
+def _read_sht4x(drv, vals, now_ms, merged):
+    drv.measure()
+    vals[S.TEMPERATURE] = drv.temp_cdeg / 100
+    vals[S.HUMIDITY] = drv.rh_cpct / 100
+
+
+def _open_scd4x(hal, entry):
+    from scd4x import SCD4x
+
+    drv = SCD4x(hal.i2c(entry["bus"]), entry.get("address", 0x62), start=False)
+    if "altitude_m" in entry:
+        drv.set_altitude(entry["altitude_m"])
+    drv.start(entry.get("low_power", False))
+    return drv
+
+
+def _read_scd4x(drv, vals, now_ms, merged):
+    drv.measure()
+    vals[S.CO2] = drv.co2_ppm
+    vals[S.TEMPERATURE] = drv.temp_cdeg / 100
+    vals[S.HUMIDITY] = drv.rh_cpct / 100
+    return drv.count == 1  # the first reading after (re)start is not trusted
+
+
+def _feedback_scd4x(drv, merged):
+    p = merged[S.PRESSURE]
+    if p is not None and 700 <= p <= 1200 and abs(p - drv.ambient_hpa) >= 1:
+        drv.set_ambient_pressure(p)
+
+
+class _Voc:
+    """An SGP40 with its VOC index state (the index learns over hours: it lives with the driver)."""
+
+    __slots__ = ("sgp", "index", "last_ms")
+
+    def __init__(self, sgp):
+        from voc_index import VocIndex
+
+        self.sgp = sgp
+        self.index = VocIndex()
+        self.last_ms = None
+
+
+def _open_sgp40(hal, entry):
+    from sgp40 import SGP40
+
+    return _Voc(SGP40(hal.i2c(entry["bus"]), entry.get("address", 0x59)))
+
+
+def _read_sgp40(voc, vals, now_ms, merged):
+    from sgp40 import NO_RH, NO_T
+
+    rh = merged[S.HUMIDITY] if merged else None
+    t = merged[S.TEMPERATURE] if merged else None
+    sraw = voc.sgp.measure_raw(
+        NO_RH if rh is None else int(rh * 100), NO_T if t is None else int(t * 100), settle=True
+    )
+    voc.sgp.heater_off()  # sparse sampling: the hotplate rests between cycles
+    dt = 1.0 if voc.last_ms is None else time.ticks_diff(now_ms, voc.last_ms) / 1000
+    voc.last_ms = now_ms
+    idx = voc.index.process(sraw, dt if dt > 0 else 1.0)
+    vals[S.VOC] = idx if idx > 0 else None  # 0: blackout, no index yet
+    return voc.index.learning
+
+
+def _open_pms5003(hal, entry):
+    from pms5003 import PMS5003
+
+    return PMS5003(hal.uart(entry["uart"], 9600), passive=True)
+
+
+def _read_pms5003(drv, vals, now_ms, merged):
+    wait = drv.ready_in_ms()
+    if wait:
+        time.sleep_ms(wait)  # the fan warm-up (started by prepare, overlapped with other reads)
+    drv.read()
+    vals[S.PM1_0] = drv.pm1_0
+    vals[S.PM2_5] = drv.pm2_5
+    vals[S.PM10] = drv.pm10
+    drv.sleep()
+
+
+def _open_sds011(hal, entry):
+    from sds011 import SDS011
+
+    return SDS011(hal.uart(entry["uart"], 9600))
+
+
+def _read_sds011(drv, vals, now_ms, merged):
+    wait = drv.ready_in_ms()
+    if wait:
+        time.sleep_ms(wait)
+    drv.read()
+    vals[S.PM2_5] = drv.pm2_5_d / 10
+    vals[S.PM10] = drv.pm10_d / 10
+    drv.sleep()
+
+
+def _wake(drv):
+    drv.wake()
+
+
+# type -> (open(hal, entry) -> driver, read(driver, vals, now_ms, merged) -> in warm-up?,
+#          channels, warm-up ms (from the sensor's open), priority)
 TYPES = {
+    "sht4x": (_open_sht4x, _read_sht4x, (S.TEMPERATURE, S.HUMIDITY), 1, 30),
+    "scd4x": (_open_scd4x, _read_scd4x, (S.CO2, S.TEMPERATURE, S.HUMIDITY), 5000, 20),
     "bme280": (_open_bme280, _read_bme280, (S.TEMPERATURE, S.HUMIDITY, S.PRESSURE), 2, 10),
+    "pms5003": (_open_pms5003, _read_pms5003, (S.PM1_0, S.PM2_5, S.PM10), 30000, 8),
+    "sds011": (_open_sds011, _read_sds011, (S.PM2_5, S.PM10), 30000, 6),
+    "sgp40": (_open_sgp40, _read_sgp40, (S.VOC,), 2745000, 1),
+}
+
+# type -> driver modules it uses (loaded at boot by build())
+MODULES = {
+    "bme280": ("bme280",),
+    "sht4x": ("sht4x",),
+    "scd4x": ("scd4x",),
+    "sgp40": ("sgp40", "voc_index"),
+    "pms5003": ("pms5003",),
+    "sds011": ("sds011",),
+}
+
+# type -> (prepare(driver) or None, feedback(driver, merged) or None)
+HOOKS = {
+    "scd4x": (None, _feedback_scd4x),
+    "pms5003": (_wake, None),
+    "sds011": (_wake, None),
 }
 
 
@@ -58,20 +196,44 @@ class SensorSlot:
         self.total_failures = 0
         self.retry_at = None  # ticks_ms before which we do not retry
         self.opened_at = None
+        self.read_at = None
+        self.warm_reading = False  # the reader said: taken during warm-up
         self.vals = [None] * S.N_CHANNELS
         self.last_error = None
 
-    def warming_up(self, now_ms):
-        if self.opened_at is None:
+    def warming_up(self, now_ms=None):
+        """True if the last reading was taken within warmup_ms of opening the sensor, or the
+        driver reported warm-up (PM fan, SCD4x first reading, VOC index learning)."""
+        if self.opened_at is None or self.warm_reading:
             return True
-        return time.ticks_diff(now_ms, self.opened_at) < self.warmup_ms
+        at = self.read_at if self.read_at is not None else now_ms
+        return time.ticks_diff(at, self.opened_at) < self.warmup_ms
+
+    def prepare(self, log):
+        hook = HOOKS.get(self.kind)
+        if hook is None or hook[0] is None or self.driver is None:
+            return
+        try:
+            hook[0](self.driver)
+        except Exception as exc:  # noqa: the read that follows reports the fault
+            log(2, "SENSOR.PREPARE", self.name, exc=type(exc).__name__)
+
+    def feedback(self, merged, log):
+        hook = HOOKS.get(self.kind)
+        if hook is None or hook[1] is None or self.driver is None:
+            return
+        try:
+            hook[1](self.driver, merged)
+        except Exception as exc:  # noqa: compensation is best effort
+            log(2, "SENSOR.FEEDBACK", self.name, exc=type(exc).__name__)
 
     def backoff_s(self):
         s = 1 << min(self.failures, 12)
         return s if s < _MAX_BACKOFF_S else _MAX_BACKOFF_S
 
-    def read(self, hal, now_ms, log):
+    def read(self, hal, now_ms, log, merged=None):
         """Fill self.vals; returns True on success. Never raises for sensor faults."""
+        self.warm_reading = False
         v = self.vals
         for i in range(S.N_CHANNELS):
             v[i] = None
@@ -86,7 +248,8 @@ class SensorSlot:
                 self._fail(now_ms, exc, log, "SENSOR.ABSENT")
                 return False
         try:
-            self._read(self.driver, v, now_ms)
+            self.warm_reading = bool(self._read(self.driver, v, now_ms, merged))
+            self.read_at = time.ticks_ms()
         except Exception as exc:  # noqa
             for i in range(S.N_CHANNELS):
                 v[i] = None
@@ -125,4 +288,13 @@ def build(board_cfg, log):
             log(3, "SENSOR.CONFIG", entry.get("name", "?"), msg=str(exc))
     # highest priority first, so merging takes the first value found
     slots.sort(key=lambda s: -s.priority)
+    # load the fitted sensors' driver modules now, after a collection, while the heap has room in
+    # one piece (compiling or loading a module needs contiguous blocks; later it is fragmented)
+    gc.collect()
+    for slot in slots:
+        for mod in MODULES.get(slot.kind, ()):
+            try:
+                __import__(mod)
+            except (ImportError, MemoryError) as exc:
+                log(3, "SENSOR.CONFIG", slot.name, msg=str(exc))
     return slots

@@ -163,7 +163,9 @@ class Station:
         """Read all sensors into smp: merged values, fault and warm-up bits."""
         log = diag.log
         for slot in self.slots:
-            ok = slot.read(self.hal, now_ms, log)
+            slot.prepare(log)  # e.g. wake the particle sensors: their warm-ups overlap
+        for slot in self.slots:
+            ok = slot.read(self.hal, now_ms, log, smp.values)
             warm = slot.warming_up(now_ms)
             for ch in slot.channels:
                 bit = 1 << ch
@@ -171,7 +173,10 @@ class Station:
                 if smp.values[ch] is not None or (smp.implausible & bit):
                     continue  # a higher-priority sensor already delivered this channel
                 if not ok or v is None:
-                    smp.fault |= bit
+                    if ok and warm:
+                        smp.warmup |= bit  # warming up, no value yet (VOC index blackout)
+                    else:
+                        smp.fault |= bit
                     continue
                 smp.fault &= ~bit
                 smp.set(ch, v)
@@ -181,6 +186,8 @@ class Station:
                     smp.warmup &= ~bit
             if ok:
                 diag.info("SENSE.OK", slot.name, **_fields(slot))
+        for slot in self.slots:
+            slot.feedback(smp.values, log)  # e.g. this cycle's pressure to the SCD4x
 
     def check_plausibility(self, smp):
         for ch in _STUCK_CHANNELS:

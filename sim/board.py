@@ -18,6 +18,11 @@ from sim import vtime
 # or are UART peers (have `receive(data, now_us)`).
 MODELS = {
     "bme280": ("sim.bme280", "BME280Model"),
+    "sht4x": ("sim.sht4x", "SHT4xModel"),
+    "scd4x": ("sim.scd4x", "SCD4xModel"),
+    "sgp40": ("sim.sgp40", "SGP40Model"),
+    "pms5003": ("sim.pms5003", "PMS5003Model"),
+    "sds011": ("sim.sds011", "SDS011Model"),
 }
 
 
@@ -112,6 +117,18 @@ class SimBoard:
         self.resets = {}
         self.sleeps = 0
         _makedirs(fs_root)
+        self._load_models()
+
+    def _load_models(self):
+        # The chips exist before the firmware runs: load their model modules now, while the heap
+        # is in one piece, not when the firmware first touches a bus (compiling a module then
+        # needs contiguous blocks a fragmented heap may not have).
+        entries = list(self._sensor_entries())
+        if self.cfg.get("modem"):
+            entries.append(self.cfg["modem"])
+        for s in entries:
+            if s.get("type") in MODELS:
+                __import__(MODELS[s["type"]][0])
 
     def activate(self):
         global _current

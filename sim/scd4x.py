@@ -42,8 +42,10 @@ def _sat_vp(t_c):
 
 
 class SCD4xModel(SensirionChip):
-    def __init__(self, env, address=0x62, variant="scd41", serial=(0xF896, 0x9F07, 0x3BB4)):
+    def __init__(self, env, address=0x62, variant="scd41", serial=(0xF896, 0x9F07, 0x3BB4), noise_ppm=0, seed=7):
         self.variant = variant
+        self.noise_ppm = noise_ppm  # CO2 measurement noise (datasheet repeatability: 10 ppm typ.)
+        self._rng = seed or 1
         super().__init__(env, address, serial=serial, powerup_us=1000000)
 
     def reset_state(self):
@@ -68,6 +70,9 @@ class SCD4xModel(SensirionChip):
     def _measure(self, t_us, rht_only=False):
         c = self.conditions(t_us)
         co2 = c.co2_ppm * c.pressure_hpa / self.assumed_hpa()
+        if self.noise_ppm:
+            # sum of two uniforms: a triangular distribution, deterministic (xorshift32)
+            co2 += self.noise_ppm * (self._rand() + self._rand() - 1.0)
         co2_w = 0 if rht_only else max(0, min(65535, int(round(co2))))
         offset = self.temp_offset_word * 175.0 / 65535
         t_chip = c.temperature_c + _SELF_HEATING_C
@@ -78,6 +83,14 @@ class SCD4xModel(SensirionChip):
         self.data = (co2_w, t_w, rh_w)
         self.ready = True
         self.measurements += 1
+
+    def _rand(self):
+        x = self._rng
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self._rng = x
+        return x / 4294967296.0
 
     def _advance(self, now_us):
         if self.mode == _PERIODIC and self.next_meas_us is not None:

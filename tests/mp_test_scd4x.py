@@ -36,9 +36,16 @@ def test_powerup_time_is_respected():
     m = SCD4xModel(env)
     b = SimI2C()
     b.attach(m)
-    raises(OSError, scd4x.SCD4x, b)  # within the 1000 ms power-up the chip does not answer
-    vtime.advance_ms(1000)
-    scd4x.SCD4x(b)
+    raises(OSError, b.writeto, 0x62, b"\x36\x82")  # within 1000 ms of power-up: NACK
+    d = scd4x.SCD4x(b)  # the driver waits the power-up time out
+    if vtime.now_us() < 1000000 or m.nacks < 2:
+        raise AssertionError("opened at %d us after %d NACKs" % (vtime.now_us(), m.nacks))
+    eq(d.serial, 0xF8969F073BB4, "serial")
+    b.inject(0x62, "nack")  # a chip that never answers: given up after the power-up time
+    t0 = vtime.now_us()
+    raises(OSError, scd4x.SCD4x, b)
+    if vtime.now_us() - t0 > 1200000:
+        raise AssertionError("gave up after %d us" % (vtime.now_us() - t0))
 
 
 def test_serial_and_start():

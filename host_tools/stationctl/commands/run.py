@@ -42,7 +42,8 @@ def register(sub) -> None:
     p.add_argument("--fs", default=str(REPO_ROOT / ".run" / "station"),
                    help="the virtual station's flash folder (default .run/station)")
     p.add_argument("--keep", action="store_true", help="keep the station's flash from the last run")
-    p.add_argument("--heapsize", default="256K", help="MicroPython heap (default 256K)")
+    p.add_argument("--heapsize", default=None,
+                   help="MicroPython heap (default: the board config's sim_heapsize, else 256K)")
     p.add_argument("--romfs", action="store_true",
                    help="run all code from a ROMFS image (code in flash, as on a board)")
     p.add_argument("--heap", action="store_true",
@@ -52,8 +53,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def board_heapsize(board: str) -> str:
+    """The heap a board config asks for under the unix port (code compiled from source lives in
+    the heap there, unlike a board's frozen or ROMFS code), or the 256K default."""
+    try:
+        cfg = json.loads(Path(board).read_text())
+    except (OSError, ValueError):
+        return "256K"  # the virtual station reports the bad board config itself
+    heap = cfg.get("sim_heapsize") if isinstance(cfg, dict) else None
+    return heap if isinstance(heap, str) and heap[:-1].isdigit() else "256K"
+
+
 def build_command(args) -> list[str]:
-    cmd = [str(micropython_exe()), "-X", f"heapsize={args.heapsize}"]
+    heapsize = args.heapsize or board_heapsize(args.board)
+    cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}"]
     if getattr(args, "romfs", False):
         from stationctl import romfs
 
