@@ -55,6 +55,7 @@ def _clip(v):
 
 class PMS5003Model(Chip):
     FORCE = ("pm2_5_ugm3", 1500.0)  # out-of-range fault used by the fault plan
+    OFFSET = ("pm2_5_ugm3", 25.0)
 
     def __init__(self, env, **_):
         super().__init__(env)

@@ -53,6 +53,7 @@ def command(cmd, data=(), dev_id=0xFFFF):
 
 class SDS011Model(Chip):
     FORCE = ("pm10_ugm3", 2500.0)  # out-of-range fault used by the fault plan
+    OFFSET = ("pm2_5_ugm3", 25.0)
 
     def __init__(self, env, dev_id=0xA160, firmware=(18, 11, 16), **_):
         super().__init__(env)

@@ -17,7 +17,10 @@ Options:
     --trace NAME        stonehaven | office | synthetic
     --fault SPEC        SENSOR:KIND[@START_S[+DURATION_S]] (repeatable), e.g. bme280:nack@3600+1800
                         kinds: absent nack corrupt slow timeout (bus)  stuck force offset (value)
+                        UART sensors: absent corrupt slow garbage truncate drop silent
                         power:cut@T (RAM and RTC memory lost, firmware restarted)
+                        modem:busy|nochannel|noack|joindeny|reboot[*N]@T (the next N times)
+                        gateway:down@T+D (no LoRaWAN gateway hears the station)
                         net:down@T+D (the station's network is unreachable: sockets fail)
     --heap              measure heap: no GC inside a cycle, report the bytes the largest cycle
                         allocated and the live heap after collection (first and last cycle)
@@ -90,16 +93,22 @@ class FaultPlan:
 
     BUS_KINDS = ("absent", "nack", "corrupt", "slow", "timeout")
     VALUE_KINDS = ("stuck", "force", "offset")
+    # sensors on a UART (sim.uart faults, held for the fault's duration); "slow" delays every
+    # answer by 3 s, beyond the drivers' deadlines
+    UART_KINDS = ("absent", "corrupt", "slow", "garbage", "truncate", "drop", "silent")
 
     def __init__(self, board, specs):
         self.board = board
         self.items = []
         for spec in specs:
             target, kind, start, end = parse_fault(spec)
-            if target in ("power", "net"):
-                if (target, kind) not in (("power", "cut"), ("net", "down")):
+            if target in ("power", "net", "gateway", "modem"):
+                base = kind.partition("*")[0]
+                if (target, base) not in (("power", "cut"), ("net", "down"), ("gateway", "down")) and not (
+                    target == "modem" and base in ("busy", "nochannel", "noack", "joindeny", "reboot")
+                ):
                     raise ValueError("fault %r: unknown kind %s" % (spec, kind))
-            elif kind not in self.BUS_KINDS + self.VALUE_KINDS:
+            elif kind not in self.BUS_KINDS + self.VALUE_KINDS + self.UART_KINDS:
                 raise ValueError("fault %r: unknown kind %s" % (spec, kind))
             self.items.append([target, kind, start, end, "pending"])
         vtime.add_hook(self.tick)
@@ -120,6 +129,23 @@ class FaultPlan:
             else:
                 netclock.up()
             return True
+        if target == "gateway" and kind == "down":
+            from sim import netserver
+
+            netserver.down = on
+            return True
+        if target == "modem":
+            base, _, count = kind.partition("*")
+            model = self.board.models.get("modem")
+            if model is None:
+                for m in self.board.models.values():
+                    if hasattr(m, "inject") and hasattr(m, "do_uplink"):
+                        model = m
+            if model is None:
+                return False
+            if on:
+                model.inject(base, int(count or 1))
+            return True
         raise ValueError("fault %s:%s: unknown kind" % (target, kind))
 
     def _entry(self, target):
@@ -130,10 +156,20 @@ class FaultPlan:
 
     def _apply(self, item, on):
         target, kind = item[0], item[1]
-        if target in ("power", "net"):
+        if target in ("power", "net", "gateway", "modem"):
             return self._special(item, on)
         entry = self._entry(target)
-        if kind in self.BUS_KINDS:
+        if "uart" in entry and kind not in self.VALUE_KINDS:
+            if kind not in self.UART_KINDS:
+                raise ValueError("fault %s:%s: not a UART fault" % (target, kind))
+            uart = self.board.uarts.get(entry["uart"])
+            if uart is None:
+                return False
+            if on:
+                uart.inject(kind, None, delay_us=3000000, keep=12, nbytes=12)
+            else:
+                uart.clear()
+        elif kind in self.BUS_KINDS:
             bus = self.board.buses.get(entry.get("bus"))
             if bus is None:
                 return False
@@ -147,9 +183,12 @@ class FaultPlan:
                 return False
             if on:
                 if kind == "force":
-                    model.inject_value("force", "temperature_c", value=150.0)
+                    # out of range: the model's own choice (PM, CO2, raw VOC), else 150 degC
+                    quantity, value = getattr(model, "FORCE", ("temperature_c", 150.0))
+                    model.inject_value("force", quantity, value=value)
                 elif kind == "offset":
-                    model.inject_value("offset", "temperature_c", delta=5.0)
+                    quantity, delta = getattr(model, "OFFSET", ("temperature_c", 5.0))
+                    model.inject_value("offset", quantity, delta=delta)
                 else:
                     model.inject_value(kind)
             else:
