@@ -23,6 +23,8 @@ MODELS = {
     "sgp40": ("sim.sgp40", "SGP40Model"),
     "pms5003": ("sim.pms5003", "PMS5003Model"),
     "sds011": ("sim.sds011", "SDS011Model"),
+    "rak3172": ("sim.rak3172", "Rak3172Model"),
+    "lora_e5": ("sim.lora_e5", "LoraE5Model"),
 }
 
 

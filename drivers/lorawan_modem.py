@@ -1,0 +1,340 @@
+"""One interface for LoRaWAN AT-command modems on a UART (drivers/rak3172.py, drivers/lora_e5.py).
+
+    m = Rak3172(uart)  or  LoraE5(uart)
+    m.setup(deveui, joineui, appkey, region="EU868", dr=5, adr=True)  -> result
+    m.join(timeout_ms)                     -> JOINED | JOIN_FAILED | BUSY | NO_CHANNEL | ...
+    m.send(port, payload, confirmed)       -> SENT | ACKED | NO_ACK | BUSY | NO_CHANNEL |
+                                              NOT_JOINED | LENGTH | ERROR | TIMEOUT
+    m.downlink()                           -> (port, bytes) received with the last send, or None
+    m.joined, m.dr, m.wait_ms              link status: joined, data rate, modem-reported wait
+
+Each dialect supplies `parse(line) -> (event, arg)` turning one reply line into an event; the
+transaction logic here is shared. Every wait has a deadline (ticks_diff), the UART is injected,
+buffers are made once. Keys go to the modem and nowhere else: nothing here logs a command line.
+"""
+
+import time
+
+from micropython import const
+
+# send/join results
+SENT = const(0)  # unconfirmed uplink transmitted
+ACKED = const(1)  # confirmed uplink acknowledged by the network
+NO_ACK = const(2)  # confirmed uplink transmitted, no acknowledgement
+BUSY = const(3)
+NO_CHANNEL = const(4)  # duty cycle: no free channel / band closed (see wait_ms)
+NOT_JOINED = const(5)
+LENGTH = const(6)  # payload too long for the current data rate
+ERROR = const(7)
+TIMEOUT = const(8)  # the modem did not answer in time
+JOINED = const(9)
+JOIN_FAILED = const(10)
+PARAM = const(11)
+READY = const(12)  # setup done
+RESULT_NAMES = (
+    "sent", "acked", "no_ack", "busy", "no_channel", "not_joined", "length", "error", "timeout",
+    "joined", "join_failed", "param", "ready",
+)  # fmt: skip
+
+# reply-line events
+EV_NONE = const(0)  # unrelated or informational line
+EV_OK = const(1)
+EV_ERROR = const(2)
+EV_PARAM = const(3)
+EV_BUSY = const(4)
+EV_NO_CHANNEL = const(5)  # arg: wait in ms, or -1
+EV_NOT_JOINED = const(6)
+EV_LENGTH = const(7)
+EV_JOINED = const(8)
+EV_JOIN_FAILED = const(9)
+EV_TX_DONE = const(10)
+EV_ACK = const(11)
+EV_NO_ACK = const(12)
+EV_RX = const(13)  # arg: (port, bytes)
+EV_DONE = const(14)  # end of a transaction (LoRa-E5 "Done")
+EV_BOOT = const(15)  # the modem (re)started
+EV_VALUE = const(16)  # arg: text of a queried value
+EV_RX_META = const(17)  # RSSI/SNR line of a downlink window; the data follows
+EV_ACK_WAIT = const(18)  # confirmed uplink sent, waiting for the ACK
+EV_TIMEOUT = const(19)  # no final status line before the deadline (command())
+
+_LINE = const(256)
+
+
+class ModemError(OSError):
+    """The modem does not answer at all (wiring, power, baud rate)."""
+
+
+def unhex(text):
+    """bytes of a hex string (spaces allowed); ValueError if malformed."""
+    t = text.replace(" ", "")
+    if len(t) % 2:
+        raise ValueError("odd hex length")
+    out = bytearray(len(t) // 2)
+    for i in range(len(out)):
+        out[i] = int(t[2 * i : 2 * i + 2], 16)
+    return bytes(out)
+
+
+def tohex(data):
+    h = "0123456789ABCDEF"
+    out = []
+    for b in data:
+        out.append(h[b >> 4])
+        out.append(h[b & 15])
+    return "".join(out)
+
+
+class LorawanModem:
+    name = "modem"
+    CMD_TIMEOUT_MS = 2000
+    SEND_TIMEOUT_MS = 15000
+    JOIN_TIMEOUT_MS = 20000
+
+    def __init__(self, uart):
+        self.uart = uart
+        self._rx = bytearray(_LINE)
+        self.joined = False
+        self.dr = 0
+        self.wait_ms = -1
+        self.confirmed = None  # current confirmed mode in the modem (RAK: AT+CFM)
+        self.port = None  # current port (LoRa-E5: AT+PORT)
+        self.rebooted = False
+        self._down = None
+        self.lines = 0
+        self.unknown = 0
+
+    # --- dialect hooks ---
+    @staticmethod
+    def parse(line):
+        raise NotImplementedError
+
+    # --- line I/O ---
+    def _write(self, text):
+        self.uart.write(text.encode())
+        self.uart.write(b"\r\n")
+
+    def _readline(self, deadline):
+        """One reply line as str (stripped), or None when the deadline passed."""
+        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+            raw = self.uart.readline()
+            if not raw:
+                continue
+            try:
+                line = raw.decode().strip()
+            except UnicodeError:
+                continue  # line noise
+            if line:
+                self.lines += 1
+                return line
+        return None
+
+    def _event(self, line):
+        ev, arg = self.parse(line)
+        if ev == EV_BOOT:
+            self.rebooted = True
+            self.joined = False
+            self.confirmed = None
+            self.port = None
+        elif ev == EV_NOT_JOINED:
+            self.joined = False
+        elif ev == EV_RX:
+            self._down = arg
+        elif ev == EV_NONE:
+            self.unknown += 1
+        return ev, arg
+
+    def drain(self):
+        """Read and interpret whatever the modem said on its own (events, a reboot banner)."""
+        while self.uart.any():
+            line = self._readline(time.ticks_add(time.ticks_ms(), 50))
+            if line is None:
+                return
+            self._event(line)
+
+    def command(self, text, timeout_ms=None):
+        """Send one command; (event, value) of its final status line (EV_OK, EV_ERROR, ...)."""
+        self.drain()
+        self._write(text)
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.CMD_TIMEOUT_MS)
+        value = None
+        while True:
+            line = self._readline(deadline)
+            if line is None:
+                return EV_TIMEOUT, value
+            ev, arg = self._event(line)
+            if ev == EV_VALUE:
+                value = arg
+            elif ev == EV_OK:
+                return ev, (arg if arg is not None else value)
+            elif ev in (EV_OK, EV_ERROR, EV_PARAM, EV_BUSY, EV_NO_CHANNEL, EV_NOT_JOINED, EV_LENGTH):
+                if ev == EV_NO_CHANNEL:
+                    self.wait_ms = arg
+                return ev, value
+
+    def _ok(self, text):
+        ev, _ = self.command(text)
+        return ev == EV_OK
+
+    # --- the interface ---
+    def alive(self):
+        ev, _ = self.command(self.PING)
+        return ev != EV_TIMEOUT
+
+    def downlink(self):
+        d = self._down
+        self._down = None
+        return d
+
+    def _transaction(self, deadline, confirmed):
+        """Follow a send until its outcome; returns a result code."""
+        acked = False
+        started = False
+        while True:
+            line = self._readline(deadline)
+            if line is None:
+                return TIMEOUT
+            ev, arg = self._event(line)
+            if ev == EV_OK:
+                started = True
+                continue
+            if ev == EV_TX_DONE:
+                if not confirmed:
+                    return SENT
+                continue
+            if ev == EV_ACK:
+                acked = True
+                if self.ENDS_WITH_DONE:
+                    continue
+                return ACKED
+            if ev == EV_NO_ACK:
+                return NO_ACK
+            if ev == EV_DONE:
+                if confirmed:
+                    return ACKED if acked else NO_ACK
+                return SENT
+            if ev == EV_BUSY:
+                return BUSY
+            if ev == EV_NO_CHANNEL:
+                self.wait_ms = arg
+                if self.ENDS_WITH_DONE or not started:
+                    # LoRa-E5 still ends with Done; RUI3 follows with AT_BUSY_ERROR
+                    self._finish(deadline)
+                return NO_CHANNEL
+            if ev == EV_NOT_JOINED:
+                self._finish(deadline)
+                return NOT_JOINED
+            if ev == EV_LENGTH:
+                self._finish(deadline)
+                return LENGTH
+            if ev in (EV_ERROR, EV_PARAM):
+                self._finish(deadline)
+                return PARAM if ev == EV_PARAM else ERROR
+            if ev == EV_BOOT:
+                return ERROR
+
+    def _finish(self, deadline):
+        """Swallow the rest of a failed transaction (a final status or Done) briefly."""
+        short = time.ticks_add(time.ticks_ms(), 200)
+        if time.ticks_diff(deadline, short) < 0:
+            short = deadline
+        while self.uart.any() or time.ticks_diff(short, time.ticks_ms()) > 0:
+            line = self._readline(short)
+            if line is None:
+                return
+            ev, _ = self._event(line)
+            if ev in (EV_DONE, EV_BUSY, EV_ERROR, EV_OK):
+                return
+
+    def _join_transaction(self, deadline):
+        while True:
+            line = self._readline(deadline)
+            if line is None:
+                return TIMEOUT
+            ev, arg = self._event(line)
+            if ev == EV_JOINED:
+                self.joined = True
+                if not self.ENDS_WITH_DONE:
+                    return JOINED
+            elif ev == EV_JOIN_FAILED:
+                if not self.ENDS_WITH_DONE:
+                    return JOIN_FAILED
+                self.joined = False
+            elif ev == EV_DONE:
+                return JOINED if self.joined else JOIN_FAILED
+            elif ev == EV_BUSY:
+                self._finish(deadline)
+                return BUSY
+            elif ev == EV_NO_CHANNEL:
+                self.wait_ms = arg
+                self._finish(deadline)
+                return NO_CHANNEL
+            elif ev in (EV_ERROR, EV_PARAM):
+                return ERROR
+
+    def join(self, timeout_ms=None):
+        self.drain()
+        self.wait_ms = -1
+        self._write(self.JOIN_CMD)
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.JOIN_TIMEOUT_MS)
+        r = self._join_transaction(deadline)
+        if r == JOINED:
+            self.joined = True
+            self.query_dr()
+        return r
+
+    def send(self, port, payload, confirmed=False, timeout_ms=None):
+        if port < 1 or port > 223:
+            raise ValueError("LoRaWAN port must be 1..223")
+        self.drain()
+        self.wait_ms = -1
+        self._down = None
+        r = self._prepare(port, confirmed)
+        if r is not None:
+            return r
+        self._write(self.send_command(port, payload, confirmed))
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.SEND_TIMEOUT_MS)
+        r = self._transaction(deadline, confirmed)
+        if r in (SENT, ACKED, NO_ACK):
+            self._grace()
+        return r
+
+    def _grace(self):
+        # a downlink line may follow the final event by a few bytes' time
+        t = time.ticks_add(time.ticks_ms(), 30)
+        while self.uart.any() or time.ticks_diff(t, time.ticks_ms()) > 0:
+            line = self._readline(t)
+            if line is None:
+                return
+            self._event(line)
+
+    def _prepare(self, port, confirmed):
+        return None
+
+    def setup(self, deveui, joineui, appkey, region="EU868", dr=5, adr=True, retries=0):
+        """Configure OTAA with the keys, region and data rate; READY or the failing result."""
+        for cmd in self.setup_commands(deveui, joineui, appkey, region, dr, adr, retries):
+            ev, _ = self.command(cmd)
+            if ev != EV_OK:
+                return self._status_to_result(ev)
+        self.rebooted = False
+        self.joined = False
+        self.dr = dr
+        return READY
+
+    def query_dr(self):
+        ev, value = self.command(self.DR_QUERY)
+        if ev == EV_OK and value:
+            digits = ""
+            for ch in value:
+                if "0" <= ch <= "9":
+                    digits += ch
+                elif digits:
+                    break
+            if digits:
+                self.dr = int(digits)
+        return self.dr
+
+    def _status_to_result(self, ev):
+        return {EV_BUSY: BUSY, EV_NO_CHANNEL: NO_CHANNEL, EV_NOT_JOINED: NOT_JOINED,
+                EV_LENGTH: LENGTH, EV_PARAM: PARAM, EV_TIMEOUT: TIMEOUT}.get(ev, ERROR)  # fmt: skip

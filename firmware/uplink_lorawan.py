@@ -1,0 +1,216 @@
+"""LoRaWAN uplink through an AT-command modem (RAK3172 or LoRa-E5, picked by the board config).
+
+Board config: `"modem": {"type": "rak3172" | "lora_e5", "uart": "modem"}`; keys (DevEUI,
+JoinEUI, AppKey) from the secrets file, never logged. Station config `lorawan`: region, dr, adr,
+confirmed, port, fair_use_s, join_retries.
+
+Before every transmission (join or uplink) the airtime it will take is checked against the daily
+fair-use budget and the sub-band duty cycle (firmware/airtime.py); when the budget is spent the
+frame is not sent and the samples wait in the journal. A frame counts as delivered when the modem
+reports it transmitted (unconfirmed) or acknowledged (confirmed = true, the setting that makes
+delivery end-to-end). OTAA joins back off exponentially (15 s .. 1 h, jitter) within the
+LoRaWAN join airtime limits. Downlinks on the command port are handed to the station.
+"""
+
+import random
+import time
+
+from micropython import const
+
+import airtime
+import codec
+import diag
+
+_MAX_WAIT_MS = const(30000)  # wait in the cycle for the band to reopen if it is at most this
+_JOIN_BACKOFF_MIN_MS = const(15000)
+_JOIN_BACKOFF_MAX_MS = const(3600000)
+_CMD_PORT = getattr(codec, "FPORT_COMMAND", 10)
+_ACK_PORT = getattr(codec, "FPORT_ACK", 4)
+_STATUS_PORT = getattr(codec, "FPORT_STATUS", 3)
+
+
+def _driver(kind, uart):
+    if kind == "rak3172":
+        from rak3172 import Rak3172
+
+        return Rak3172(uart)
+    if kind == "lora_e5":
+        from lora_e5 import LoraE5
+
+        return LoraE5(uart)
+    raise ValueError("unknown modem type %r (rak3172, lora_e5)" % (kind,))
+
+
+class LorawanUplink:
+    name = "lorawan"
+
+    def __init__(self, cfg, secrets, hal, board_cfg):
+        import lorawan_modem as lm
+
+        self.lm = lm
+        lw = cfg["lorawan"]
+        self.region = lw["region"]
+        self.adr = lw["adr"]
+        self.dr_cfg = lw["dr"]
+        self.confirmed = lw["confirmed"]
+        self.join_retries = lw["join_retries"]
+        s = secrets or {}
+        self._keys = (s.get("lorawan_deveui", ""), s.get("lorawan_joineui", ""), s.get("lorawan_appkey", ""))
+        self.hal = hal
+        self.m = None
+        spec = board_cfg.get("modem")
+        if spec:
+            try:
+                self.m = _driver(spec.get("type"), hal.uart(spec.get("uart", "modem"), timeout_ms=100))
+            except (ValueError, OSError) as exc:
+                diag.exception("LORAWAN.NO_MODEM", exc)
+        else:
+            diag.error("LORAWAN.NO_MODEM", None, reason="board config has no modem entry")
+        self.duty = airtime.DutyCycle(self.region)
+        self.join_limit = airtime.JoinLimit()
+        self.fair = airtime.FairUse(hal.fs_root + "/airtime.txt", lw["fair_use_s"] * 1000)
+        self.ready = False
+        self.next_join = time.ticks_ms()
+        self.join_failures = 0
+        self.joins = 0
+        self.inbox = []
+        self._budget_day = -1
+        self.results = {}
+
+    # --- link ---
+    def max_payload(self):
+        if self.m is None:
+            return 0
+        return airtime.max_payload(self.region, min(self.m.dr, airtime.max_dr(self.region)))
+
+    def _backoff(self, why, wait_ms=None):
+        self.join_failures += 1
+        if wait_ms is None or wait_ms < 0:
+            b = _JOIN_BACKOFF_MIN_MS << min(self.join_failures - 1, 10)
+            if b > _JOIN_BACKOFF_MAX_MS:
+                b = _JOIN_BACKOFF_MAX_MS
+            wait_ms = b - b // 4 + (random.getrandbits(16) * (b // 2)) // 65536
+        self.next_join = time.ticks_add(time.ticks_ms(), wait_ms)
+        diag.warn("LORAWAN.JOIN_FAILED", self.m.name, reason=why, retry_s=wait_ms // 1000,
+                  failures=self.join_failures)
+
+    def _band_ready(self):
+        w = self.duty.wait_ms()
+        if w == 0:
+            return True
+        if w > _MAX_WAIT_MS:
+            return False
+        time.sleep_ms(w)  # a short wait for the sub-band to reopen beats a lost cycle
+        return True
+
+    def _budget_ok(self, toa_ms):
+        if self.fair.allows(toa_ms):
+            return True
+        if self._budget_day != self.fair.day:
+            self._budget_day = self.fair.day
+            diag.warn("LORAWAN.BUDGET", None, used_ms=self.fair.used_ms, budget_ms=self.fair.budget_ms)
+        return False
+
+    def connect(self):
+        """Set the modem up and join (OTAA); bounded by the modem timeouts, never raises."""
+        m = self.m
+        if m is None:
+            return False
+        lm = self.lm
+        if m.rebooted:
+            m.rebooted = False
+            self.ready = False
+            diag.warn("LORAWAN.MODEM_RESTARTED", m.name)
+        if self.ready and m.joined:
+            return True
+        if time.ticks_diff(self.next_join, time.ticks_ms()) > 0:
+            return False
+        if not (self._keys[0] and self._keys[1] and self._keys[2]):
+            diag.error("LORAWAN.NO_KEYS", None, missing=",".join(
+                n for n, k in zip(("deveui", "joineui", "appkey"), self._keys) if not k))
+            self.next_join = time.ticks_add(time.ticks_ms(), _JOIN_BACKOFF_MAX_MS)
+            return False
+        if not self.ready:
+            try:
+                r = m.setup(self._keys[0], self._keys[1], self._keys[2], self.region, self.dr_cfg, self.adr)
+            except (ValueError, OSError) as exc:
+                diag.exception("LORAWAN.SETUP", exc, m.name)
+                r = lm.ERROR
+            if r != lm.READY:
+                self._backoff("setup_" + lm.RESULT_NAMES[r])
+                return False
+            self.ready = True
+            m.dr = self.dr_cfg
+        toa = airtime.join_ms(self.region, min(m.dr, airtime.max_dr(self.region)))
+        if not self.join_limit.allows(toa):
+            self._backoff("join_duty_limit", _JOIN_BACKOFF_MAX_MS)
+            return False
+        if not self._budget_ok(toa) or not self._band_ready():
+            return False
+        r = m.join()
+        if r in (lm.JOINED, lm.JOIN_FAILED):
+            self.join_limit.spend(toa)
+            self.fair.spend(toa)
+            self.duty.spend(toa)
+        if r == lm.JOINED:
+            self.joins += 1
+            self.join_failures = 0
+            diag.info("LORAWAN.JOINED", m.name, dr=m.dr, joins=self.joins)
+            return True
+        if r == lm.TIMEOUT:
+            self.ready = False  # the modem may have restarted: set it up again
+        self._backoff(lm.RESULT_NAMES[r], m.wait_ms if r == lm.NO_CHANNEL else None)
+        return False
+
+    # --- frames ---
+    def _tx(self, frame, port, confirmed):
+        """Transmit with every check; True when delivered as configured."""
+        lm = self.lm
+        m = self.m
+        n = len(frame)
+        limit = self.max_payload()
+        if n > limit:
+            diag.warn("LORAWAN.LENGTH", m.name, bytes=n, max=limit, dr=m.dr)
+            return False
+        toa = airtime.frame_ms(self.region, min(m.dr, airtime.max_dr(self.region)), n)
+        if not self._budget_ok(toa):
+            return False
+        if not self._band_ready():
+            return False
+        r = m.send(port, frame, confirmed)
+        self.results[r] = self.results.get(r, 0) + 1
+        if r in (lm.SENT, lm.ACKED, lm.NO_ACK):
+            self.fair.spend(toa)
+            self.duty.spend(toa)
+        down = m.downlink()
+        if down is not None and down[0] == _CMD_PORT and len(self.inbox) < 4:
+            self.inbox.append(down[1])
+        if r == lm.ACKED or (r == lm.SENT and not confirmed):
+            return True
+        if r == lm.NO_CHANNEL and m.wait_ms > 0:
+            self.duty.free_at = time.ticks_add(time.ticks_ms(), m.wait_ms)
+        elif r == lm.LENGTH:
+            m.query_dr()
+        elif r in (lm.TIMEOUT, lm.ERROR):
+            self.ready = False
+        diag.warn("LORAWAN.SEND", m.name, result=lm.RESULT_NAMES[r], bytes=n, port=port)
+        return False
+
+    def send(self, frame, port=1):
+        if not self.connect():
+            return False
+        return self._tx(frame, port, self.confirmed)
+
+    def send_ack(self, frame):
+        return self.m is not None and self.m.joined and self._tx(frame, _ACK_PORT, False)
+
+    def send_status(self, frame):
+        return self.m is not None and self.m.joined and self._tx(frame, _STATUS_PORT, False)
+
+    def poll(self):
+        if self.inbox:
+            return self.inbox.pop(0)
+        return None
+
+    def close(self):
+        pass

@@ -1,0 +1,147 @@
+"""Common core of the simulated LoRaWAN AT modems (sim/rak3172.py, sim/lora_e5.py).
+
+A model is a SimUART peer: `receive(data, now_us)` collects command lines, each dialect turns
+them into replies sent with `self.uart.send_to_host(bytes, delay_us)`, so replies take wire time
+and radio time in virtual time. The radio side: time on air from the data rate and PHY length,
+the EU868 sub-band 1 % duty cycle enforced like a certified modem does (refusing to transmit
+while the band is closed), join accept 5 s and RX1 1 s after the end of a transmission, and
+every transmission printed as `@@RF tx kind=<join|up> dr= bytes= toa_ms= t=` so a test can
+check the airtime the station really used. The network side is sim/netserver.py.
+
+Faults (`inject(kind, count=1)`): busy, nochannel, noack, joindeny, reboot (the modem restarts
+when the next command arrives: the command is lost, a boot banner is sent, the session is gone).
+"""
+
+import airtime
+from sim import netserver, vtime
+
+_CMD_US = 3000  # command processing time
+_RX1_US = 1000000
+_JOIN_ACCEPT_US = 5000000
+_RX_WINDOW_US = 100000
+
+
+class AtModemModel:
+    BANNER = b""
+
+    def __init__(self, env=None, region="EU868", deveui="", **_):
+        self.uart = None
+        self.env = env
+        self._buf = bytearray()
+        self.region = region
+        self.faults = {}
+        self.commands = 0
+        self.tx_log = []  # (t_s, kind, dr, phy_bytes, toa_ms)
+        self.power_on()
+
+    def power_on(self):
+        self.joined = False
+        self.nwm = 1
+        self.njm = 1
+        self.deveui = ""
+        self.appeui = ""
+        self.appkey = ""
+        self.adr = True
+        self.dr = 0
+        self.confirmed = False
+        self.retries = 0
+        self.port = 1
+        self.fcnt = 0
+        self.band_free_us = 0
+        self.busy_until_us = 0
+
+    def power_cycle(self, now_us):
+        """The station's power cut also cuts the modem: RAM, session and settings are gone."""
+        self._buf[:] = b""
+        self.power_on()
+
+    # --- simulation side ---
+    def inject(self, kind, count=1):
+        if kind not in ("busy", "nochannel", "noack", "joindeny", "reboot"):
+            raise ValueError("modem fault %r unknown" % kind)
+        self.faults[kind] = self.faults.get(kind, 0) + count
+
+    def _take(self, kind):
+        n = self.faults.get(kind, 0)
+        if n > 0:
+            self.faults[kind] = n - 1
+            return True
+        return False
+
+    def receive(self, data, now_us):
+        self._buf.extend(data)
+        while True:
+            i = self._buf.find(b"\n")
+            if i < 0:
+                if len(self._buf) > 600:
+                    self._buf[:] = b""  # garbage without a line end: a real modem drops it
+                return
+            line = bytes(self._buf[:i]).strip()
+            self._buf[: i + 1] = b""
+            if not line:
+                continue
+            try:
+                text = line.decode()
+            except UnicodeError:
+                continue
+            self.commands += 1
+            if self._take("reboot"):
+                self.power_on()
+                self.say_raw(self.BANNER, 20000)
+                continue
+            self.handle(text)
+
+    # --- replies ---
+    def say(self, text, delay_us=_CMD_US):
+        self.uart.send_to_host(text.encode() + b"\r\n", delay_us)
+
+    def say_raw(self, data, delay_us=_CMD_US):
+        if data:
+            self.uart.send_to_host(data, delay_us)
+
+    # --- radio ---
+    def toa_ms(self, phy_bytes):
+        dr = min(self.dr, airtime.max_dr(self.region))
+        sf, bw, _ = airtime._table(self.region)[dr]
+        return (airtime.time_on_air_us(sf, bw, phy_bytes) + 999) // 1000
+
+    def band_wait_ms(self):
+        w = (self.band_free_us - vtime.now_us()) // 1000
+        return w if w > 0 else 0
+
+    def _transmit(self, kind, phy_bytes):
+        toa = self.toa_ms(phy_bytes)
+        now = vtime.now_us()
+        if airtime._DUTY.get(self.region, 0):
+            self.band_free_us = now + toa * 1000 * airtime._DUTY[self.region]
+        self.tx_log.append((now // 1000000, kind, self.dr, phy_bytes, toa))
+        if not netserver.quiet:
+            print("@@RF tx kind=%s dr=%d bytes=%d toa_ms=%d t=%d" % (kind, self.dr, phy_bytes, toa, now // 1000000))
+        return toa
+
+    def do_join(self):
+        """Transmit a join request; returns (ok, delay_us until the outcome is known)."""
+        toa = self._transmit("join", airtime.JOIN_REQUEST)
+        if self._take("joindeny"):
+            ok = False
+        else:
+            ok = netserver.join(self.deveui)
+        if ok:
+            self.joined = True
+            self.fcnt = 0
+            return True, toa * 1000 + _JOIN_ACCEPT_US + _RX_WINDOW_US
+        return False, toa * 1000 + _JOIN_ACCEPT_US + 1000000 + _RX_WINDOW_US  # both windows empty
+
+    def do_uplink(self, port, payload, confirmed):
+        """Transmit an uplink; returns (acked, downlink, delay_us until the outcome is known)."""
+        toa = self._transmit("up", len(payload) + airtime.OVERHEAD)
+        self.fcnt += 1
+        acked, down = netserver.uplink(self.deveui, self.fcnt, port, payload, self.dr, confirmed)
+        if confirmed and self._take("noack"):
+            acked, down = False, None
+        if acked or down is not None:
+            return acked, down, toa * 1000 + _RX1_US + _RX_WINDOW_US
+        return acked, down, toa * 1000 + _RX1_US + 1000000 + _RX_WINDOW_US
+
+    def max_payload(self):
+        return airtime.max_payload(self.region, min(self.dr, airtime.max_dr(self.region)))
