@@ -20,6 +20,54 @@ def _mark(word):
     sys.stdout.write("\x1b]simdev;%s\x07" % word)
 
 
+class _Flash:
+    """The station's flash: the folder, through VfsPosix. Wrapped because the unix port's VfsPosix
+    mounted with a root folder fails os.rename() with absolute paths (ENOENT); a board's
+    littlefs does not, and deploy/configure rely on rename for atomic writes."""
+
+    def __init__(self, root):
+        import os
+
+        self.v = os.VfsPosix(root)
+        self.cwd = "/"
+
+    def mount(self, readonly, mkfs):
+        pass
+
+    def umount(self):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self.v, name)
+
+    def _abs(self, p):
+        if not p.startswith("/"):
+            p = self.cwd.rstrip("/") + "/" + p
+        parts = []
+        for part in p.split("/"):
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part and part != ".":
+                parts.append(part)
+        return "/" + "/".join(parts)
+
+    def chdir(self, p):
+        self.v.chdir(p)
+        self.cwd = self._abs(p)
+
+    def getcwd(self):
+        return self.cwd
+
+    def rename(self, a, b):
+        a, b = self._abs(a), self._abs(b)
+        self.v.chdir("/")
+        try:
+            self.v.rename(a[1:], b[1:])
+        finally:
+            self.v.chdir(self.cwd)
+
+
 def _boot():
     import json
     import os
@@ -64,7 +112,7 @@ def _boot():
 
     env = sim.env.Environment("synthetic", start_unix=int(wall))
     os.umount("/")
-    os.mount(os.VfsPosix(fs_dir), "/")
+    os.mount(_Flash(fs_dir), "/")
     os.chdir("/")
     sys.path[:] = ["", ".frozen", "/lib"]
     board = sim.board.SimBoard(hw, env, fs_root="/", uid=uid)
@@ -94,6 +142,6 @@ try:
     _boot()
 except (Exception, KeyboardInterrupt) as _exc:  # noqa: the REPL must come up whatever happened
     sys.print_exception(_exc)
-del _boot
+del _boot, _Flash
 _mark("repl")
 del _mark

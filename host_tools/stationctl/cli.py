@@ -15,6 +15,7 @@ COMMANDS = [
     "run",
     "mplib",
     "sim-device",
+    "deploy",
     "encode",
     "decode",
 ]

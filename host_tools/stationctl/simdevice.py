@@ -241,8 +241,17 @@ class SimDevice:
         _inner_line_settings(inner_slave)
         os.set_blocking(inner_master, False)
         cmd = [
-            str(micropython_exe()), "-X", f"heapsize={self.heapsize}", "-i", str(_DEVBOOT),
-            str(self.fs), str(self.board), mode, repr(float(self.speed)), self.uid, cause,
+            str(micropython_exe()),
+            "-X",
+            f"heapsize={self.heapsize}",
+            "-i",
+            str(_DEVBOOT),
+            str(self.fs),
+            str(self.board),
+            mode,
+            repr(float(self.speed)),
+            self.uid,
+            cause,
             ",".join(self.absent),
         ]
 
@@ -253,8 +262,14 @@ class SimDevice:
         env = dict(os.environ)
         env.pop("MICROPYPATH", None)
         child = subprocess.Popen(
-            cmd, stdin=inner_slave, stdout=inner_slave, stderr=inner_slave,
-            preexec_fn=_controlling_tty, env=env, cwd=str(self.fs), close_fds=True,
+            cmd,
+            stdin=inner_slave,
+            stdout=inner_slave,
+            stderr=inner_slave,
+            preexec_fn=_controlling_tty,
+            env=env,
+            cwd=str(self.fs),
+            close_fds=True,
         )
         os.close(inner_slave)
         with self._lock:
@@ -397,10 +412,15 @@ def _cook(data: bytes, prev: bytes) -> tuple[bytes, bytes]:
 def serve(args) -> int:
     """Command-line entry: print `port: PATH`, run until SIGTERM/SIGINT."""
     dev = SimDevice(
-        fs=Path(args.fs), board=Path(args.board), baud=args.baud, speed=args.speed, uid=args.uid,
-        link=Path(args.link) if args.link else None, heapsize=args.heapsize,
-        absent=tuple(a for a in args.absent), log=(lambda m: print(f"sim-device: {m}", file=sys.stderr))
-        if args.verbose else None,
+        fs=Path(args.fs),
+        board=Path(args.board),
+        baud=args.baud,
+        speed=args.speed,
+        uid=args.uid,
+        link=Path(args.link) if args.link else None,
+        heapsize=args.heapsize,
+        absent=tuple(a for a in args.absent),
+        log=(lambda m: print(f"sim-device: {m}", file=sys.stderr)) if args.verbose else None,
     )
     port = dev.start()
     print(f"port: {port}", flush=True)

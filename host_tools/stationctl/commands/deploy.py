@@ -1,0 +1,83 @@
+"""`stationctl deploy`: compile the firmware, send what changed, verify it on the station."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from stationctl.ports import add_port_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "deploy",
+        help="compile and push firmware, drivers and libraries to a station (only what changed)",
+    )
+    add_port_args(p)
+    p.add_argument(
+        "--board", help="board config to install as /board.json (default: keep the station's own)"
+    )
+    p.add_argument("--force", action="store_true", help="send every file even if unchanged")
+    p.add_argument(
+        "--no-reset",
+        action="store_true",
+        help="leave the station in the REPL instead of restarting the firmware",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from stationctl import deploy as dp
+    from stationctl.device import connect
+    from stationctl.mplib import MplibError
+    from stationctl.progress import Progress
+    from stationctl.transport import TransportError
+
+    board = Path(args.board) if args.board else None
+    if board is not None and not board.is_file():
+        print(f"stationctl deploy: board config {board} not found", file=sys.stderr)
+        return 2
+    try:
+        files = dp.build_files(board)
+        cross = dp.mpy_cross_version()
+    except (dp.DeployError, MplibError, OSError) as exc:
+        print(f"stationctl deploy: {exc}", file=sys.stderr)
+        return 2
+    try:
+        with connect(args.port, args.baud) as dev:
+            if board is None:
+                text = dev.get_text("/board.json")
+                if text is None:
+                    print(
+                        "stationctl deploy: the station has no /board.json yet: give --board "
+                        "board_configs/<your board>.json",
+                        file=sys.stderr,
+                    )
+                    return 2
+                files["/board.json"] = text.encode()
+            rep = dp.deploy(
+                dev,
+                files,
+                progress=None if args.quiet else Progress(),
+                cross=cross,
+                force=args.force,
+            )
+            if not args.no_reset:
+                dev.t.soft_reset(run_main=True)
+    except dp.DeployError as exc:
+        print(f"stationctl deploy: {exc}", file=sys.stderr)
+        return 1
+    except TransportError as exc:
+        print(f"stationctl deploy: {exc}", file=sys.stderr)
+        print(
+            "  nothing is left half-written: run the same deploy again to finish it",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"deploy: {len(rep.sent_files)} sent, {rep.unchanged} unchanged, "
+        f"{rep.payload_bytes} B payload as {rep.wire_bytes} B on the wire, "
+        f"verified on the station, {rep.seconds:.1f} s"
+    )
+    return 0

@@ -1,0 +1,94 @@
+"""A connected station (stationctl.device): the transport plus the stationctl helpers loaded into its REPL session.
+
+    with connect(port) as st:          # enters the raw REPL (the firmware stops)
+        st.info()                        # mpy version, deflate, free flash
+        st.hashes(["/main.py"])          # sha256 computed on the station
+        st.put_text("/config.json", text)  # atomic (temp + rename)
+
+The helpers (ondevice/deploy_helper.py) are MicroPython code sent once per session; they live in
+the REPL's globals until the next soft reset.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from stationctl.transport import SerialTransport, Transport, TransportError
+
+HELPER = Path(__file__).resolve().parent / "ondevice" / "deploy_helper.py"
+
+
+def _minify(src: str) -> str:
+    """Drop comment-only and blank lines (fewer bytes on a 115200-baud line)."""
+    out = []
+    for line in src.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+class Station:
+    def __init__(self, transport: Transport):
+        self.t = transport
+        self._helpers = False
+
+    def helpers(self) -> None:
+        if not self._helpers:
+            self.t.exec(_minify(HELPER.read_text()), timeout=20)
+            self._helpers = True
+
+    def call(self, expr: str, timeout: float = 20.0):
+        """Run a helper call that prints a repr; returns the Python value."""
+        self.helpers()
+        out = self.t.exec(expr, timeout=timeout)
+        text = out.decode(errors="replace").strip()
+        try:
+            return ast.literal_eval(text.splitlines()[-1]) if text else None
+        except (ValueError, SyntaxError) as exc:
+            raise TransportError(f"unexpected answer from the station: {text[-200:]!r}") from exc
+
+    def info(self) -> dict:
+        return self.call("_scinfo()")
+
+    def hashes(self, paths: list[str], n: int = 64) -> dict[str, str | None]:
+        """sha256 (first n hex digits) of each file, computed on the station; None = missing."""
+        return self.call(f"_schash({paths!r}, {n})", timeout=60)
+
+    def files(self) -> list[str]:
+        return self.call("_scls()")
+
+    def get_text(self, path: str) -> str | None:
+        return self.call(f"_scget({path!r})")
+
+    def put_text(self, path: str, text: str) -> None:
+        self.helpers()
+        self.t.exec(f"_scput({path!r}, {text!r})", timeout=20)
+
+    def remove(self, paths: list[str]) -> None:
+        self.helpers()
+        self.t.exec(f"_scrm({paths!r})")
+
+    def close(self) -> None:
+        self.t.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def connect(port: str, baud: int = 115200) -> Station:
+    """Open the port (resolving `auto`), stop the firmware, enter the raw REPL."""
+    from stationctl.ports import resolve_port
+
+    t = SerialTransport(resolve_port(port), baud)
+    try:
+        t.enter_raw_repl()
+    except TransportError:
+        t.close()
+        raise
+    return Station(t)
