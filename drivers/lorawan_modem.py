@@ -214,6 +214,8 @@ class LorawanModem:
                     return ACKED if acked else NO_ACK
                 return SENT
             if ev == EV_BUSY:
+                if self.ENDS_WITH_DONE:
+                    self._finish(deadline)
                 return BUSY
             if ev == EV_NO_CHANNEL:
                 self.wait_ms = arg
