@@ -23,6 +23,7 @@ class Recorder:
         self.ri = 0
         self.ai = 0
         self.mismatches = 0
+        self._reg = bytearray(1)
 
     def record(self):
         """Forget what was recorded and record the next calls."""
@@ -83,6 +84,25 @@ class Recorder:
         if self.recording:
             self.bus.readfrom_into(addr, buf)
         self._log_read(buf, len(buf))
+
+    def readfrom_mem_into(self, addr, memaddr, buf, addrsize=8):
+        if self.recording:
+            self.bus.readfrom_mem_into(addr, memaddr, buf)
+        self._reg[0] = memaddr
+        self._log_write(self._reg, 1)
+        self._log_read(buf, len(buf))
+
+    def writeto_mem(self, addr, memaddr, buf, addrsize=8):
+        if self.recording:
+            self.bus.writeto_mem(addr, memaddr, buf)
+        self._reg[0] = memaddr
+        self._log_write(self._reg, 1)
+        self._log_write(buf, len(buf))
+
+    def readfrom_mem(self, addr, memaddr, nbytes, addrsize=8):
+        if not self.recording:
+            raise OSError(5)  # set-up only: not replayed
+        return self.bus.readfrom_mem(addr, memaddr, nbytes)
 
     # --- machine.UART subset ---
     def write(self, buf):
