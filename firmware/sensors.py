@@ -116,6 +116,7 @@ def _open_pms5003(hal, entry):
 
 
 def _read_pms5003(drv, vals, now_ms, merged):
+    drv.wake()  # normally done by prepare at the cycle start; then a no-op
     wait = drv.ready_in_ms()
     if wait:
         time.sleep_ms(wait)  # the fan warm-up (started by prepare, overlapped with other reads)
@@ -133,6 +134,7 @@ def _open_sds011(hal, entry):
 
 
 def _read_sds011(drv, vals, now_ms, merged):
+    drv.wake()
     wait = drv.ready_in_ms()
     if wait:
         time.sleep_ms(wait)

@@ -1,0 +1,127 @@
+# Station integration of the six sensor types: merge rule, compensation, warm-up, PM wake overlap.
+# mp-heapsize: 1M
+import sample as S  # noqa: I001
+from mptest import approx, eq
+from stationkit import Rig
+
+from sim import vtime
+
+SHT = {"type": "sht4x", "name": "sht4x", "bus": "main", "address": 0x44}
+SCD = {"type": "scd4x", "name": "scd4x", "bus": "main", "address": 0x62}
+BME = {"type": "bme280", "name": "bme280", "bus": "main", "address": 0x76}
+SGP = {"type": "sgp40", "name": "sgp40", "bus": "main", "address": 0x59}
+PMS = {"type": "pms5003", "name": "pms5003", "uart": "pm"}
+SDS = {"type": "sds011", "name": "sds011", "uart": "pm2"}
+ALL = [BME, SHT, SCD, SGP, PMS, SDS]  # config order is not read order
+
+
+def rig(sensors):
+    r = Rig(sensors=sensors)
+    r.cfg["uart"] = {"pm": {"id": 1, "baud": 9600}, "pm2": {"id": 2, "baud": 9600}}
+    return r.boot()
+
+
+def samples(r):
+    out = []
+    for line in r.find("SAMPLE"):
+        fields = dict(p.split("=", 1) for p in line.split()[3:] if "=" in p)
+        out.append(fields)
+    return out
+
+
+def health(fields):
+    return [int(x, 16) for x in fields["health"].split("/")]
+
+
+def test_read_order_is_priority_order():
+    r = rig(ALL)
+    eq(
+        [s.kind for s in r.st.slots],
+        ["sht4x", "scd4x", "bme280", "pms5003", "sds011", "sgp40"],
+        "order",
+    )
+
+
+def test_sht4x_wins_temperature_then_scd4x_then_bme280():
+    r = rig([BME, SHT, SCD])
+    r.env.overrides = {"temperature_c": 20.0, "humidity_pct": 50.0}
+    r.run_cycles(1)
+    r.board.models["scd4x"].inject_value("offset", "temperature_c", delta=3.0)
+    r.board.models["bme280"].inject_value("offset", "temperature_c", delta=6.0)
+    r.run_cycles(1)
+    approx(r.st.sample.values[S.TEMPERATURE], 20.0, 0.011, "from the SHT4x")
+    r.board.buses["main"].inject(0x44, "absent")
+    r.run_cycles(1)
+    approx(r.st.sample.values[S.TEMPERATURE], 23.0, 0.02, "SHT4x gone: from the SCD4x")
+    eq(r.st.sample.fault, 0, "channel delivered by the next sensor: no fault bit")
+    r.board.buses["main"].inject(0x62, "absent")
+    r.run_cycles(1)
+    approx(r.st.sample.values[S.TEMPERATURE], 26.0, 0.02, "then from the BME280")
+
+
+def test_sgp40_compensated_with_merged_humidity_and_temperature():
+    r = rig([SGP, SHT])
+    r.env.overrides = {"temperature_c": 12.5, "humidity_pct": 81.0}
+    r.run_cycles(2)
+    rh_told, t_told = r.board.models["sgp40"].last_told
+    approx(rh_told, 81.0, 0.01, "RH sent to the SGP40")
+    approx(t_told, 12.5, 0.01, "T sent to the SGP40")
+
+
+def test_scd4x_gets_the_cycle_pressure_for_its_next_readings():
+    r = rig([SCD, BME])
+    r.env.overrides = {"pressure_hpa": 934.6, "co2_ppm": 800.0}
+    r.run_cycles(1)
+    eq(r.board.models["scd4x"].ambient_hpa, 935, "ambient pressure set from the BME280")
+    r.run_cycles(1)
+    approx(r.st.sample.values[S.CO2], 800, 1, "compensated CO2")
+
+
+def test_warmup_bits_without_faults():
+    r = rig([SHT, SCD, SGP])
+    r.run_cycles(9)
+    s = samples(r)
+    fault, warm, impl, _ = health(s[0])
+    eq(fault, 0, "no fault bits while warming up")
+    eq(warm, (1 << S.CO2) | (1 << S.VOC), "SCD4x first reading and VOC blackout (SHT4x is not)")
+    if "voc_index" in s[0] or "voc_index" in s[1]:
+        raise AssertionError("no VOC index during the blackout")
+    eq(health(s[1])[1], 1 << S.VOC, "VOC index still learning")
+    eq(health(s[8])[1], 0, "learning over after about 45 min")
+    if "voc_index" not in s[8]:
+        raise AssertionError("VOC index after learning")
+
+
+def test_pm_sensors_sleep_between_cycles_and_warm_up_together():
+    r = rig([PMS, SDS])
+    r.run_cycles(2)
+    pms = r.board.models["pms5003"]
+    sds = r.board.models["sds011"]
+    eq((pms.asleep, sds.asleep), (True, True), "lasers off between cycles")
+    ok = [line for line in r.find("SENSE.OK")]
+    t_pms = float(ok[-2].split()[0])
+    t_sds = float(ok[-1].split()[0])
+    start = 600.0
+    # both woken at the cycle start: one 30 s warm-up, not two in a row
+    if not (30.0 <= t_pms - start <= 32.0 and t_sds - t_pms < 1.0):
+        raise AssertionError(
+            "PM read at %.3f / %.3f s into the cycle" % (t_pms - start, t_sds - start)
+        )
+    eq(r.st.sample.fault, 0, "no faults")
+
+
+def test_failed_pm_sensor_leaves_other_channels_and_recovers():
+    r = rig([SHT, PMS])
+    r.run_cycles(1)
+    r.board.uarts["pm"].inject("absent", None)
+    r.run_cycles(1)
+    pm_bits = (1 << S.PM1_0) | (1 << S.PM2_5) | (1 << S.PM10)
+    eq(r.st.sample.fault, pm_bits, "PM channels faulty")
+    if r.st.sample.values[S.TEMPERATURE] is None:
+        raise AssertionError("temperature must keep flowing")
+    r.board.uarts["pm"].clear()
+    vtime.advance_ms(10)
+    r.run_cycles(2)
+    eq(r.st.sample.fault, 0, "recovered")
+    if not r.find("SENSOR.RECOVERED"):
+        raise AssertionError("recovery logged")
