@@ -158,6 +158,19 @@ class SDS011:
             self.asleep = False
             self.woke_ms = time.ticks_ms()
 
+    def set_working_period(self, minutes):
+        """Let the sensor sleep by itself: work 30 s, report, sleep minutes*60 - 30 s (1..30), or
+        0 for continuous work. Reports then arrive unasked (active reporting mode)."""
+        if not 0 <= minutes <= 30:
+            raise ValueError("SDS011: working period 0..30 min, got %r" % minutes)
+        self._drain_input()
+        self._request(_PERIOD, 1, minutes)
+        self._expect_reply(_PERIOD, 1000)
+        if self._buf[4] != minutes:
+            raise SDSError("SDS011: working period not accepted")
+        self._request(_SET_MODE, 1, 1 if minutes == 0 else 0)
+        self._expect_reply(_SET_MODE, 1000)
+
     def ready_in_ms(self):
         left = WARMUP_MS - time.ticks_diff(time.ticks_ms(), self.woke_ms)
         return left if left > 0 else 0

@@ -172,3 +172,13 @@ def test_read_allocates_nothing():
         micropython.heap_unlock()
     eq(rec.mismatches, 0, "replayed writes")
     eq((d.pm2_5_d, d.pm10_d), want, "replayed reading")
+
+
+def test_driver_sets_working_period():
+    d = sds011.SDS011(uart)
+    d.set_working_period(5)
+    eq((model.period_min, model.query_mode), (5, False), "5 min period, active reports")
+    raises(ValueError, d.set_working_period, 31)
+    eq(model.period_min, 5, "bad input changed nothing")
+    d.set_working_period(0)
+    eq((model.period_min, model.query_mode), (0, True), "continuous, query mode again")
