@@ -16,6 +16,8 @@ COMMANDS = [
     "mplib",
     "sim-device",
     "deploy",
+    "configure",
+    "verify",
     "encode",
     "decode",
 ]

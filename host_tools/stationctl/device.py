@@ -16,7 +16,8 @@ from pathlib import Path
 
 from stationctl.transport import SerialTransport, Transport, TransportError
 
-HELPER = Path(__file__).resolve().parent / "ondevice" / "deploy_helper.py"
+ONDEVICE = Path(__file__).resolve().parent / "ondevice"
+HELPER = ONDEVICE / "deploy_helper.py"
 
 
 def _minify(src: str) -> str:
@@ -39,6 +40,14 @@ class Station:
         if not self._helpers:
             self.t.exec(_minify(HELPER.read_text()), timeout=20)
             self._helpers = True
+
+    def load_code(self, name: str) -> None:
+        """Define the functions of ondevice/<name> in the REPL session (once)."""
+        self.helpers()
+        loaded = self.__dict__.setdefault("_loaded", set())
+        if name not in loaded:
+            self.t.exec(_minify((ONDEVICE / name).read_text()), timeout=20)
+            loaded.add(name)
 
     def call(self, expr: str, timeout: float = 20.0):
         """Run a helper call that prints a repr; returns the Python value."""

@@ -1,0 +1,141 @@
+# MicroPython code that `stationctl verify` and `configure` send to a station (never imported on
+# the host). It uses the station's own deployed modules (hal, config, sensors, drivers) and
+# prints one repr() dict. Secret values never leave the station: only which keys are set.
+import json
+import sys
+
+
+def _scfsroot():
+    from hal import Hal
+
+    with open("/board.json") as f:
+        print(repr(Hal(json.load(f)).fs_root))
+
+
+def _scconfig():
+    import config
+    from hal import Hal
+
+    with open("/board.json") as f:
+        hal = Hal(json.load(f))
+    r = {"fs_root": hal.fs_root}
+    problems = []
+
+    def log(level, code, subject=None, **kw):
+        if level >= 2:
+            problems.append("%s %s" % (code, kw.get("problem", kw.get("reason", ""))))
+
+    cfg, source = config.load(hal.fs_root, log)
+    r["source"] = source
+    r["digest"] = config.digest(cfg)
+    r["station_id"] = cfg["station_id"]
+    r["uplink"] = cfg["uplink"]
+    r["problems"] = problems
+    sp = []
+
+    def slog(level, code, subject=None, **kw):
+        sp.append(kw.get("problem", code))
+
+    sec = config.load_secrets(hal.fs_root, slog)
+    r["secrets_set"] = sorted(k for k in sec if sec[k])
+    r["secrets_problems"] = sp
+    return r, cfg, hal
+
+
+def _scselftest(check_uplink):
+    import time
+
+    r = {"impl": sys.implementation.name, "version": sys.version, "platform": sys.platform}
+    try:
+        from version import VERSION
+
+        r["firmware"] = VERSION
+    except ImportError:
+        r["firmware"] = None
+    try:
+        with open("/board.json") as f:
+            board = json.load(f)
+    except (OSError, ValueError) as e:
+        r["error"] = "no usable /board.json: %s" % e
+        print(repr(r))
+        return
+    r["board"] = board.get("board")
+    c, cfg, hal = _scconfig()
+    r["config"] = c
+    try:
+        r["reset"] = hal.reset_cause()
+    except Exception as e:  # noqa
+        r["reset"] = "unknown (%s)" % e
+    try:
+        r["uid"] = hal.unique_id()
+    except Exception:  # noqa
+        r["uid"] = None
+    import sample
+    import sensors
+
+    msgs = []
+
+    def log(level, code, subject=None, **kw):
+        if level >= 2:
+            msgs.append((subject, code, kw.get("exc", ""), kw.get("errno", kw.get("msg", ""))))
+
+    out = []
+    for slot in sensors.build(board, log):
+        ok = False
+        vals = {}
+        for _ in range(3):
+            del msgs[:]
+            ok = slot.read(hal, time.ticks_ms(), log)
+            if ok:
+                break
+            slot.retry_at = None
+            time.sleep_ms(50)
+        if ok:
+            for ch in slot.channels:
+                v = slot.vals[ch]
+                if v is not None:
+                    vals[sample.KEYS[ch]] = v
+        err = " ".join("%s %s %s" % (m[1], m[2], m[3]) for m in msgs if m[0] == slot.name)
+        out.append({"name": slot.name, "type": slot.kind, "ok": ok, "values": vals, "error": err})
+    r["sensors"] = out
+    r["ranges"] = {sample.KEYS[i]: sample.RANGES[i] for i in range(len(sample.KEYS))}
+    modem = board.get("modem")
+    if modem:
+        m = {"type": modem.get("type")}
+        try:
+            import uplink_lorawan
+
+            drv = uplink_lorawan._driver(modem["type"], hal.uart(modem.get("uart", "modem")))
+            m["ok"] = bool(drv.alive())
+        except Exception as e:  # noqa
+            m["ok"] = False
+            m["error"] = "%s %s" % (type(e).__name__, e)
+        r["modem"] = m
+    if check_uplink:
+        u = {"kind": cfg["uplink"]}
+        if cfg["uplink"] == "mqtt":
+            import socket
+
+            s = socket.socket()
+            try:
+                s.settimeout(5)
+                ai = socket.getaddrinfo(cfg["mqtt"]["host"], cfg["mqtt"]["port"])[0][-1]
+                s.connect(ai)
+                u["ok"] = True
+            except OSError as e:
+                u["ok"] = False
+                u["error"] = "cannot reach %s:%d (%s)" % (
+                    cfg["mqtt"]["host"],
+                    cfg["mqtt"]["port"],
+                    e,
+                )
+            finally:
+                s.close()
+        elif cfg["uplink"] == "lorawan":
+            u["ok"] = bool(r.get("modem", {}).get("ok"))
+            u["error"] = "" if u["ok"] else "modem does not answer"
+        else:
+            u["ok"] = True
+            u["error"] = "uplink %s needs no network" % cfg["uplink"]
+        r["uplink"] = u
+    print(repr(r))

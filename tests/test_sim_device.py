@@ -1,0 +1,169 @@
+"""stationctl sim-device behaves like a station on USB serial; unmodified mpremote works on it."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from simstation import BIN, BOARD, sim_station, stationctl
+from stationctl.transport import PortBusyError, SerialTransport, TransportExecError
+
+MAIN = b'import time\nprint("main running")\nwhile True:\n    time.sleep(0.05)\n'
+
+
+def mpremote(port, *args, timeout=60):
+    return subprocess.run(
+        [str(BIN / "mpremote"), "connect", port, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_mpremote_smoke(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_bytes(MAIN)
+    local = tmp_path / "hello.txt"
+    local.write_text("hello station\n" * 50)
+    with sim_station(fs) as dev:
+        port = dev.port_path
+        r = mpremote(port, "exec", "print('sum', 40 + 2)")
+        assert r.returncode == 0, r.stderr
+        assert "sum 42" in r.stdout
+        r = mpremote(
+            port,
+            "fs",
+            "cp",
+            str(local),
+            ":hello.txt",
+            "+",
+            "fs",
+            "mkdir",
+            ":lib",
+            "+",
+            "fs",
+            "ls",
+            ":",
+        )
+        assert r.returncode == 0, r.stderr
+        assert "hello.txt" in r.stdout and "lib/" in r.stdout
+        assert (fs / "hello.txt").read_text() == local.read_text()
+        r = mpremote(port, "fs", "cat", ":hello.txt")
+        assert r.stdout.count("hello station") == 50
+        r = mpremote(port, "exec", "import os; print(sorted(os.listdir('/')))")
+        assert "'hello.txt', 'lib', 'main.py'" in r.stdout
+        # mpremote soft-resets on connect: each run above restarted the interpreter
+        assert dev.boots >= 4
+        r = mpremote(port, "soft-reset")
+        assert r.returncode == 0, r.stderr
+        r = mpremote(port, "exec", "raise ValueError('boom')")
+        assert r.returncode == 1 and "ValueError: boom" in r.stderr + r.stdout
+
+
+def test_ctrl_c_soft_reboot_and_main(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_bytes(MAIN)
+    (fs / "boot.py").write_bytes(b'print("boot ran")\n')
+    with sim_station(fs) as dev:
+        t = SerialTransport(dev.port_path)
+        try:
+            dev.hard_reset()  # power-cycle now that we listen (opening the port flushed input)
+            first = t.read_until(b"main running\r\n", timeout=5)
+            assert b"boot ran\r\nmain running\r\n" in first
+            t.enter_raw_repl()  # Ctrl-C stops main.py, Ctrl-A enters the raw REPL
+            assert t.eval("1 + 1") == 2
+            with pytest.raises(TransportExecError) as exc:
+                t.exec("1/0")
+            assert "ZeroDivisionError" in exc.value.error_output
+            # a long computation is interrupted by Ctrl-C
+            t.exit_raw_repl()
+            t.drain(0.3)
+            t._write(b"while True: pass\r\r")
+            time.sleep(0.3)
+            t._write(b"\x03")
+            assert b"KeyboardInterrupt" in t.read_until(b">>> ", timeout=5)
+            # soft reset from the friendly REPL runs boot.py and main.py again
+            out = t.soft_reset(run_main=True)
+            assert out.endswith(b"MPY: soft reboot\r\n")
+            assert b"boot ran\r\nmain running\r\n" in t.read_until(b"main running\r\n", timeout=5)
+            # soft reset from the raw REPL stays in the raw REPL and does not run main.py
+            t.enter_raw_repl(soft_reset=True)
+            assert t.eval("'still raw'") == "still raw"
+            assert dev.boots == 4
+            # globals persist between raw-REPL commands, as mpremote relies on
+            t.exec("x = 41")
+            assert t.eval("x + 1") == 42
+        finally:
+            t.close()
+
+
+def test_wire_rate_is_simulated(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    with sim_station(fs, baud=19200) as dev:
+        t = SerialTransport(dev.port_path)
+        try:
+            t.enter_raw_repl()
+            t0 = time.monotonic()
+            out = t.exec("print('x' * 6000)")
+            dt = time.monotonic() - t0
+            assert len(out) >= 6000
+            # 6000 bytes at 1920 bytes/s take at least 3 s on the simulated line
+            assert 3.0 <= dt < 8.0
+        finally:
+            t.close()
+
+
+def test_port_held_by_another_program(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    with sim_station(fs) as dev:
+        holder = subprocess.Popen(
+            [
+                str(BIN / "python"),
+                "-c",
+                "import serial,sys,time; s=serial.Serial(sys.argv[1], exclusive=True); "
+                "print('open', flush=True); time.sleep(30)",
+                dev.port_path,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout.readline().strip() == "open"
+            with pytest.raises(PortBusyError) as exc:
+                SerialTransport(dev.port_path)
+            msg = str(exc.value)
+            assert "in use by python" in msg and f"pid {holder.pid}" in msg
+            r = stationctl("verify", "--port", dev.port_path)
+            assert r.returncode != 0 and "in use by" in r.stderr
+        finally:
+            holder.kill()
+            holder.wait()
+
+
+def test_sim_device_command_prints_port_first(tmp_path):
+    proc = subprocess.Popen(
+        [
+            str(BIN / "stationctl"),
+            "sim-device",
+            "--fs",
+            str(tmp_path / "fs"),
+            "--board",
+            str(BOARD),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("port: /dev/")
+        port = line.split(": ", 1)[1].strip()
+        r = mpremote(port, "exec", "print('via command')")
+        assert "via command" in r.stdout
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
