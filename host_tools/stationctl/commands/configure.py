@@ -68,12 +68,22 @@ def configure(args, out=print) -> int:
 def _install(args, checked, secrets, summary, out) -> int:
     from stationctl import stationconfig as sc
     from stationctl.device import connect
-    from stationctl.transport import TransportError
+    from stationctl.transport import TransportError, TransportExecError
 
     try:
         with connect(args.port, args.baud) as dev:
             dev.load_code("selftest.py")
-            root = dev.call("_scfsroot()")
+            try:
+                root = dev.call("_scfsroot()")
+            except TransportExecError as exc:
+                if "no module named" in exc.error_output or "board.json" in exc.error_output:
+                    print(
+                        "stationctl configure: the station has no firmware yet: run "
+                        "`stationctl deploy --board ...` first; nothing was written",
+                        file=sys.stderr,
+                    )
+                    return 1
+                raise
             base = root.rstrip("/")
             dev.put_text(f"{base}/config.json", checked.config)
             if checked.secrets is not None:

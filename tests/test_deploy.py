@@ -1,0 +1,207 @@
+"""deploy, configure and verify against the simulated station on a pseudo-terminal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from simstation import BOARD, sim_station, stationctl, tree
+from stationctl import deploy as dp
+from stationctl.device import connect
+from stationctl.transport import TransportError
+
+FAST = 1_000_000  # simulated baud for functional tests (the benchmark uses 115200)
+GOOD = {
+    "station_id": "st-0042",
+    "interval_s": 60,
+    "uplink": "mqtt",
+    "mqtt": {"host": "broker.example", "user": "st42"},
+}
+SECRET = "hunter2-very-secret"
+
+
+@pytest.fixture(scope="module")
+def files():
+    return dp.build_files(BOARD)
+
+
+def _station_files(fs):
+    """What configure and deploy own (not the journal and RTC memory the firmware writes)."""
+    keep = ("config.json", "secrets.json", "manifest.json", "board.json", "main.py")
+    return {p: c for p, c in tree(fs).items() if p in keep or p.startswith("lib/")}
+
+
+def _write(path, obj):
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def test_deploy_configure_verify(tmp_path, files):
+    fs = tmp_path / "fs"
+    cfg = _write(tmp_path / "cfg.json", GOOD)
+    sec = _write(tmp_path / "sec.json", {"mqtt_password": SECRET})
+    with sim_station(fs, baud=FAST) as dev:
+        port = dev.port_path
+        r = stationctl("deploy", "--port", port, "--board", BOARD, "--quiet")
+        assert r.returncode == 0, r.stderr
+        assert f"{len(files)} sent, 0 unchanged" in r.stdout
+        for path, content in files.items():
+            assert (fs / path.lstrip("/")).read_bytes() == content, path
+        manifest = json.loads((fs / "manifest.json").read_text())
+        assert manifest["files"]["/lib/station.mpy"] == dp.sha256(files["/lib/station.mpy"])
+        assert not [p for p in tree(fs) if p.endswith(".dtmp")]
+
+        r = stationctl("deploy", "--port", port, "--quiet")
+        assert r.returncode == 0, r.stderr
+        assert f"0 sent, {len(files)} unchanged" in r.stdout
+
+        r = stationctl("configure", "--port", port, "--config", cfg, "--secrets", sec)
+        assert r.returncode == 0, r.stderr
+        assert SECRET not in r.stdout + r.stderr
+        assert "mqtt_password" in r.stdout
+        assert json.loads((fs / "secrets.json").read_text())["mqtt_password"] == SECRET
+        assert json.loads((fs / "config.json").read_text())["station_id"] == "st-0042"
+
+        r = stationctl(
+            "verify", "--port", port, "--config", cfg, "--json", "--save", tmp_path / "reports"
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        rep = json.loads(r.stdout)
+        assert rep["ok"] and rep["station_id"] == "st-0042" and rep["board"] == "unix-sim"
+        names = {c["name"]: c for c in rep["checks"]}
+        assert names["files"]["ok"] and names["sensor bme280"]["ok"]
+        assert "temperature_c=" in names["sensor bme280"]["detail"]
+        assert SECRET not in r.stdout
+        saved = list((tmp_path / "reports").glob("st-0042-*.json"))
+        assert len(saved) == 1 and json.loads(saved[0].read_text())["ok"]
+
+        # the firmware runs again after verify (soft reset into main.py)
+        with connect(port) as st:
+            assert st.t.eval("1") == 1
+
+
+def test_bad_config_rejected_station_unchanged(tmp_path):
+    fs = tmp_path / "fs"
+    bad = _write(
+        tmp_path / "bad.json",
+        {"station_id": "has space", "interval_s": 1, "uplink": "pigeon", "colour": "red"},
+    )
+    bad_sec = _write(
+        tmp_path / "sec.json", {"lorawan_appkey": "not-hex-" + SECRET, "mqtt_password": 12345678}
+    )
+    good = _write(tmp_path / "good.json", GOOD)
+    with sim_station(fs, baud=FAST) as dev:
+        r = stationctl("configure", "--port", dev.port_path, "--config", good)
+        assert r.returncode == 1 and "no firmware yet" in r.stderr
+        assert (
+            stationctl("deploy", "--port", dev.port_path, "--board", BOARD, "--quiet").returncode
+            == 0
+        )
+        r = stationctl("configure", "--port", dev.port_path, "--config", good)
+        assert r.returncode == 0, r.stderr
+        before = _station_files(fs)
+        assert "config.json" in before
+        boots = dev.boots
+        r = stationctl("configure", "--port", dev.port_path, "--config", bad, "--secrets", bad_sec)
+        assert r.returncode == 2
+        err = r.stderr
+        for needle in (
+            "station_id",
+            "interval_s: 1 is outside 10..86400",
+            "uplink",
+            "colour: unknown key",
+            "lorawan_appkey",
+            "mqtt_password",
+            "nothing was written",
+        ):
+            assert needle in err, (needle, err)
+        assert SECRET not in err and "12345678" not in err
+        assert _station_files(fs) == before
+        assert dev.boots == boots
+        r = stationctl("configure", "--port", dev.port_path, "--set", "interval_s=abc", "--check")
+        assert r.returncode == 2 and "interval_s: expected an integer" in r.stderr
+
+
+def test_verify_fails_on_tampered_file_and_missing_sensor(tmp_path):
+    fs = tmp_path / "fs"
+    cfg = _write(tmp_path / "cfg.json", {"station_id": "st-7"})
+    with sim_station(fs, baud=FAST) as dev:
+        assert (
+            stationctl("deploy", "--port", dev.port_path, "--board", BOARD, "--quiet").returncode
+            == 0
+        )
+        assert stationctl("configure", "--port", dev.port_path, "--config", cfg).returncode == 0
+        assert stationctl("verify", "--port", dev.port_path).returncode == 0
+        with open(fs / "lib" / "sample.mpy", "ab") as f:
+            f.write(b"\0")
+        r = stationctl("verify", "--port", dev.port_path)
+        assert r.returncode == 1
+        assert "FAIL  files" in r.stdout and "/lib/sample.mpy" in r.stdout
+        assert "RESULT: FAIL" in r.stdout
+        # redeploy repairs exactly that file
+        r = stationctl("deploy", "--port", dev.port_path, "--quiet")
+        assert "1 sent" in r.stdout, r.stdout + r.stderr
+    with sim_station(fs, baud=FAST, absent=("bme280",)) as dev:
+        r = stationctl("verify", "--port", dev.port_path, "--json")
+        assert r.returncode == 1
+        rep = json.loads(r.stdout)
+        checks = {c["name"]: c for c in rep["checks"]}
+        assert checks["files"]["ok"]
+        assert not checks["sensor bme280"]["ok"]
+        assert "does not answer" in checks["sensor bme280"]["detail"]
+
+
+def test_interrupted_deploy_is_repaired(tmp_path, files):
+    fs = tmp_path / "fs"
+    with sim_station(fs, baud=FAST) as dev:
+        with connect(dev.port_path) as st:
+            dp.deploy(st, files)
+    old = tree(fs)
+    # a new release: every compiled file changes
+    new = {p: (c + b"\0" * 64 if p.endswith(".mpy") else c) for p, c in files.items()}
+
+    class Cut:
+        """Progress that pulls the cable half way through the transfer."""
+
+        def __init__(self, dev):
+            self.dev, self.sent, self.total = dev, 0, 0
+
+        def start(self, total, label=""):
+            self.total = total
+
+        def advance(self, n):
+            self.sent += n
+            if self.sent > self.total // 2:
+                self.dev.stop()
+
+        def done(self):
+            pass
+
+    with sim_station(fs, baud=FAST) as dev:
+        with pytest.raises(TransportError):
+            with connect(dev.port_path) as st:
+                dp.deploy(st, new, progress=Cut(dev))
+    after = tree(fs)
+    for path in files:
+        rel = path.lstrip("/")
+        assert after[rel] == old[rel], f"{path} was changed by the cut deploy"
+    assert "manifest.json" not in after  # the station reads as "deploy incomplete"
+    with sim_station(fs, baud=FAST) as dev:
+        r = stationctl("verify", "--port", dev.port_path)
+        assert r.returncode == 1 and "no /manifest.json" in r.stdout
+        r = stationctl("deploy", "--port", dev.port_path, "--quiet")
+        assert r.returncode == 0, r.stderr
+    repaired = tree(fs)
+    assert not [p for p in repaired if p.endswith(".dtmp") or "deploy.bundle" in p]
+    for path, content in files.items():
+        assert repaired[path.lstrip("/")] == content
+
+
+def test_mpy_version_mismatch_refused():
+    dp.check_mpy(6 | (3 << 8) | (2 << 10), (6, 3))
+    with pytest.raises(dp.DeployError) as exc:
+        dp.check_mpy(6 | (1 << 8) | (2 << 10), (6, 3))
+    assert "v6.1" in str(exc.value) and "v6.3" in str(exc.value)
+    with pytest.raises(dp.DeployError):
+        dp.check_mpy(None, (6, 3))
+    assert dp.escape(b"a\x03b\x1bc") == b"a\x1bCb\x1b[c"
