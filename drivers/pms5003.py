@@ -57,13 +57,19 @@ class PMS5003:
         self._send(_CMD_SLEEP, 1)
         self.woke_ms = time.ticks_ms()
         # identity: the sensor must answer the mode command (ack) or send a valid data frame
+        # (an active-mode frame already on its way may come first: it proves the identity too)
         self._drain_input()
         self._send(_CMD_MODE, 0 if passive else 1)
-        kind = self._read_frame(3000, want_ack=True)
-        if kind == _DATA_LEN and not passive:
-            return
-        if kind != _ACK_LEN or self._buf[4] != _CMD_MODE:
-            raise ValueError("PMS5003: unexpected answer to the mode command")
+        deadline = time.ticks_add(time.ticks_ms(), 3000)
+        while True:
+            left = time.ticks_diff(deadline, time.ticks_ms())
+            if left <= 0:
+                raise OSError(_ETIMEDOUT)
+            kind = self._read_frame(left, want_ack=True)
+            if kind == _ACK_LEN and self._buf[4] == _CMD_MODE:
+                return
+            if kind == _DATA_LEN and not passive:
+                return
 
     # --- wire ---
     def _send(self, cmd, data):

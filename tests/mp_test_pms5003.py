@@ -202,3 +202,14 @@ def test_read_allocates_nothing():
         micropython.heap_unlock()
     eq(rec.mismatches, 0, "replayed writes")
     eq((d.pm1_0, d.pm2_5, d.pm10, d.counts[0]), want, "replayed reading")
+
+
+def test_open_succeeds_whatever_the_phase_of_active_frames():
+    # at power-on the sensor sends a frame every 2.3 s; one may arrive before the mode ack
+    for offset_ms in range(0, 2300, 4):
+        vtime.reset(epoch_s=1700000000)
+        u = SimUART(1, 9600, 1000)
+        m = u.attach(PMS5003Model(env))
+        vtime.advance_ms(30000 + offset_ms)
+        pms5003.PMS5003(u)
+        eq(m.active, False, "passive at offset %d ms" % offset_ms)
