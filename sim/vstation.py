@@ -108,8 +108,15 @@ class FaultPlan:
                     target == "modem" and base in ("busy", "nochannel", "noack", "joindeny", "reboot")
                 ):
                     raise ValueError("fault %r: unknown kind %s" % (spec, kind))
-            elif kind not in self.BUS_KINDS + self.VALUE_KINDS + self.UART_KINDS:
-                raise ValueError("fault %r: unknown kind %s" % (spec, kind))
+            else:
+                # checked before the run starts: a wrong spec changes nothing
+                entry = self._entry(target)
+                kinds = self.UART_KINDS if "uart" in entry else self.BUS_KINDS
+                if kind not in kinds + self.VALUE_KINDS:
+                    raise ValueError(
+                        "fault %r: %s is not a fault of %s (known: %s)"
+                        % (spec, kind, target, " ".join(kinds + self.VALUE_KINDS))
+                    )
             self.items.append([target, kind, start, end, "pending"])
         vtime.add_hook(self.tick)
 
