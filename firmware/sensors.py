@@ -56,6 +56,10 @@ def _open_scd4x(hal, entry):
     drv = SCD4x(hal.i2c(entry["bus"]), entry.get("address", 0x62), start=False)
     if "altitude_m" in entry:
         drv.set_altitude(entry["altitude_m"])
+    if "temperature_offset_c" in entry:
+        drv.set_temperature_offset(entry["temperature_offset_c"])
+    if "asc" in entry:
+        drv.set_asc(bool(entry["asc"]))  # off where the air never returns to ~400 ppm
     drv.start(entry.get("low_power", False))
     return drv
 

@@ -125,3 +125,19 @@ def test_failed_pm_sensor_leaves_other_channels_and_recovers():
     eq(r.st.sample.fault, 0, "recovered")
     if not r.find("SENSOR.RECOVERED"):
         raise AssertionError("recovery logged")
+
+
+def test_scd4x_settings_from_the_board_config():
+    scd = dict(SCD, asc=False, temperature_offset_c=2.5, altitude_m=450)
+    r = rig([scd])
+    r.run_cycles(1)
+    m = r.board.models["scd4x"]
+    eq((m.asc, m.altitude_m), (0, 450), "ASC off, altitude")
+    approx(m.temp_offset_word * 175 / 65535, 2.5, 0.01, "temperature offset")
+    eq(m.mode, 1, "measuring")
+    bad = dict(SCD, altitude_m=9000)
+    r = rig([bad])
+    r.run_cycles(1)
+    if not r.find("SENSOR.ABSENT"):
+        raise AssertionError("a bad setting is reported")
+    eq(r.board.models["scd4x"].altitude_m, 0, "bad input changed nothing")
