@@ -1,0 +1,159 @@
+"""Property tests: random samples, encoded by the firmware encoder inside MicroPython (one
+process serves every example), decoded by the Python decoder and by the JavaScript formatter,
+come back within resolution, with health, seq and time intact."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from stationctl import codec
+from stationctl.mpcodec import FirmwareCodec
+
+REPO = Path(__file__).resolve().parents[1]
+JS = REPO / "host_tools" / "payload" / "climate-station.js"
+KEYS = codec.KEYS
+RANGES = [(-40.0, 85.0), (0.0, 100.0), (300.0, 1100.0), (0.0, 40000.0), (0.0, 1000.0),
+          (0.0, 1000.0), (0.0, 1000.0), (1.0, 500.0), (0.0, 5.0)]  # fmt: skip
+RESOLUTION = [0.1, 0.5, 0.1, 1, 0.1, 0.1, 0.1, 1, 0.01]
+SETTINGS = settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.fixture(scope="module")
+def fw():
+    with FirmwareCodec() as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def js_cases():
+    """Frames and the Python decoder's output, checked against the JS formatter at the end."""
+    cases: list[dict] = []
+    yield cases
+    if not cases:
+        return
+    script = f"""
+const c = require({json.dumps(str(JS))});
+const items = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+process.stdout.write(JSON.stringify(items.map(it => c.decodeUplink({{
+  bytes: Array.from(Buffer.from(it.hex, 'hex')), fPort: 1}}))));
+"""
+    proc = subprocess.run(["node", "-e", script], input=json.dumps(cases), capture_output=True,
+                          text=True, timeout=120, check=True)  # fmt: skip
+    for case, out in zip(cases, json.loads(proc.stdout), strict=True):
+        assert out["errors"] == [], case["hex"]
+        data = dict(out["data"])
+        frame = data.pop("frame")
+        got = data["samples"] if frame == "batch" else [data]
+        assert got == case["decoded"], case["hex"]
+
+
+def _value(ch: int):
+    lo, hi = RANGES[ch]
+    inside = st.floats(lo, hi, allow_nan=False)
+    if ch in (3, 7):
+        inside = st.one_of(inside, st.integers(int(lo), int(hi)))
+    outside = st.one_of(st.floats(hi + 0.01, hi * 3 + 10), st.floats(lo - 100, lo - 0.01))
+    return st.one_of(st.none(), inside, inside, inside, outside)
+
+
+masks = st.lists(st.sampled_from(KEYS), unique=True, max_size=3)
+
+
+@st.composite
+def a_sample(draw, seq=None, t=None, synced=None):
+    d = {"seq": draw(st.integers(0, 2**32 - 1)) if seq is None else seq}
+    d["time"] = draw(st.integers(0, 2**32 - 1)) if t is None else t
+    for ch, key in enumerate(KEYS):
+        v = draw(_value(ch))
+        if v is not None:
+            d[key] = v
+    d["health"] = {
+        "clock_synced": draw(st.booleans()) if synced is None else synced,
+        "rh_high": draw(st.booleans()),
+        "fault": draw(masks),
+        "warmup": draw(masks),
+        "implausible": draw(masks),
+    }
+    return d
+
+
+def _check(inp: dict, out: dict) -> None:
+    assert out["seq"] == inp["seq"] & 0xFFFF
+    if inp["health"]["clock_synced"]:
+        assert out["time"] == inp["time"]
+    else:
+        assert out["time"] is None and out["uptime_s"] == inp["time"]
+    implausible = set(inp["health"]["implausible"])
+    for ch, key in enumerate(KEYS):
+        v = inp.get(key)
+        lo, hi = RANGES[ch]
+        if v is None:
+            assert key not in out
+        elif not lo <= v <= hi:
+            assert key not in out
+            implausible.add(key)
+        else:
+            tol = RESOLUTION[ch] / 2 + abs(v) * 1e-7 + 1e-9  # float32 inside the encoder
+            assert math.isclose(out[key], v, abs_tol=tol), (key, v, out[key])
+    h = out["health"]
+    assert h["clock_synced"] == inp["health"]["clock_synced"]
+    assert h["rh_high"] == inp["health"]["rh_high"]
+    assert set(h["fault"]) == set(inp["health"]["fault"])
+    assert set(h["warmup"]) == set(inp["health"]["warmup"])
+    assert set(h["implausible"]) == implausible
+
+
+def test_single_frames_round_trip(fw, js_cases):
+    @SETTINGS
+    @given(st.lists(a_sample(), min_size=1, max_size=20))
+    def prop(samples):
+        frames = fw.encode(samples)
+        assert len(frames) == len(samples)
+        for (frame, n), inp in zip(frames, samples, strict=True):
+            out = codec.decode(frame, 1)
+            assert n == 1 and len(out) == 1
+            _check(inp, out[0])
+            js_cases.append({"hex": frame.hex(), "decoded": out})
+
+    prop()
+
+
+@st.composite
+def a_series(draw):
+    n = draw(st.integers(1, 70))
+    synced = draw(st.booleans())
+    interval = draw(st.integers(10, 3600))
+    seq = draw(st.integers(0, 2**32 - 1))
+    t = draw(st.integers(0, 2**31))
+    out = []
+    for i in range(n):
+        out.append(draw(a_sample(seq=(seq + i) & 0xFFFFFFFF, t=t, synced=synced)))
+        t += interval + draw(st.sampled_from([0, 0, 0, 0, 1, -1, 37]))
+    return out
+
+
+def test_batches_round_trip_and_fit(fw, js_cases):
+    @SETTINGS
+    @given(a_series(), st.integers(27, 242))  # 27 bytes: the largest possible single frame
+    def prop(samples, max_len):
+        frames = fw.encode(samples, batch=64, max_len=max_len)
+        decoded = []
+        for frame, n in frames:
+            assert len(frame) <= max_len
+            out = codec.decode(frame, 1)
+            assert len(out) == n
+            decoded += out
+            js_cases.append({"hex": frame.hex(), "decoded": out})
+        assert len(decoded) == len(samples)
+        for inp, out in zip(samples, decoded, strict=True):
+            _check(inp, out)
+
+    prop()
