@@ -18,6 +18,7 @@ COMMANDS = [
     "deploy",
     "configure",
     "verify",
+    "monitor",
     "encode",
     "decode",
 ]
