@@ -1,0 +1,87 @@
+"""Fuzzing the Python decoders: random, truncated and bit-flipped frames and commands raise only
+the documented errors (FrameError, CommandError), never anything else."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from stationctl import codec
+
+GOLDEN = json.loads((Path(__file__).resolve().parent / "vectors" / "golden.json").read_text())
+SEEDS = [(bytes.fromhex(f["hex"]), v["fport"]) for v in GOLDEN["vectors"] for f in v["frames"]]
+PORTS = [None, 1, 2, 3, 4, 7, 10]
+
+
+def test_fuzz_frame_decoder_raises_only_frame_error():
+    rnd = random.Random(20261121)
+    outcomes = {"decoded": 0, "rejected": 0}
+    for i in range(30000):
+        kind = i % 3
+        if kind == 0:
+            frame = rnd.randbytes(rnd.randrange(64))
+            port = rnd.choice(PORTS)
+        else:
+            frame, port = rnd.choice(SEEDS)
+            if kind == 1:
+                frame = frame[: rnd.randrange(len(frame))]
+            else:
+                bit = rnd.randrange(len(frame) * 8)
+                frame = bytearray(frame)
+                frame[bit >> 3] ^= 0x80 >> (bit & 7)
+                frame = bytes(frame)
+        try:
+            out = codec.decode(frame, port, rnd.choice([None, 1767225600]))
+        except codec.FrameError as exc:
+            assert str(exc)
+            outcomes["rejected"] += 1
+        else:
+            assert isinstance(out, list) and out and all(isinstance(d, dict) for d in out)
+            outcomes["decoded"] += 1
+    assert outcomes["rejected"] > 10000 and outcomes["decoded"] > 1000, outcomes
+
+
+def test_fuzz_command_decoder_raises_only_command_error():
+    rnd = random.Random(7)
+    valid = [
+        codec.encode_command("set_interval", 1, interval_s=600),
+        codec.encode_command("set_datarate", 2, adr=True, dr=3),
+        codec.encode_command("set_config", 3, key="log_level", value="W"),
+        codec.encode_command("reboot", 4),
+    ]
+    ok = 0
+    for i in range(12000):
+        if i % 2:
+            p = rnd.randbytes(rnd.randrange(24))
+        else:
+            p = bytearray(rnd.choice(valid))
+            p[rnd.randrange(len(p))] = rnd.randrange(256)
+            p = bytes(p[: rnd.randrange(1, len(p) + 1)])
+        try:
+            d = codec.decode_command(p)
+        except codec.CommandError as exc:
+            assert str(exc)
+        else:
+            ok += 1
+            assert d["command"] in codec.COMMANDS
+    assert ok > 100
+
+
+def test_command_encoder_rejects_bad_arguments():
+    import pytest
+
+    for name, kw in [
+        ("nope", {}),
+        ("set_interval", {}),
+        ("set_interval", {"interval_s": -1}),
+        ("set_interval", {"interval_s": True}),
+        ("set_datarate", {"adr": 1, "dr": 0}),
+        ("set_config", {"key": "", "value": 1}),
+        ("set_config", {"key": "k", "value": "x" * 80}),
+        ("reboot", {"delay": 1}),
+    ]:
+        with pytest.raises(codec.CommandError):
+            codec.encode_command(name, **kw)
+    with pytest.raises(codec.CommandError):
+        codec.encode_command("reboot", cmd_id=256)
