@@ -41,13 +41,22 @@ def _read_bme280(drv, vals, now_ms, merged=None):
 def _open_sht4x(hal, entry):
     from sht4x import SHT4x
 
-    return SHT4x(hal.i2c(entry["bus"]), entry.get("address", 0x44))
+    drv = SHT4x(hal.i2c(entry["bus"]), entry.get("address", 0x44))
+    # above this humidity a short heater pulse after each reading drives off condensed water and
+    # counters creep (Sensirion's advice for high-humidity use); None: never
+    heat = entry.get("heater_above_pct", 95)
+    drv.heat_above_cpct = None if heat is None else int(heat * 100)
+    return drv
 
 
 def _read_sht4x(drv, vals, now_ms, merged):
     drv.measure()
     vals[S.TEMPERATURE] = drv.temp_cdeg / 100
     vals[S.HUMIDITY] = drv.rh_cpct / 100
+    if drv.heat_above_cpct is not None and drv.rh_cpct >= drv.heat_above_cpct:
+        # 200 mW for 0.1 s per cycle: far below the datasheet's 10 % duty-cycle limit; the
+        # heated reading it ends with is not used, the chip has minutes to cool before the next
+        drv.heat(drv.HEATER_200MW_100MS)
 
 
 def _open_scd4x(hal, entry):

@@ -141,3 +141,15 @@ def test_scd4x_settings_from_the_board_config():
     if not r.find("SENSOR.ABSENT"):
         raise AssertionError("a bad setting is reported")
     eq(r.board.models["scd4x"].altitude_m, 0, "bad input changed nothing")
+
+
+def test_sht4x_heater_pulse_only_in_near_saturated_air():
+    r = rig([SHT])
+    r.env.overrides = {"humidity_pct": 80.0}
+    r.run_cycles(2)
+    m = r.board.models["sht4x"]
+    eq(m.heater_on_us, 0, "no heating at 80 %RH")
+    r.env.overrides = {"humidity_pct": 97.0, "temperature_c": 8.0}
+    r.run_cycles(2)
+    eq(m.heater_on_us, 2 * 100000, "one 0.1 s pulse per cycle at 97 %RH")
+    approx(r.st.sample.values[S.HUMIDITY], 97.0, 0.011, "the reported value is the unheated one")
