@@ -15,12 +15,14 @@ COMMANDS = [
     "run",
     "mplib",
     "sim-device",
+    "flash",
     "deploy",
     "configure",
     "verify",
     "monitor",
     "encode",
     "decode",
+    "bench",
 ]
 
 

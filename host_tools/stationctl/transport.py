@@ -299,16 +299,49 @@ class SerialTransport(Transport):
         self.close()
 
 
+def _comm(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def _lock_holders(target: str) -> list[str]:
+    """Pids holding a flock (pyserial exclusive=True) on the device, from /proc/locks."""
+    try:
+        st = os.stat(target)
+        with open("/proc/locks") as f:
+            rows = f.read().splitlines()
+    except OSError:
+        return []
+    want = f":{st.st_ino}"
+    pids = []
+    for row in rows:
+        parts = row.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 00:19:3 0 EOF"
+        if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5].endswith(want):
+            dev = parts[5].rsplit(":", 1)[0]
+            major, minor = (int(x, 16) for x in dev.split(":"))
+            if os.major(st.st_rdev) in (major, 0) or os.makedev(major, minor) == st.st_dev:
+                pids.append(parts[4])
+    return pids
+
+
 def port_holders(port: str) -> list[str]:
-    """'name (pid N)' of the processes that have `port` open (Linux /proc), except us."""
+    """'name (pid N)' of the processes holding `port` (Linux /proc), except us: those with an
+    exclusive lock on it when there are any, else those with it open."""
     try:
         target = os.path.realpath(port)
     except OSError:
         return []
+    me = str(os.getpid())
+    locked = [p for p in _lock_holders(target) if p != me]
+    if locked:
+        return [f"{_comm(p)} (pid {p})" for p in locked]
     holders = []
-    me = os.getpid()
     for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not pid.isdigit() or int(pid) == me:
+        if not pid.isdigit() or pid == me:
             continue
         fd_dir = f"/proc/{pid}/fd"
         try:
@@ -318,9 +351,7 @@ def port_holders(port: str) -> list[str]:
         for fd in fds:
             try:
                 if os.readlink(f"{fd_dir}/{fd}") == target:
-                    with open(f"/proc/{pid}/comm") as f:
-                        name = f.read().strip()
-                    holders.append(f"{name} (pid {pid})")
+                    holders.append(f"{_comm(pid)} (pid {pid})")
                     break
             except OSError:
                 continue
