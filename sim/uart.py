@@ -161,6 +161,12 @@ class SimUART:
                 vtime.advance_us(max(0, deadline - vtime.now_us()))
                 self._deliver()
                 return
+            more = need - len(self._rx)
+            if more > 1 and self._pending:
+                # straight to when the missing bytes of this transmission are in: the same
+                # arrival times in one step instead of one step per byte
+                t, data = self._pending[0]
+                nxt = max(nxt, min(deadline, t + min(more, len(data)) * self.byte_time_us()))
             vtime.advance_us(nxt - vtime.now_us())
 
     def read(self, nbytes=None):
