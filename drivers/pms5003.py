@@ -95,13 +95,16 @@ class PMS5003:
                 raise OSError(_ETIMEDOUT)
 
     def _fill(self, mv, deadline):
-        # byte by byte into a preallocated view: UART.readinto writes from the buffer's start
+        # one readinto for the whole preallocated view (it waits up to the UART timeout); after a
+        # short read, byte by byte (UART.readinto always writes from the buffer's start)
+        n = self._uart.readinto(mv) or 0
         b = self._b1
-        for i in range(len(mv)):
-            while not self._uart.readinto(b):
-                if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                    raise OSError(_ETIMEDOUT)
-            mv[i] = b[0]
+        while n < len(mv):
+            if self._uart.readinto(b):
+                mv[n] = b[0]
+                n += 1
+            elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise OSError(_ETIMEDOUT)
 
     def _read_frame(self, timeout_ms, want_ack=False):
         """Read the next valid frame into the buffer; returns its length field (28 or 4).

@@ -58,6 +58,7 @@ class SCD4x:
         self.rh_cpct = 0
         self.periodic = False
         self.count = 0  # readings since the last start()
+        self._started_ms = time.ticks_ms()
         self._period_ms = PERIOD_MS
         self.ambient_hpa = 0
         # a warm reboot of the MCU may leave the sensor measuring: stop first (500 ms); right
@@ -70,7 +71,7 @@ class SCD4x:
             except OSError as exc:
                 if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                     raise
-                time.sleep_ms(10)
+                time.sleep_ms(50)
         self.serial = self._read_serial()
         if start:
             self.start()
@@ -124,6 +125,7 @@ class SCD4x:
         self._period_ms = LOW_POWER_PERIOD_MS if low_power else PERIOD_MS
         self.periodic = True
         self.count = 0
+        self._started_ms = time.ticks_ms()
 
     def stop(self):
         """Stop periodic measurement (the chip needs 500 ms before it accepts commands)."""
@@ -220,6 +222,11 @@ class SCD4x:
         """Wait for the next periodic measurement (deadline: one period + 1 s), then read it."""
         if not self.periodic:
             raise OSError(_EIO)
+        if self.count == 0:
+            # the first measurement comes one period after start: no point asking before
+            wait = self._period_ms - time.ticks_diff(time.ticks_ms(), self._started_ms)
+            if wait > 0:
+                time.sleep_ms(wait)
         deadline = time.ticks_add(time.ticks_ms(), self._period_ms + 1000)
         while not self.data_ready():
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:

@@ -97,11 +97,14 @@ class SDS011:
                 if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                     raise OSError(_ETIMEDOUT)
             buf[0] = _HEAD
-            for i in range(9):
-                while not self._uart.readinto(b1):
-                    if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                        raise OSError(_ETIMEDOUT)
-                mv[i] = b1[0]
+            # the other 9 bytes in one go; after a short read, byte by byte
+            n = self._uart.readinto(mv) or 0
+            while n < 9:
+                if self._uart.readinto(b1):
+                    mv[n] = b1[0]
+                    n += 1
+                elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                    raise OSError(_ETIMEDOUT)
             if buf[1] != _DATA and buf[1] != _REPLY:
                 continue  # an 0xAA inside other bytes: resynchronise
             s = 0

@@ -85,7 +85,12 @@ def main():
 
     cost("bme280", i2c, lambda b: bme280.BME280(b, 0x76), lambda d: d.measure(),
          lambda d: sensors._read_bme280(d, vals, 0, merged))
-    cost("sht4x", i2c, lambda b: sht4x.SHT4x(b), lambda d: d.measure(),
+    def sht(b):
+        d = sht4x.SHT4x(b)
+        d.heat_above_cpct = 9500  # as the station opens it
+        return d
+
+    cost("sht4x", i2c, sht, lambda d: d.measure(),
          lambda d: sensors._read_sht4x(d, vals, 0, merged))
 
     def scd(b):

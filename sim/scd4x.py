@@ -95,10 +95,12 @@ class SCD4xModel(SensirionChip):
         return x / 4294967296.0
 
     def _advance(self, now_us):
-        if self.mode == _PERIODIC and self.next_meas_us is not None:
-            while now_us >= self.next_meas_us:
-                self._measure(self.next_meas_us)
-                self.next_meas_us += self.period_us
+        if self.mode == _PERIODIC and self.next_meas_us is not None and now_us >= self.next_meas_us:
+            # each measurement overwrites the last: compute only the latest one that is due
+            n = (now_us - self.next_meas_us) // self.period_us
+            self._measure(self.next_meas_us + n * self.period_us)
+            self.measurements += n
+            self.next_meas_us += (n + 1) * self.period_us
         if self.single_until is not None and now_us >= self.single_until[0]:
             self._measure(self.single_until[0], self.single_until[1])
             self.single_until = None
