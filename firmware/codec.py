@@ -13,7 +13,7 @@ the frame type (2 bits) and 3 type bits. Channel values are quantised to their r
 integers q (sample.py order), written with a two-tier code (a short form for everyday city
 values, a full form for the whole range). Batches send the first sample absolute and the rest as
 Rice-coded deltas with one parameter k per channel and batch, and an escape to the absolute
-value for jumps.
+value for jumps; their time field is the newest sample's (age 0 when sent at once).
 
 The hot path (encode_sample, encode_batch) allocates nothing: quantisation reads the IEEE-754
 bits of each value through `struct.pack_into` instead of float arithmetic (floats are heap
@@ -49,7 +49,7 @@ TIME_UPTIME = const(3)  # station uptime seconds, 32 bits (clock not synced; jou
 
 MAX_BATCH = const(64)
 _ESC = const(8)  # unary run that escapes a Rice-coded delta to the absolute value code
-_MAX_K = const(15)
+_MAX_K = const(7)
 _MAX_INTERVAL = const(131071)  # 17 bits
 _MAX_EG_BITS = const(16)
 
@@ -314,11 +314,6 @@ def _put_time():
         _put32(_tval)
 
 
-def _time_bits():
-    k = _tkind
-    return 0 if k == TIME_NOW else (16 if k == TIME_AGE16 else 32)
-
-
 def _put_single(smp):
     _put((VERSION << 5) | (FRAME_SAMPLE << 3) | (_tkind << 1), 8)
     _put(smp.seq & 0xFFFF, 16)
@@ -418,14 +413,25 @@ def _best_k(ch):
     return best
 
 
-def _fit(samples, run, max_bits):
+def _tbits(smp, now):
+    """Bits of the time field when smp is a batch's last sample (see _time_of)."""
+    if now is not None:
+        age = now - smp.time
+        if 0 <= age <= 0xFFFF:
+            return 0 if age == 0 else 16
+    return 32
+
+
+def _fit(samples, run, max_bits, now):
     """Longest prefix (<= run) whose batch frame fits max_bits; fills _kfit. Counts only."""
     global _have
     for i in range(len(_cost)):
         _cost[i] = 0
     _have = 0
-    fixed = 8 + 6 + 16 + _time_bits() + 17 + 9  # header, count, seq, time, interval, union
+    # header, count, seq, interval (time field and union mask are added per prefix below)
+    fixed = 8 + 6 + 16 + _interval_bits()
     union = 0
+    first = 0
     fitted = 0
     for i in range(run):
         s = samples[i]
@@ -433,6 +439,7 @@ def _fit(samples, run, max_bits):
         if i == 0:
             fixed += _state_bits(s)
             _keep_state(s)
+            first = _present
         else:
             fixed += 1
             j = s.time - samples[i - 1].time - _interval
@@ -450,7 +457,7 @@ def _fit(samples, run, max_bits):
             q = _q[ch]
             if not union & bit:
                 union |= bit
-                fixed += 4
+                fixed += 3
             if _have & bit:
                 z = _zig(q - _prev[ch])
                 base = ch * (_MAX_K + 1)
@@ -460,7 +467,7 @@ def _fit(samples, run, max_bits):
                 fixed += _value_bits(ch, q)
                 _have |= bit
             _prev[ch] = q
-        total = fixed
+        total = fixed + _tbits(s, now) + (1 if union == first else 10)
         for ch in range(S.N_CHANNELS):
             if union & (1 << ch):
                 k = _best_k(ch)
@@ -474,6 +481,23 @@ def _fit(samples, run, max_bits):
     return fitted
 
 
+def _interval_bits():
+    if _interval % 60 == 0:
+        return 1 + _eg_bits(_interval // 60 - 1)
+    return 18
+
+
+def _put_interval():
+    """Whole minutes: '1' + Exp-Golomb(minutes - 1); else '0' + 17 bits of seconds."""
+    if _interval % 60 == 0:
+        _put(1, 1)
+        _put_eg(_interval // 60 - 1)
+    else:
+        _put(0, 1)
+        _put(_interval >> 16, 1)
+        _put(_interval & 0xFFFF, 16)
+
+
 def _put_batch(samples, m):
     global _have
     first = samples[0]
@@ -481,24 +505,28 @@ def _put_batch(samples, m):
     _put(m - 1, 6)
     _put(first.seq & 0xFFFF, 16)
     _put_time()
-    _put(_interval >> 16, 1)
-    _put(_interval & 0xFFFF, 16)
+    _put_interval()
     union = 0
     for i in range(m):
         _scan(samples[i])
         union |= _present
-    _put(union, 9)
+    _scan(first)
+    _put_state(first)
+    if union == _present:
+        _put(1, 1)  # the batch's channels are the first sample's
+    else:
+        _put(0, 1)
+        _put(union, 9)
     for ch in range(S.N_CHANNELS):
         if union & (1 << ch):
-            _put(_kfit[ch], 4)
+            _put(_kfit[ch], 3)
     _have = 0
     for i in range(m):
         s = samples[i]
-        _scan(s)
         if i == 0:
-            _put_state(s)
             _keep_state(s)
         else:
+            _scan(s)
             j = s.time - samples[i - 1].time - _interval
             changed = not _same_state(s)
             if changed or j:
@@ -540,12 +568,12 @@ def encode_batch(samples, count, buf, max_len, now=None):
     if run == 0:
         return res
     first = samples[0]
-    _time_of(first, now)
     max_bits = max_len * 8
     m = 0
     if run > 1:
-        m = _fit(samples, run, max_bits)
+        m = _fit(samples, run, max_bits, now)
     if m <= 1:
+        _time_of(first, now)
         _scan(first)
         _wbegin(None, 0)
         _put_single(first)
@@ -556,6 +584,7 @@ def encode_batch(samples, count, buf, max_len, now=None):
         res[0] = _finish()
         res[1] = 1
         return res
+    _time_of(samples[m - 1], now)  # a batch carries the time of its newest sample
     _wbegin(buf, max_len)
     _put_batch(samples, m)
     res[0] = _finish()

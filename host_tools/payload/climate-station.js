@@ -75,7 +75,7 @@ Bits.prototype.eg = function () {
   while (this.get(1) === 0) {
     zeros++;
     if (zeros > MAX_EG_ZEROS) {
-      fail('time offset code too long');
+      fail('Exp-Golomb code too long');
     }
   }
   return Math.pow(2, zeros) + this.get(zeros) - 1;
@@ -186,19 +186,18 @@ function decodeSampleFrame(b, kind, recvTime) {
 function decodeBatchFrame(b, kind, recvTime) {
   var count = b.get(6) + 1;
   var seq0 = b.get(16);
-  var t = readTime(b, kind);
-  var interval = b.get(17);
-  var union = b.get(9);
+  var tLast = readTime(b, kind); // the newest (last) sample's time
+  var interval = b.get(1) ? (b.eg() + 1) * 60 : b.get(17);
+  var st = readState(b);
+  var union = b.get(1) ? st.present : b.get(9);
   var ks = [], prev = [], ch;
   for (ch = 0; ch < KEYS.length; ch++) {
-    ks.push(union & (1 << ch) ? b.get(4) : 0);
+    ks.push(union & (1 << ch) ? b.get(3) : 0);
     prev.push(null);
   }
-  var out = [], st = null;
+  var rows = [], rel = 0;
   for (var i = 0; i < count; i++) {
-    if (i === 0) {
-      st = readState(b);
-    } else {
+    if (i > 0) {
       var step = interval;
       if (b.get(1)) {
         if (b.get(1)) {
@@ -206,7 +205,7 @@ function decodeBatchFrame(b, kind, recvTime) {
         }
         step += unzig(b.eg());
       }
-      t = kind >= TIME_UNIX ? t + step : t - step;
+      rel += step;
     }
     if (st.present & ~union) {
       fail("sample has a channel missing from the batch's channel mask");
@@ -233,9 +232,15 @@ function decodeBatchFrame(b, kind, recvTime) {
       }
       qs.push(q);
     }
-    out.push(sampleObject((seq0 + i) % 65536, kind, t, recvTime, st, qs));
+    rows.push({ st: st, qs: qs, rel: rel });
   }
   b.end();
+  var out = [];
+  for (i = 0; i < rows.length; i++) {
+    var before = rel - rows[i].rel; // seconds before the newest sample
+    var t = kind >= TIME_UNIX ? tLast - before : tLast + before;
+    out.push(sampleObject((seq0 + i) % 65536, kind, t, recvTime, rows[i].st, rows[i].qs));
+  }
   return out;
 }
 

@@ -103,7 +103,7 @@ class _Bits:
         while self.get(1) == 0:
             zeros += 1
             if zeros > MAX_EG_ZEROS:
-                raise FrameError("time offset code too long")
+                raise FrameError("Exp-Golomb code too long")
         return ((1 << zeros) | self.get(zeros)) - 1
 
     def end(self) -> None:
@@ -195,26 +195,25 @@ def _decode_sample(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
 def _decode_batch(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
     count = b.get(6) + 1
     seq0 = b.get(16)
-    t = _time(b, kind)
-    interval = b.get(17)
-    union = b.get(9)
+    t_last = _time(b, kind)  # the newest (last) sample's time
+    interval = (b.eg() + 1) * 60 if b.get(1) else b.get(17)
+    st = _state(b)
+    union = st["present"] if b.get(1) else b.get(9)
     ks = [0] * N_CHANNELS
     for ch in range(N_CHANNELS):
         if union & (1 << ch):
-            ks[ch] = b.get(4)
+            ks[ch] = b.get(3)
     prev: list[int | None] = [None] * N_CHANNELS
-    out = []
-    st: dict = {}
+    rows = []
+    rel = 0  # seconds after the first sample
     for i in range(count):
-        if i == 0:
-            st = _state(b)
-        else:
+        if i > 0:
             step = interval
             if b.get(1):
                 if b.get(1):
                     st = _state(b)
                 step += _unzig(b.eg())
-            t = t + step if kind >= TIME_UNIX else t - step
+            rel += step
         if st["present"] & ~union:
             raise FrameError("sample has a channel missing from the batch's channel mask")
         qs = [0] * N_CHANNELS
@@ -235,8 +234,13 @@ def _decode_batch(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
                         raise FrameError(f"{KEYS[ch]} out of range")
             prev[ch] = q
             qs[ch] = q
-        out.append(_sample_dict((seq0 + i) & 0xFFFF, kind, t, received_at, st, qs))
+        rows.append((st, qs, rel))
     b.end()
+    out = []
+    for i, (st, qs, r) in enumerate(rows):
+        before = rel - r  # seconds before the newest sample
+        t = t_last - before if kind >= TIME_UNIX else t_last + before
+        out.append(_sample_dict((seq0 + i) & 0xFFFF, kind, t, received_at, st, qs))
     return out
 
 
