@@ -132,7 +132,7 @@ def _read_pms5003(drv, vals, now_ms, merged):
     drv.wake()  # normally done by prepare at the cycle start; then a no-op
     wait = drv.ready_in_ms()
     if wait:
-        time.sleep_ms(wait)  # the fan warm-up (started by prepare, overlapped with other reads)
+        _wait_ms(wait)  # the fan warm-up (started by prepare, overlapped with other reads)
     drv.read()
     vals[S.PM1_0] = drv.pm1_0
     vals[S.PM2_5] = drv.pm2_5
@@ -150,7 +150,7 @@ def _read_sds011(drv, vals, now_ms, merged):
     drv.wake()
     wait = drv.ready_in_ms()
     if wait:
-        time.sleep_ms(wait)
+        _wait_ms(wait)
     drv.read()
     vals[S.PM2_5] = drv.pm2_5_d / 10
     vals[S.PM10] = drv.pm10_d / 10
@@ -159,6 +159,20 @@ def _read_sds011(drv, vals, now_ms, merged):
 
 def _wake(drv):
     drv.wake()
+
+
+_hal = None  # the Hal of the read in progress (its watchdog is fed during long waits)
+
+
+def _wait_ms(ms):
+    """Sleep in slices of at most 1 s, feeding the watchdog: a board's hardware watchdog may be
+    shorter than a particle sensor's 30 s fan warm-up (ESP32: at most about 8 s)."""
+    while ms > 0:
+        step = ms if ms < 1000 else 1000
+        time.sleep_ms(step)
+        ms -= step
+        if _hal is not None:
+            _hal.feed()
 
 
 # type -> (open(hal, entry) -> driver, read(driver, vals, now_ms, merged) -> in warm-up?,
@@ -248,6 +262,8 @@ class SensorSlot:
 
     def read(self, hal, now_ms, log, merged=None):
         """Fill self.vals; returns True on success. Never raises for sensor faults."""
+        global _hal
+        _hal = hal
         self.warm_reading = False
         v = self.vals
         for i in range(S.N_CHANNELS):

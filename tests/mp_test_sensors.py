@@ -153,3 +153,17 @@ def test_sht4x_heater_pulse_only_in_near_saturated_air():
     r.run_cycles(2)
     eq(m.heater_on_us, 2 * 100000, "one 0.1 s pulse per cycle at 97 %RH")
     approx(r.st.sample.values[S.HUMIDITY], 97.0, 0.011, "the reported value is the unheated one")
+
+
+def test_watchdog_fed_during_the_pm_fan_warmup():
+    # a board's watchdog can be ~8 s (ESP32); the 30 s fan warm-up must not trip it
+    r = rig([PMS, SDS])
+    r.run_cycles(1)
+    r.hal._wdt = r.board.watchdog(8388)
+    now = vtime.ticks_ms()
+    for slot in r.st.slots:
+        slot.prepare(lambda *a, **k: None)
+    for slot in r.st.slots:
+        eq(slot.read(r.hal, now, lambda *a, **k: None, [None] * S.N_CHANNELS), True, slot.name)
+    if r.board.wdt.fed < 25:
+        raise AssertionError("watchdog fed %d times during the warm-up" % r.board.wdt.fed)
