@@ -93,7 +93,7 @@ class LorawanModem:
 
     def __init__(self, uart):
         self.uart = uart
-        self._rx = bytearray(_LINE)
+        self._part = b""
         self.joined = False
         self.dr = 0
         self.wait_ms = -1
@@ -115,11 +115,23 @@ class LorawanModem:
         self.uart.write(b"\r\n")
 
     def _readline(self, deadline):
-        """One reply line as str (stripped), or None when the deadline passed."""
+        """One reply line as str (stripped), or None when the deadline passed.
+
+        UART.readline returns what has arrived when its own timeout ends, which can be half a
+        line; the start is kept until the rest arrives.
+        """
         while time.ticks_diff(deadline, time.ticks_ms()) > 0:
             raw = self.uart.readline()
             if not raw:
                 continue
+            if raw[-1] != 10:  # no line end yet
+                if len(self._part) + len(raw) > _LINE:
+                    self._part = b""  # a line longer than any reply: noise
+                self._part += raw
+                continue
+            if self._part:
+                raw = self._part + raw
+                self._part = b""
             try:
                 line = raw.decode().strip()
             except UnicodeError:

@@ -214,3 +214,13 @@ def test_bad_port_is_refused_before_anything_is_sent():
     raises(ValueError, drv.send, 0, b"\x01")
     raises(ValueError, drv.send, 224, b"\x01")
     eq(model.commands, before, "nothing sent")
+
+
+def test_a_reply_split_across_uart_timeouts_is_one_line():
+    vtime.reset()
+    u = SimUART(2, 115200, 100)
+    drv = Rak3172(u)
+    u.send_to_host(b"+EVT:SEND_CONF", 0)
+    u.send_to_host(b"IRMED_OK\r\n", 250000)  # the rest arrives after two UART timeouts
+    deadline = vtime.ticks_add(vtime.ticks_ms(), 1000)
+    eq(drv._readline(deadline), "+EVT:SEND_CONFIRMED_OK", "joined line")

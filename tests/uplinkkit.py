@@ -23,7 +23,7 @@ _KV = re.compile(r"(\w+)=(\S+)")
 class StationRun:
     """The virtual station (sim/vstation.py) as a subprocess; `on_line(run, line)` sees every line."""
 
-    def __init__(self, args, fs, on_line=None, heapsize="256K"):
+    def __init__(self, args, fs, on_line=None, heapsize="512K"):
         self.lines: list[str] = []
         self.produced: list[int] = []
         self.end: dict[str, str] = {}

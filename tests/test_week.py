@@ -1,0 +1,181 @@
+"""A simulated week at 10-minute sampling on each uplink: nothing produced is lost.
+
+MQTT: a real broker (amqtt, or Mosquitto when installed) behind a proxy the test controls: a
+12-hour network outage, two broker kills with restart, three power cuts at random moments.
+LoRaWAN (RAK3172, and a shorter run on the LoRa-E5): a 12-hour gateway outage, modem busy,
+no-free-channel, lost ACKs, denied joins, a modem reboot and three power cuts; airtime is checked
+against an independent time-on-air formula and the 30 s/day fair-use budget.
+Each test prints produced / delivered / duplicates / max journal depth.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import time
+from collections import defaultdict
+
+import pytest
+from mqtt_proxy import Proxy
+from uplinkkit import StationRun, decode_seqs, report, wait_for
+
+from stationctl.broker import Broker, Subscriber, kinds_available
+
+DAY = 86400
+PREFIX = "climate/station-0000"
+SECRETS = {
+    "lorawan_deveui": "70B3D57ED0000001",
+    "lorawan_joineui": "0000000000000000",
+    "lorawan_appkey": "2B7E151628AED2A6ABF7158809CF4F3C",
+}
+_NS_UP = re.compile(r"^@@NS up .*\bport=(\d+)\b.*\bhex=([0-9a-f]*)")
+_RF = re.compile(r"^@@RF tx kind=(\w+) dr=(\d+) bytes=(\d+) toa_ms=(\d+) t=(\d+)")
+
+
+def _power_cuts(seed: int, days: float) -> list[str]:
+    rnd = random.Random(seed)
+    # random moments in the first 5/7 of the run: the last days show the backlog drained
+    end = days * DAY * 5 / 7
+    return [f"power:cut@{rnd.uniform(3600, end):.3f}" for _ in range(3)]
+
+
+def test_week_mqtt(tmp_path):
+    kind = "mosquitto" if "mosquitto" in kinds_available() else "amqtt"
+    broker = Broker(kind).start()
+    proxy = Proxy(broker.port)
+    sub = Subscriber(broker.port, PREFIX + "/#").start()
+    events: dict[str, int] = {}
+
+    def restart_broker():
+        broker.stop(kill=True)
+        time.sleep(0.3)
+        proxy.set_mode("refuse")  # until the subscriber listens again
+        broker.start()
+        sub.subscribed.clear()
+        sub.client.reconnect()
+        sub.wait_subscribed()
+        proxy.set_mode("pass")
+
+    def on_line(run, line):
+        if not line.lstrip()[:1].isdigit() or " I SAMPLE " not in line:
+            return
+        n = len(run.produced)
+        if n == 300 and "outage_from" not in events:
+            events["outage_from"] = n
+            proxy.set_mode("refuse")
+        elif n == 372 and "outage_to" not in events:
+            events["outage_to"] = n
+            proxy.set_mode("pass")
+        elif n in (520, 760) and f"restart_{n}" not in events:
+            events[f"restart_{n}"] = n
+            restart_broker()
+
+    args = [
+        "--days", "7", "--uplink", "mqtt", "--trace", "synthetic",
+        "--set", f"mqtt.port={proxy.port}", "--set", "mqtt.timeout_s=2",
+        *[a for f in _power_cuts(7, 7) for a in ("--fault", f)],
+    ]  # fmt: skip
+    t0 = time.monotonic()
+    run = StationRun(args, tmp_path / "fs", on_line).wait(timeout=600)
+    wall = time.monotonic() - t0
+    wait_for(lambda: set(run.produced) <= set(decode_seqs(_up(sub))), timeout=10)
+    seqs = decode_seqs(_up(sub))
+    fig = report(f"week-mqtt-{kind}", run.produced, seqs, run)
+    print(f"week-mqtt: wall={wall:.1f}s events={events} resets={run.end.get('resets')}")
+    assert run.end.get("resets") == "power_cut:3"
+    assert {"outage_from", "outage_to", "restart_520", "restart_760"} <= set(events)
+    assert fig["produced"] == 1008
+    assert fig["lost"] == 0, sorted(set(run.produced) - set(seqs))[:20]
+    assert fig["max_journal_depth"] >= 60  # the outage's samples waited in the journal
+    assert run.journal["pending"] == "0"
+    sub.stop()
+    proxy.close()
+    broker.close()
+
+
+def _up(sub):
+    return [(p, None) for t, p, _ in sub.snapshot() if t == PREFIX + "/up"]
+
+
+def toa_ms_oracle(dr: int, phy_bytes: int) -> int:
+    """EU868 time on air (Semtech AN1200.13), written independently of firmware/airtime.py."""
+    sf = 12 - dr
+    tsym = (2**sf) / 125.0
+    de = 1 if sf >= 11 else 0
+    payload_symbols = 8 + max(
+        math.ceil((8 * phy_bytes - 4 * sf + 28 + 16) / (4 * (sf - 2 * de))) * 5, 0
+    )
+    return math.ceil((8 + 4.25) * tsym + payload_symbols * tsym - 1e-9)
+
+
+def _lorawan_week(tmp_path, board: str, days: float, outage_at: float, seed: int):
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps(SECRETS))
+    d = DAY
+    faults = [
+        f"gateway:down@{outage_at}+{12 * 3600}",
+        f"modem:busy*3@{1.2 * d}",
+        f"modem:nochannel*3@{1.4 * d}",
+        f"modem:noack*2@{1.6 * d}",
+        f"modem:joindeny*2@{1.8 * d}",
+        f"modem:reboot@{1.8 * d}",
+        *_power_cuts(seed, days),
+    ]
+    args = [
+        "--board", f"board_configs/{board}.json", "--secrets", str(secrets), "--uplink", "lorawan",
+        "--set", "lorawan.dr=5", "--set", "lorawan.confirmed=true", "--trace", "synthetic",
+        "--days", str(days), *[a for f in faults for a in ("--fault", f)],
+    ]  # fmt: skip
+    t0 = time.monotonic()
+    run = StationRun(args, tmp_path / "fs").wait(timeout=600)
+    wall = time.monotonic() - t0
+    frames = []
+    for line in run.lines:
+        m = _NS_UP.match(line)
+        if m and int(m.group(1)) == 1:
+            frames.append((bytes.fromhex(m.group(2)), 1))
+    seqs = decode_seqs(frames)
+    fig = report(f"week-lorawan-{board}", run.produced, seqs, run)
+    # airtime: every transmission (received or not) against the oracle, summed per UTC day
+    epoch = int(
+        re.search(r"epoch=(\d+)", next(x for x in run.lines if x.startswith("@@SIM start")))[1]
+    )
+    per_day: dict[int, int] = defaultdict(int)
+    txs = 0
+    for line in run.lines:
+        m = _RF.match(line)
+        if m:
+            dr, nbytes, toa, t = int(m[2]), int(m[3]), int(m[4]), int(m[5])
+            assert toa == toa_ms_oracle(dr, nbytes), line
+            per_day[(epoch + t) // DAY] += toa
+            txs += 1
+    worst = max(per_day.values())
+    print(
+        f"week-lorawan-{board}: wall={wall:.1f}s transmissions={txs} "
+        f"airtime_ms_per_day={dict(sorted(per_day.items()))} worst={worst}"
+    )
+    assert run.end.get("resets") == "power_cut:3"
+    assert fig["lost"] == 0, sorted(set(run.produced) - set(seqs))[:20]
+    assert fig["produced"] == int(days * DAY / 600)
+    assert worst <= 30000, f"fair-use budget exceeded: {worst} ms in one day"
+    assert run.journal["pending"] == "0"
+    assert fig["max_journal_depth"] >= 60
+    for code in ("LORAWAN.SEND", "LORAWAN.JOIN_FAILED"):
+        assert run.find(code), f"{code} never happened: the fault did not bite"
+    sends = " ".join(run.find("LORAWAN.SEND"))
+    for result in ("result=busy", "result=no_channel", "result=no_ack"):
+        assert result in sends
+    # the modem reboot: RUI3 announces it; the LoRa-E5 restarts silently and says "not joined"
+    assert run.find("LORAWAN.MODEM_RESTARTED") or "result=not_joined" in sends
+    return fig
+
+
+def test_week_lorawan_rak3172(tmp_path):
+    _lorawan_week(tmp_path, "unix-sim-lorawan", 7, outage_at=1.5 * DAY, seed=11)
+
+
+@pytest.mark.parametrize("board", ["unix-sim-lora-e5"])
+def test_three_days_lorawan_lora_e5(tmp_path, board):
+    _lorawan_week(tmp_path, board, 3, outage_at=0.5 * DAY, seed=5)
