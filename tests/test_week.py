@@ -19,9 +19,8 @@ from collections import defaultdict
 
 import pytest
 from mqtt_proxy import Proxy
-from uplinkkit import StationRun, decode_seqs, report, wait_for
-
 from stationctl.broker import Broker, Subscriber, kinds_available
+from uplinkkit import StationRun, decode_seqs, report, wait_for
 
 DAY = 86400
 PREFIX = "climate/station-0000"
