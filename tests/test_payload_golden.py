@@ -157,3 +157,18 @@ def test_uptime_frame_assembled_from_the_spec():
     vec = _vectors("sample")[2]
     assert w.frame().hex() == vec["frames"][0]["hex"]
     assert codec.decode(w.frame())[0]["temperature_c"] == -3.3
+
+
+def test_worked_example_in_the_spec_matches_the_golden_frame():
+    import re
+
+    doc = (REPO / "docs" / "payload-format.md").read_text()
+    block = doc[doc.index("001 00 00 0 ") : doc.index("= 20 00 02")]
+    bits = "".join(
+        re.match(r"([01 ]+?)\s{2,}", line + "  ").group(1).replace(" ", "")
+        for line in block.splitlines()
+        if line.strip()
+    )
+    assert len(bits) % 8 == 0
+    frame = bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits), 8))
+    assert frame.hex() == _vectors("sample")[1]["frames"][0]["hex"]
