@@ -9,7 +9,8 @@ unknown or out-of-range command changes nothing and gets an ack with its specifi
 Config changes are validated with config.set_key, written with config.write_atomic (old or new
 file after a power cut) and only then take effect. Reboot and status requests are answered
 first and acted on by the station after the ack has gone (station.reboot_pending /
-station.status_pending).
+station.status_pending); a new sampling interval also restarts the station after the ack, as the
+schedule and the watchdog timeout are set from it at boot.
 """
 
 import json
@@ -191,6 +192,9 @@ def _apply(station, op, changes):
             raise CommandError(STORAGE, "config not written: %s" % exc) from None
         station.cfg = cfg
         diag.info("CONFIG.CHANGED", None, keys=",".join(k for k, _ in changes), digest=config.digest(cfg))
+        if op == SET_INTERVAL or (op == SET_CONFIG and changes[0][0] == "interval_s"):
+            # the schedule and the watchdog timeout derive from the interval at boot
+            station.reboot_pending = True
     elif op == REQUEST_STATUS:
         station.status_pending = True
     elif op == REBOOT:

@@ -100,6 +100,10 @@ def test_set_interval_applies_and_persists():
     eq(ack(bytes([0x21, 7, 0x00, 0x03, 0x84])), (7, C.OK), "ack")
     eq(st.cfg["interval_s"], 900, "in effect")
     eq(file_cfg()["interval_s"], 900, "written")
+    eq(st.reboot_pending, True, "restart after the ack: schedule and watchdog follow the interval")
+    st.reboot_pending = False
+    eq(ack(bytes([0x22, 8, 4]))[1], C.OK, "set_batch")
+    eq((st.cfg["batch"], st.reboot_pending), (4, False), "batch needs no restart")
 
 
 def test_each_error_code_changes_nothing():
