@@ -10,7 +10,9 @@ the raw REPL), then the interpreter's own REPL (`-i`) takes over on the pseudo-t
 
 Two in-band markers tell the host-side front (host_tools/stationctl/simdevice.py) where it is:
 ESC ] simdev;up BEL once Ctrl-C can be delivered safely, ESC ] simdev;repl BEL right before the
-REPL. The front strips them; nothing else is added to the station's serial output.
+REPL, ESC ] simdev;fail BEL / simdev;reset:CAUSE BEL when the board could not start or was
+reset (the front then ends this interpreter). The front strips them; nothing else is added to
+the station's serial output.
 """
 
 import sys
@@ -68,11 +70,20 @@ class _Flash:
             self.v.chdir(self.cwd)
 
 
-def _boot():
+def _halt(word):
+    # `-i` turns sys.exit() into the REPL, so the front ends this interpreter when it sees the
+    # marker; until then host input is held back and nothing can reach a REPL
+    _mark(word)
+    while True:
+        sys.stdin.buffer.read(1)
+
+
+def _setup():
+    """Build the simulated hardware and make the flash folder the root. Any failure here ends the
+    interpreter (exit 70): a REPL on the host's own filesystem must never come up."""
     import json
     import os
 
-    _mark("up")
     argv = sys.argv[1:]
     fs_dir, hw_path, mode, speed, uid, cause = argv[:6]
     absent = argv[6].split(",") if len(argv) > 6 and argv[6] else []
@@ -111,6 +122,7 @@ def _boot():
         modem["sim_absent"] = True
 
     env = sim.env.Environment("synthetic", start_unix=int(wall))
+    expect = sorted(os.listdir(fs_dir))
     os.umount("/")
     os.mount(_Flash(fs_dir), "/")
     os.chdir("/")
@@ -118,7 +130,19 @@ def _boot():
     board = sim.board.SimBoard(hw, env, fs_root="/", uid=uid)
     board.next_reset_cause = cause
     board.activate()
+    if sorted(os.listdir("/")) != expect:
+        raise OSError("the flash folder is not the root")
+    return mode
 
+
+def _boot():
+    try:
+        mode = _setup()
+    except BaseException as exc:  # noqa: see _setup
+        sys.print_exception(exc)
+        print("simdev: the simulated board failed to start")
+        _halt("fail")
+    _mark("up")  # from here on the host may send Ctrl-C
     g = globals()
     scripts = ["boot.py"] if mode != "friendly" else ["boot.py", "main.py"]
     for script in scripts:
@@ -133,8 +157,7 @@ def _boot():
             sys.print_exception(exc)
         except BaseException as exc:  # noqa: SimReset / SimStop from the simulated board
             if type(exc).__name__ == "SimReset":
-                print("simdev: reset cause=%s" % exc.cause)
-                sys.exit(3)
+                _halt("reset:" + exc.cause)
             raise
 
 
@@ -142,6 +165,6 @@ try:
     _boot()
 except (Exception, KeyboardInterrupt) as _exc:  # noqa: the REPL must come up whatever happened
     sys.print_exception(_exc)
-del _boot, _Flash
+del _boot, _setup, _Flash, _halt
 _mark("repl")
 del _mark

@@ -167,3 +167,38 @@ def test_sim_device_command_prints_port_first(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_root_is_always_the_flash_folder(tmp_path):
+    """Ctrl-C at power-on (held until the board is built) never leaves a REPL on the host's /."""
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "marker.txt").write_text("this station")
+    from stationctl.simdevice import SimDevice
+
+    for _ in range(3):
+        dev = SimDevice(fs, BOARD)
+        port = dev.start()
+        try:
+            t = SerialTransport(port)  # straight away, while the interpreter is still starting
+            try:
+                t.enter_raw_repl()
+                assert t.eval("__import__('os').listdir('/')") == ["marker.txt"]
+            finally:
+                t.close()
+        finally:
+            dev.stop()
+
+
+def test_broken_board_never_serves_a_repl(tmp_path):
+    hw = tmp_path / "hw.json"
+    hw.write_text("{not json")
+    proc = subprocess.run(
+        [str(BIN / "stationctl"), "sim-device", "--fs", str(tmp_path / "fs"), "--board", str(hw)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("port: ")
+    assert "failed to start" in proc.stderr

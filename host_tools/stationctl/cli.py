@@ -20,6 +20,7 @@ COMMANDS = [
     "configure",
     "verify",
     "monitor",
+    "provision",
     "encode",
     "decode",
     "bench",

@@ -39,7 +39,6 @@ _MARK = b"\x1b]simdev;"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 _FRIENDLY_BANNER = b'Type "help()" for more information.'
 _DEVBOOT = REPO_ROOT / "sim" / "devboot.py"
-_EXIT_WATCHDOG = 3
 _UNREAD_DROP_S = 2.0
 
 
@@ -101,6 +100,7 @@ class SimDevice:
         self.log = log or (lambda msg: None)
         self.port = ""
         self.boots = 0
+        self.failed = ""
         self._stop = threading.Event()
         self._master = -1
         self._slave = -1
@@ -114,6 +114,7 @@ class SimDevice:
         self._out_pacer = Pacer(baud)
         self._in_pacer = Pacer(baud)
         self._unread = False
+        self._halt_word = ""
         self._hard = False
         self._release_after = False
         self._mode_tail = b""
@@ -297,8 +298,15 @@ class SimDevice:
             if self._hard:
                 mode, cause = "friendly", "power_on"
                 continue
-            if child.returncode == _EXIT_WATCHDOG:
-                mode, cause = "friendly", "watchdog"
+            halt, self._halt_word = self._halt_word, ""
+            if halt == "fail":
+                self.failed = "the simulated board failed to start (see its output)"
+                self.log(self.failed)
+                self._emit(b"sim-device: the simulated board failed to start\r\n")
+                self._stop.set()
+                return
+            if halt.startswith("reset:"):
+                mode, cause = "friendly", halt.split(":", 1)[1]
                 continue
             self._emit(b"MPY: soft reboot\r\n")
             mode, cause = ("raw" if self._raw_mode else "friendly"), "soft"
@@ -365,7 +373,12 @@ class SimDevice:
                     out += buf[:i]
                 word = buf[i + len(_MARK) : j]
                 buf = buf[j + 1 :]
-                if word == b"up" and not resume_raw:
+                if word == b"fail" or word.startswith(b"reset:"):
+                    with self._lock:
+                        self._hold = True  # nothing reaches this interpreter any more
+                    self._halt_word = word.decode()
+                    child.kill()
+                elif word == b"up" and not resume_raw:
                     self._release()
                 elif word == b"repl" and resume_raw:
                     swallow = True
@@ -433,4 +446,7 @@ def serve(args) -> int:
     signal.signal(signal.SIGUSR1, lambda s, f: dev.hard_reset())
     dev.wait()
     dev.stop()
+    if dev.failed:
+        print(f"sim-device: {dev.failed}", file=sys.stderr)
+        return 1
     return 0

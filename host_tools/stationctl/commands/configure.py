@@ -68,27 +68,19 @@ def configure(args, out=print) -> int:
 def _install(args, checked, secrets, summary, out) -> int:
     from stationctl import stationconfig as sc
     from stationctl.device import connect
-    from stationctl.transport import TransportError, TransportExecError
+    from stationctl.transport import TransportError
 
     try:
         with connect(args.port, args.baud) as dev:
-            dev.load_code("selftest.py")
             try:
-                root = dev.call("_scfsroot()")
-            except TransportExecError as exc:
-                if "no module named" in exc.error_output or "board.json" in exc.error_output:
-                    print(
-                        "stationctl configure: the station has no firmware yet: run "
-                        "`stationctl deploy --board ...` first; nothing was written",
-                        file=sys.stderr,
-                    )
-                    return 1
-                raise
-            base = root.rstrip("/")
-            dev.put_text(f"{base}/config.json", checked.config)
-            if checked.secrets is not None:
-                dev.put_text(f"{base}/secrets.json", checked.secrets)
-            got = dev.call("print(repr(_scconfig()[0]))")
+                got = apply(dev, checked)
+            except NoFirmware:
+                print(
+                    "stationctl configure: the station has no firmware yet: run "
+                    "`stationctl deploy --board ...` first; nothing was written",
+                    file=sys.stderr,
+                )
+                return 1
             if not args.no_reset:
                 dev.t.soft_reset(run_main=True)
     except TransportError as exc:
@@ -103,6 +95,31 @@ def _install(args, checked, secrets, summary, out) -> int:
         return 1
     out(f"configured {summary}; read back from the station: digest {got['digest']}")
     return 0
+
+
+class NoFirmware(Exception):
+    """The station has no deployed firmware to read its config root from."""
+
+
+def apply(dev, checked) -> dict:
+    """Write validated config (and secrets) atomically where the firmware reads them; return
+    what the station itself reads back (digest, source, secrets set)."""
+    from stationctl.transport import TransportExecError
+
+    dev.load_code("selftest.py")
+    try:
+        root = dev.call("_scfsroot()")
+    except TransportExecError as exc:
+        if "no module named" in exc.error_output or "board.json" in exc.error_output:
+            raise NoFirmware() from None
+        raise
+    base = root.rstrip("/")
+    if base:
+        dev.t.exec(f"_scmkdirs({[base]!r})")
+    dev.put_text(f"{base}/config.json", checked.config)
+    if checked.secrets is not None:
+        dev.put_text(f"{base}/secrets.json", checked.secrets)
+    return dev.call("print(repr(_scconfig()[0]))")
 
 
 def run(args) -> int:

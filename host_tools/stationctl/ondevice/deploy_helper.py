@@ -75,6 +75,18 @@ def _scinfo():
         free = -1
     import gc
 
+    uid = None
+    try:
+        import machine
+
+        uid = binascii.hexlify(machine.unique_id()).decode()
+    except (ImportError, AttributeError):
+        try:
+            from sim import board  # the simulated station (stationctl sim-device)
+
+            uid = board.current().uid
+        except ImportError:
+            pass
     gc.collect()
     print(
         repr(
@@ -82,6 +94,7 @@ def _scinfo():
                 "mpy": getattr(sys.implementation, "_mpy", None),
                 "version": sys.version,
                 "ram": gc.mem_free(),
+                "uid": uid,
                 "impl": sys.implementation.version[:3],
                 "platform": sys.platform,
                 "deflate": z,

@@ -1,0 +1,61 @@
+"""`stationctl provision`: a fleet CSV drives deploy / configure / verify, station after station
+(flash too with --firmware), with a resumable report CSV."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from stationctl.ports import add_port_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("provision", help="provision stations from a fleet CSV (resumable)")
+    p.add_argument("fleet", help="fleet CSV: station_id,board,uplink,... (see docs/field-guide.md)")
+    p.add_argument("--report", required=True, help="report CSV (read to resume, rewritten per row)")
+    add_port_args(p)
+    p.add_argument("--firmware", help="MicroPython image to flash first on every board")
+    p.add_argument(
+        "--wait-timeout",
+        type=float,
+        help="give up waiting for the next board after this many seconds",
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from stationctl import provision as pv
+
+    try:
+        rows = pv.read_fleet(Path(args.fleet))
+    except pv.FleetError as exc:
+        print(f"stationctl provision: {exc}", file=sys.stderr)
+        return 2
+    firmware = Path(args.firmware) if args.firmware else None
+    if firmware is not None and not firmware.is_file():
+        print(f"stationctl provision: firmware image {firmware} not found", file=sys.stderr)
+        return 2
+    pv.check_rows(rows)
+    bad = [r for r in rows if r.problems]
+    print(f"fleet: {len(rows)} row(s), {len(bad)} with problems (they will be skipped)")
+    prov = pv.Provisioner(
+        Path(args.report),
+        args.port,
+        args.baud,
+        firmware=firmware,
+        wait_timeout=args.wait_timeout,
+        say=lambda m: print(m, flush=True),
+    )
+    try:
+        counts = prov.run(rows)
+    except TimeoutError as exc:
+        print(f"stationctl provision: {exc}; run the same command again to resume", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+    print(
+        f"done: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped, "
+        f"{counts['already']} already provisioned; report: {args.report}"
+    )
+    return 0 if counts["failed"] == 0 and counts["skipped"] == 0 else 1
