@@ -1,0 +1,63 @@
+# A real station on the simulated board handles downlink commands (Station.handle_downlink):
+# the ack frame, the config on its flash, the status frame, and journal records re-packed
+# into a batch by the codec.
+# mp-heapsize: 512K
+import json
+
+from stationkit import Rig
+
+import codec  # noqa: E402
+import config  # noqa: E402
+import sample as S  # noqa: E402
+from mptest import eq  # noqa: E402
+
+FS = "/tmp/mp_downlink_station_fs"
+
+
+def test_station_applies_and_acks_a_command():
+    rig = Rig(fs=FS).boot()
+    st = rig.st
+    ack = st.handle_downlink(bytes([0x27, 3, 9]) + b"log_level" + b'"W"')
+    eq(bytes(ack), bytes([0x38, 3, 0]), "ack ok")
+    eq(st.cfg["log_level"], "W", "in effect")
+    with open(FS + "/config.json") as f:
+        eq(json.loads(f.read())["log_level"], "W", "on the station's flash")
+    before = config.canonical(st.cfg)
+    ack = st.handle_downlink(bytes([0x23, 4, 0x09]))  # DR9 does not exist
+    eq(bytes(ack), bytes([0x38, 4, 4]), "out_of_range")
+    eq(config.canonical(st.cfg), before, "unchanged")
+
+
+def test_status_frame_of_a_booted_station_decodes():
+    rig = Rig(fs=FS).boot().run_cycles(2)
+    buf = bytearray(64)
+    n = rig.st._status_frame(buf)
+    eq(buf[0], 0x30, "status header")
+    eq(n, 16 + buf[15], "length matches the sensor count")
+    eq(buf[16] & 0x7F, codec.sensor_type_id("bme280"), "the fitted BME280")
+    eq("%02x%02x%02x%02x" % (buf[4], buf[5], buf[6], buf[7]), config.digest(rig.st.cfg), "digest")
+
+
+def test_sampled_frames_repack_into_one_batch():
+    rig = Rig(fs=FS).boot()
+    frames = []
+    orig = rig.st.deliver
+
+    def keep(frame):
+        frames.append(bytes(frame))
+        orig(frame)
+
+    rig.st.deliver = keep
+    rig.run_cycles(6)
+    eq(len(frames) >= 5, True, "frames sampled")
+    samples = [S.Sample() for _ in frames]
+    for i in range(len(frames)):
+        codec.decode_sample(frames[i], samples[i])
+    out = bytearray(242)
+    n, used = codec.encode_batch(samples, len(samples), out, 242)
+    eq(used, len(samples), "one batch")
+    back = S.Sample()
+    for i in range(len(frames)):
+        eq(samples[i].seq, samples[0].seq + i, "consecutive seq")
+    codec.decode_sample(frames[-1], back)
+    eq(back.values[S.TEMPERATURE] is not None, True, "temperature sampled")

@@ -1,0 +1,53 @@
+"""Pieces of the payload benchmark that must be right for its table to mean anything: the LoRa
+time-on-air formula, the trace loading at 10-minute sampling, the entropy bound."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from stationctl import bench_payload as bench
+from stationctl.mpenv import SHARED_DATA
+
+
+@pytest.mark.parametrize(
+    "payload,sf,ms",
+    [
+        # Semtech formula, BW125, CR4/5, 8-symbol preamble, explicit header, CRC, +13 bytes;
+        # figures as given by public LoRaWAN airtime calculators for EU868
+        (10, 7, 61.7),
+        (51, 12, 2793.5),
+        (51, 11, 1560.6),
+        (242, 7, 399.6),
+    ],
+)
+def test_time_on_air(payload, sf, ms):
+    assert math.isclose(bench.time_on_air_s(payload, sf) * 1000, ms, abs_tol=0.1)
+
+
+def test_time_on_air_grows_in_symbol_steps():
+    # SF12 with low-data-rate optimisation: 4 * (12 - 2) = 40 bits = 5 bytes per step
+    steps = {round(bench.time_on_air_s(n, 12), 6) for n in range(43, 48)}
+    assert len(steps) == 1
+    assert bench.time_on_air_s(42, 12) < bench.time_on_air_s(43, 12)
+    assert bench.time_on_air_s(47, 12) < bench.time_on_air_s(48, 12)
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data not present")
+def test_traces_at_ten_minutes():
+    traces = bench.load_traces()
+    stonehaven, office = traces.values()
+    assert len(stonehaven) == 72 * 6  # three days
+    assert {k for s in stonehaven for k in s if k.endswith(("_c", "_pct", "_hpa", "_ugm3"))} == {
+        "temperature_c", "humidity_pct", "pressure_hpa", "pm2_5_ugm3", "pm10_ugm3"}  # fmt: skip
+    assert all(
+        b["time"] - a["time"] == 600 for a, b in zip(stonehaven, stonehaven[1:], strict=False)
+    )
+    assert 800 <= len(office) <= 815
+    assert 950 < stonehaven[0]["pressure_hpa"] < 1050  # Pa in the file, hPa here
+
+
+def test_entropy_of_known_deltas():
+    samples = [{"temperature_c": t} for t in (20.0, 20.1, 20.0, 20.1, 20.0)]
+    # deltas +1, -1, +1, -1: one bit
+    assert bench.entropy_bits(samples) == {"temperature_c": 1.0}
