@@ -428,10 +428,13 @@ def _fit(samples, run, max_bits, now):
     for i in range(len(_cost)):
         _cost[i] = 0
     _have = 0
-    # header, count, seq, interval (time field and union mask are added per prefix below)
-    fixed = 8 + 6 + 16 + _interval_bits()
+    # header, count, seq, interval, uniform flag (time field, union mask and the per-sample
+    # prefixes are added per prefix below)
+    fixed = 8 + 6 + 16 + _interval_bits() + 1
     union = 0
     first = 0
+    prefixes = 0  # bits of the per-sample prefixes, needed unless the batch is uniform
+    uniform = True
     fitted = 0
     for i in range(run):
         s = samples[i]
@@ -441,12 +444,13 @@ def _fit(samples, run, max_bits, now):
             _keep_state(s)
             first = _present
         else:
-            fixed += 1
+            prefixes += 1
             j = s.time - samples[i - 1].time - _interval
             changed = not _same_state(s)
             if changed or j:
-                fixed += 1 + _state_bits(s) if changed else 1
-                fixed += _eg_bits(_zig(j))
+                uniform = False
+                prefixes += 1 + _state_bits(s) if changed else 1
+                prefixes += _eg_bits(_zig(j))
                 if changed:
                     _keep_state(s)
         p = _present
@@ -468,6 +472,8 @@ def _fit(samples, run, max_bits, now):
                 _have |= bit
             _prev[ch] = q
         total = fixed + _tbits(s, now) + (1 if union == first else 10)
+        if not uniform:
+            total += prefixes
         for ch in range(S.N_CHANNELS):
             if union & (1 << ch):
                 k = _best_k(ch)
@@ -507,9 +513,16 @@ def _put_batch(samples, m):
     _put_time()
     _put_interval()
     union = 0
+    uniform = 1
+    _scan(first)
+    _keep_state(first)
     for i in range(m):
-        _scan(samples[i])
+        s = samples[i]
+        _scan(s)
         union |= _present
+        if i and (s.time - samples[i - 1].time != _interval or not _same_state(s)):
+            uniform = 0
+    _put(uniform, 1)  # 1: no per-sample prefixes (same state, steady spacing throughout)
     _scan(first)
     _put_state(first)
     if union == _present:
@@ -536,7 +549,7 @@ def _put_batch(samples, m):
                     _put_state(s)
                     _keep_state(s)
                 _put_eg(_zig(j))
-            else:
+            elif not uniform:
                 _put(0, 1)
         p = _present
         for ch in range(S.N_CHANNELS):

@@ -188,6 +188,7 @@ function decodeBatchFrame(b, kind, recvTime) {
   var seq0 = b.get(16);
   var tLast = readTime(b, kind); // the newest (last) sample's time
   var interval = b.get(1) ? (b.eg() + 1) * 60 : b.get(17);
+  var uniform = b.get(1);
   var st = readState(b);
   var union = b.get(1) ? st.present : b.get(9);
   var ks = [], prev = [], ch;
@@ -199,7 +200,7 @@ function decodeBatchFrame(b, kind, recvTime) {
   for (var i = 0; i < count; i++) {
     if (i > 0) {
       var step = interval;
-      if (b.get(1)) {
+      if (!uniform && b.get(1)) {
         if (b.get(1)) {
           st = readState(b);
         }

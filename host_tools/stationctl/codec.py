@@ -197,6 +197,7 @@ def _decode_batch(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
     seq0 = b.get(16)
     t_last = _time(b, kind)  # the newest (last) sample's time
     interval = (b.eg() + 1) * 60 if b.get(1) else b.get(17)
+    uniform = b.get(1)
     st = _state(b)
     union = st["present"] if b.get(1) else b.get(9)
     ks = [0] * N_CHANNELS
@@ -209,7 +210,7 @@ def _decode_batch(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
     for i in range(count):
         if i > 0:
             step = interval
-            if b.get(1):
+            if not uniform and b.get(1):
                 if b.get(1):
                     st = _state(b)
                 step += _unzig(b.eg())
