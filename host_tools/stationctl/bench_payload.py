@@ -231,10 +231,11 @@ def table(results: list[dict]) -> str:
         h = r["entropy"]
         total = sum(h.values())
         by_len = {x["max_len"]: 8 * x["bytes_per_sample"] for x in r["sf"]}
-        per = ", ".join(f"{k.split('_')[0]} {v:.2f}" for k, v in h.items())
+        per = ", ".join(f"{k.rsplit('_', 1)[0]} {v:.2f}" for k, v in h.items())
         out.append(f"| {r['name']} | {per} | {total:.2f} | {by_len[242]:.1f} | "
                    f"{by_len[242] / total:.2f} | {by_len[51]:.1f} | {by_len[51] / total:.2f} |")  # fmt: skip
     out += ["", "## Encode time on unix MicroPython", "",
+            "Best of three rounds; `json.dumps` of the sample's `as_dict()` in the same run.", "",
             "| trace | samples timed | encode_sample µs | json.dumps µs | ratio | JSON bytes |",
             "| --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for r in results:
