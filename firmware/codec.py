@@ -577,6 +577,8 @@ def encode_batch(samples, count, buf, max_len, now=None):
     res[1] = 0
     if max_len > len(buf):
         max_len = len(buf)
+    if count > len(samples):
+        count = len(samples)
     run = _run_length(samples, count)
     if run == 0:
         return res

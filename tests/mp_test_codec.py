@@ -128,6 +128,8 @@ def test_batch_stops_at_gaps_and_uses_single_frame_for_one():
     n, used = codec.encode_batch(ss[4:], 1, out, 242)
     eq((used, out[0] >> 3 & 3), (1, codec.FRAME_SAMPLE), "one sample: single frame")
     eq(n, codec.encode_sample(ss[4], BUF), "same bytes as encode_sample")
+    eq(codec.encode_batch(series(2), 5, out, 242)[1], 2, "count beyond the list is clamped")
+    eq(codec.encode_batch([], 0, out, 242)[1], 0, "nothing to send")
     mixed = series(3)
     mixed[2].flags = 0
     eq(codec.encode_batch(mixed, 3, out, 242)[1], 2, "clock kind change ends the batch")
