@@ -298,7 +298,9 @@ def main(argv):
         duration = opts.get("days", 1) * 86400
     board.end_s = duration
     FaultPlan(board, opts["faults"])
-    print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d" % (board_cfg.get("board"), opts["trace"], duration, env.start_unix))
+    gc.collect()
+    print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d heap_before_firmware=%d"
+          % (board_cfg.get("board"), opts["trace"], duration, env.start_unix, gc.mem_alloc()))
 
     st = None
     totals = {"samples": 0, "uplinked": 0, "peak_alloc": 0}

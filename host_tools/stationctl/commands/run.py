@@ -64,15 +64,27 @@ def board_heapsize(board: str) -> str:
     return heap if isinstance(heap, str) and heap[:-1].isdigit() else "256K"
 
 
+def _parse_size(text: str) -> int:
+    t = text.strip().upper()
+    mult = 1
+    if t.endswith("K"):
+        mult, t = 1024, t[:-1]
+    elif t.endswith("M"):
+        mult, t = 1024 * 1024, t[:-1]
+    return int(t) * mult
+
+
 def build_command(args) -> list[str]:
     heapsize = args.heapsize or board_heapsize(args.board)
-    cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}"]
     if getattr(args, "romfs", False):
         from stationctl import romfs
 
-        cmd += ["sim/romboot.py", str(romfs.build_image())]
+        image = romfs.build_image()
+        # the image stands for flash: it gets heap of its own on top of the station's heap
+        heapsize = str(_parse_size(heapsize) + image.stat().st_size + 4096)
+        cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}", "sim/romboot.py", str(image)]
     else:
-        cmd += ["sim/vstation.py"]
+        cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}", "sim/vstation.py"]
     cmd += ["--board", str(Path(args.board).resolve()), "--fs", str(args.fs), "--trace", args.trace]
     if not args.keep:
         cmd.append("--fresh")
