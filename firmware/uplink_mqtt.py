@@ -35,6 +35,8 @@ except ImportError:
 
 _BACKOFF_MIN_MS = const(2000)
 _BACKOFF_MAX_MS = const(300000)
+_IPPROTO_TCP = const(6)
+_TCP_NODELAY = const(1)
 
 _ERRORS = (OSError, simple.MQTTException, AssertionError, IndexError, TypeError, ValueError)
 
@@ -46,6 +48,11 @@ class _Sock:
         self.owner = owner
         self.sock = socket.socket()
         self.blocking = True
+        try:
+            # umqtt writes a packet in pieces: without this, Nagle + delayed ACK add ~40 ms a packet
+            self.sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
+        except (OSError, AttributeError):
+            pass
 
     def _arm(self):
         if not self.blocking:

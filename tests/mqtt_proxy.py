@@ -88,6 +88,8 @@ class Proxy:
             except OSError:
                 c.close()
                 continue
+            for s in (c, u):  # forwarding packet by packet: no Nagle delays on loopback
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.connections += 1
             with self._lock:
                 self._open.append((c, u))
