@@ -48,6 +48,7 @@ class Station:
         self.heap_probe = None  # callable: simulated-hardware allocation to exclude (tests, sim)
         self.first_alloc = 0
         self.live_heap = 0
+        self.live_heap_early = 0
         self.reboot_pending = False  # set by a reboot command; act after its ack is sent
         self.status_pending = False  # set by a status request (commands.status_frame)
 
@@ -230,6 +231,8 @@ class Station:
         gc.collect()
         base = gc.mem_alloc()
         self.live_heap = base  # live data after collection: must stay flat over a long run
+        if self.cycles == 2:
+            self.live_heap_early = base  # after the first cycles' imports and allocations
         if self.heap_probe:
             # no collection during the cycle: everything it allocates stays counted, so the
             # figure is an upper bound of the heap one cycle needs on top of the live data.

@@ -19,6 +19,8 @@ Options:
                         kinds: absent nack corrupt slow timeout (bus)  stuck force offset (value)
                         UART sensors: absent corrupt slow garbage truncate drop silent
                         power:cut@T (RAM and RTC memory lost, firmware restarted)
+                        power:cutwrite*N@T (the power fails inside the next flash write, N bytes on)
+                        clock:jump*S@T (the wall clock jumps by S seconds; ticks do not)
                         modem:busy|nochannel|noack|joindeny|reboot[*N]@T (the next N times)
                         gateway:down@T+D (no LoRaWAN gateway hears the station)
                         net:down@T+D (the station's network is unreachable: sockets fail)
@@ -102,9 +104,10 @@ class FaultPlan:
         self.items = []
         for spec in specs:
             target, kind, start, end = parse_fault(spec)
-            if target in ("power", "net", "gateway", "modem"):
+            if target in ("power", "net", "gateway", "modem", "clock"):
                 base = kind.partition("*")[0]
-                if (target, base) not in (("power", "cut"), ("net", "down"), ("gateway", "down")) and not (
+                if (target, base) not in (("power", "cut"), ("power", "cutwrite"), ("net", "down"),
+                                          ("gateway", "down"), ("clock", "jump")) and not (
                     target == "modem" and base in ("busy", "nochannel", "noack", "joindeny", "reboot")
                 ):
                     raise ValueError("fault %r: unknown kind %s" % (spec, kind))
@@ -122,6 +125,24 @@ class FaultPlan:
 
     def _special(self, item, on):
         target, kind = item[0], item[1]
+        base, _, arg = kind.partition("*")
+        if target == "power" and base == "cutwrite":
+            # power fails inside a flash write: after `arg` more bytes (default 37) are written
+            if on:
+                from sim import powerfs
+
+                powerfs.install(self.board.fs_root)
+                powerfs.arm(int(arg or 37))
+                item[4] = "done"
+                print("@@SIM fault_on target=power kind=cutwrite t=%d" % vtime.now_s())
+            return True
+        if target == "clock" and base == "jump":
+            # the wall clock jumps by `arg` seconds (RTC reset, NTP correction); ticks do not
+            if on:
+                vtime.set_time(vtime.time() + int(arg or 3600))
+                item[4] = "done"
+                print("@@SIM fault_on target=clock kind=jump t=%d" % vtime.now_s())
+            return True
         if target == "power" and kind == "cut":
             if on:
                 item[4] = "done"
@@ -163,7 +184,7 @@ class FaultPlan:
 
     def _apply(self, item, on):
         target, kind = item[0], item[1]
-        if target in ("power", "net", "gateway", "modem"):
+        if target in ("power", "net", "gateway", "modem", "clock"):
             return self._special(item, on)
         entry = self._entry(target)
         if "uart" in entry and kind not in self.VALUE_KINDS:
@@ -331,7 +352,8 @@ def main(argv):
                 totals["uplinked"] += st.uplinked
                 totals["peak_alloc"] = max(totals["peak_alloc"], st.peak_alloc)
                 totals.setdefault("first_alloc", st.first_alloc)
-                totals.setdefault("live_first", st.live_heap)
+                if st.live_heap_early:
+                    totals.setdefault("live_first", st.live_heap_early)
                 totals["live_last"] = st.live_heap
                 d = getattr(st, "delivery", None)
                 if d is not None:
@@ -343,7 +365,7 @@ def main(argv):
         "@@SIM end samples=%d uplinked=%d resets=%s peak_cycle_alloc=%d heap_used=%d heap_free=%d sim_s=%d"
         % (totals["samples"], totals["uplinked"], resets, totals["peak_alloc"], gc.mem_alloc(), gc.mem_free(), vtime.now_s())
     )
-    if opts.get("heap"):
+    if True:  # live heap always; per-cycle allocation figures only with --heap
         print("@@SIM heap first_cycle_alloc=%d peak_cycle_alloc=%d live_first=%d live_last=%d heap_total=%d"
               % (totals.get("first_alloc", 0), totals["peak_alloc"], totals.get("live_first", 0),
                  totals.get("live_last", 0), gc.mem_alloc() + gc.mem_free()))

@@ -24,6 +24,7 @@ COMMANDS = [
     "encode",
     "decode",
     "bench",
+    "soak",
 ]
 
 

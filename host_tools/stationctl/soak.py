@@ -1,0 +1,271 @@
+"""A month in the field, in minutes: the virtual station under a seeded storm of faults.
+
+`run_soak(days, seed, uplink)` draws a fault schedule from the seed, runs the real firmware on
+the simulated six-sensor board (sim/vstation.py inside unix MicroPython) and reports what a
+field engineer would ask: samples produced, delivered, lost, duplicates, resets by cause,
+safe-mode entries, max journal depth, heap, airtime per day.
+
+Faults drawn (rates per simulated day, all times uniform over the run unless said):
+  sensor faults   0.8/day: a random fitted sensor gets a random fault of its bus (absent, NACK,
+                  corrupt, slow, timeout / UART garbage, truncate, drop, silent) or of its values
+                  (stuck, out of range, offset) for 10 min .. 6 h
+  outages         one of 12 h .. 24 h, plus 0.2/day of 5 min .. 12 h (LoRaWAN: the gateway is
+                  down; MQTT: the station's network is down)
+  modem faults    1/day (LoRaWAN): busy, no free channel, lost ACKs, denied joins, modem reboot
+  broker restarts 0.2/day (MQTT): the broker is killed and restarted by the host
+  power cuts      0.25/day, half of them inside a flash write (journal append, config or
+                  breadcrumb file), after 1..200 bytes of it
+  clock jumps     0.1/day: the wall clock jumps by -2 h .. +2 h
+The last 10 % of the run is kept free of outages so the backlog can drain before the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+import subprocess
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stationctl import codec
+from stationctl.mpenv import REPO_ROOT, micropython_env, micropython_exe
+
+DAY = 86400
+BOARD = REPO_ROOT / "board_configs" / "unix-sim-full-lorawan.json"
+SECRETS = {  # test keys of the simulated network server, not of any real device
+    "lorawan_deveui": "70B3D57ED0000001",
+    "lorawan_joineui": "0000000000000000",
+    "lorawan_appkey": "2B7E151628AED2A6ABF7158809CF4F3C",
+}
+BUS_KINDS = ("absent", "nack", "corrupt", "slow", "timeout")
+UART_KINDS = ("absent", "corrupt", "slow", "garbage", "truncate", "drop", "silent")
+VALUE_KINDS = ("stuck", "force", "offset")
+MODEM_KINDS = ("busy", "nochannel", "noack", "joindeny", "reboot")
+
+_SAMPLE = re.compile(r"^\s*\d+\.\d+ I SAMPLE\b.*\bseq=(\d+)")
+_CODE = re.compile(r"^\s*\d+\.\d+ ([DIWE]) ([A-Z][A-Z0-9_.]*)")
+_NS_UP = re.compile(r"^@@NS up .*\bport=(\d+)\b.*\bhex=([0-9a-f]*)")
+_RF = re.compile(r"^@@RF tx kind=(\w+) dr=(\d+) bytes=(\d+) toa_ms=(\d+) t=(\d+)")
+_KV = re.compile(r"(\w+)=(\S+)")
+
+
+@dataclass
+class Schedule:
+    faults: list[str] = field(default_factory=list)
+    broker_restarts_at_sample: list[int] = field(default_factory=list)
+
+
+def draw_schedule(days: float, seed: int, uplink: str, board_cfg: dict, interval_s: int = 600) -> Schedule:
+    rnd = random.Random(seed)
+    total = days * DAY
+    quiet_from = total * 0.9
+    sched = Schedule()
+
+    def when(end=total):
+        return rnd.uniform(600, end)
+
+    def count(rate):
+        # Poisson-distributed number of events at `rate` per day over the run
+        lam = rate * days
+        n, p, limit = 0, 1.0, math.exp(-lam)
+        while True:
+            p *= rnd.random()
+            if p <= limit:
+                return n
+            n += 1
+
+    sensors = board_cfg.get("sensors", [])
+    for _ in range(count(0.8)):
+        s = rnd.choice(sensors)
+        kinds = (UART_KINDS if "uart" in s else BUS_KINDS) + VALUE_KINDS
+        start = when()
+        dur = rnd.uniform(600, 6 * 3600)
+        sched.faults.append(f"{s.get('name', s['type'])}:{rnd.choice(kinds)}@{start:.0f}+{dur:.0f}")
+    outage = "gateway:down" if uplink == "lorawan" else "net:down"
+    if days >= 2:
+        dur = rnd.uniform(12 * 3600, min(24 * 3600, quiet_from / 3))
+        sched.faults.append(f"{outage}@{when(quiet_from - dur):.0f}+{dur:.0f}")
+    for _ in range(count(0.2)):
+        dur = math.exp(rnd.uniform(math.log(300), math.log(12 * 3600)))
+        sched.faults.append(f"{outage}@{when(quiet_from - dur):.0f}+{dur:.0f}")
+    if uplink == "lorawan":
+        for _ in range(count(1.0)):
+            kind = rnd.choice(MODEM_KINDS)
+            n = 1 if kind == "reboot" else rnd.randint(1, 4)
+            sched.faults.append(f"modem:{kind}*{n}@{when(quiet_from):.0f}")
+    else:
+        per_day = DAY // interval_s
+        for _ in range(count(0.2)):
+            sched.broker_restarts_at_sample.append(rnd.randint(1, int(days * per_day * 0.9)))
+    for i in range(max(1, count(0.25))):
+        t = when(quiet_from)
+        if i % 2:
+            sched.faults.append(f"power:cutwrite*{rnd.randint(1, 200)}@{t:.0f}")
+        else:
+            sched.faults.append(f"power:cut@{t:.3f}")
+    for _ in range(count(0.1)):
+        sched.faults.append(f"clock:jump*{rnd.randint(-7200, 7200)}@{when(quiet_from):.0f}")
+    sched.broker_restarts_at_sample.sort()
+    return sched
+
+
+def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Path = BOARD,
+             fs: Path | None = None, heapsize: str = "512K", echo=None) -> dict:
+    """Run the soak; returns the report dict (see `format_report`)."""
+    board_cfg = json.loads(Path(board).read_text())
+    sched = draw_schedule(days, seed, uplink, board_cfg)
+    fs = Path(fs or REPO_ROOT / ".run" / f"soak-{seed}")
+    fs.mkdir(parents=True, exist_ok=True)
+    secrets = fs.parent / f"soak-{seed}-secrets.json"
+    secrets.write_text(json.dumps(SECRETS))
+    args = ["--board", str(Path(board).resolve()), "--fs", str(fs), "--fresh", "--days", str(days),
+            "--uplink", uplink, "--secrets", str(secrets), "--trace", "stonehaven"]
+    if uplink == "lorawan":
+        # confirmed uplinks: a frame leaves the journal only when the network has ACKed it,
+        # so a gateway outage costs airtime, never data
+        args += ["--set", "lorawan.confirmed=true"]
+    broker = sub = None
+    if uplink == "mqtt":
+        from stationctl.broker import Broker, Subscriber, kinds_available
+
+        kind = "mosquitto" if "mosquitto" in kinds_available() else "amqtt"
+        broker = Broker(kind).start()
+        sub = Subscriber(broker.port, "climate/#").start()
+        args += ["--set", f"mqtt.port={broker.port}", "--set", "mqtt.timeout_s=2"]
+    for f in sched.faults:
+        args += ["--fault", f]
+    cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}", "sim/vstation.py", *args]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=micropython_env(), cwd=str(REPO_ROOT), bufsize=1)
+    produced: list[int] = []
+    frames: list[tuple[bytes, int | None]] = []
+    airtime = defaultdict(int)
+    codes: Counter = Counter()
+    sim: dict[str, dict[str, str]] = {}
+    restarts = list(sched.broker_restarts_at_sample)
+    broker_restarts = 0
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        tail = (tail + [line])[-40:]
+        if echo:
+            echo(line)
+        m = _SAMPLE.match(line)
+        if m:
+            produced.append(int(m[1]))
+            if broker is not None and restarts and len(produced) >= restarts[0]:
+                restarts.pop(0)
+                broker_restarts += 1
+                threading.Thread(target=broker.restart, kwargs={"kill": True}, daemon=True).start()
+        m = _CODE.match(line)
+        if m:
+            codes[m[2]] += 1
+        m = _NS_UP.match(line)
+        if m:
+            frames.append((bytes.fromhex(m[2]), int(m[1])))
+        m = _RF.match(line)
+        if m and m[1] == "up":
+            airtime[int(m[5]) // DAY] += int(m[4])
+        if line.startswith("@@SIM "):
+            word = line.split()[1]
+            sim[word] = dict(_KV.findall(line))
+    rc = proc.wait()
+    wall_s = time.monotonic() - t0
+    if sub is not None:
+        time.sleep(1.0)  # the last PUBLISHes reach the subscriber
+        for topic, payload, _retain in sub.snapshot():
+            if topic.endswith("/up"):
+                frames.append((payload, 1))
+        sub.stop()
+    if broker is not None:
+        broker.close()
+    seqs: list[int] = []
+    decode_errors = 0
+    for frame, port in frames:
+        try:
+            for d in codec.decode(frame, port):
+                if "seq" in d:
+                    seqs.append(d["seq"])
+        except codec.FrameError:
+            decode_errors += 1
+    unique = set(seqs)
+    made = set(produced)
+    journal = sim.get("journal", {})
+    pending = int(journal.get("pending", 0))
+    end = sim.get("end", {})
+    heap = sim.get("heap", {})
+    resets = {}
+    for item in end.get("resets", "none").split(","):
+        if ":" in item:
+            k, v = item.split(":")
+            resets[k] = int(v)
+    report = {
+        "days": days,
+        "seed": seed,
+        "uplink": uplink,
+        "exit_code": rc,
+        "wall_s": round(wall_s, 1),
+        "faults_scheduled": len(sched.faults) + len(sched.broker_restarts_at_sample),
+        "samples_produced": len(made),
+        "delivered": len(unique & made),
+        "pending_at_end": pending,
+        "lost": len(made - unique) - pending,
+        "duplicates": len(seqs) - len(unique),
+        "decode_errors": decode_errors,
+        "resets": resets,
+        "safe_mode_entries": codes.get("SAFE.ENTER", 0),
+        "cycle_errors": codes.get("CYCLE.ERROR", 0),
+        "journal_dropped": int(journal.get("dropped", 0)),
+        "max_journal_depth": int(journal.get("max_depth", 0)),
+        "heap_live_first": int(heap.get("live_first", 0)),
+        "heap_live_last": int(heap.get("live_last", 0)),
+        "airtime_ms_per_day_max": max(airtime.values()) if airtime else 0,
+        "airtime_ms_per_day_mean": round(sum(airtime.values()) / max(1, len(airtime))),
+        "airtime_days": len(airtime),
+        "broker_restarts": broker_restarts,
+        "warnings": codes.get("LORAWAN.BUDGET", 0),
+    }
+    if rc != 0 or "end" not in sim:
+        report["error_tail"] = tail
+    return report
+
+
+def format_report(r: dict) -> str:
+    resets = ", ".join(f"{k} {v}" for k, v in sorted(r["resets"].items())) or "none"
+    lines = [
+        f"soak: {r['days']:g} simulated days, seed {r['seed']}, uplink {r['uplink']}, "
+        f"{r['faults_scheduled']} faults scheduled, wall time {r['wall_s']} s",
+        f"  samples produced   {r['samples_produced']}",
+        f"  delivered          {r['delivered']}  (pending in the journal at the end: {r['pending_at_end']})",
+        f"  lost               {r['lost']}",
+        f"  duplicates         {r['duplicates']}",
+        f"  resets by cause    {resets}",
+        f"  safe-mode entries  {r['safe_mode_entries']}",
+        f"  cycle errors       {r['cycle_errors']}",
+        f"  journal            max depth {r['max_journal_depth']}, dropped {r['journal_dropped']}",
+        f"  heap (live, after collection)  {r['heap_live_first']} B after the first cycles, "
+        f"{r['heap_live_last']} B at the end",
+    ]
+    if r["uplink"] == "lorawan":
+        lines.append(f"  airtime per day    max {r['airtime_ms_per_day_max'] / 1000:.1f} s, mean "
+                     f"{r['airtime_ms_per_day_mean'] / 1000:.1f} s over {r['airtime_days']} days "
+                     f"(budget 30 s)")
+    else:
+        lines.append(f"  broker restarts    {r['broker_restarts']}")
+    lines.append(f"soak: {'PASS' if passed(r) else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def passed(r: dict) -> bool:
+    ok = (r["exit_code"] == 0 and r["lost"] == 0 and r["decode_errors"] == 0
+          and r["cycle_errors"] == 0 and r["heap_live_last"] - r["heap_live_first"] <= 1024)
+    if r["uplink"] == "lorawan":
+        ok = ok and r["airtime_ms_per_day_max"] <= 30000
+    return ok
