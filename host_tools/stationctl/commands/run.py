@@ -33,8 +33,12 @@ def register(sub) -> None:
     dur.add_argument("--hours", type=float, help="simulated hours")
     dur.add_argument("--cycles", type=int, help="number of sampling cycles")
     p.add_argument("--interval", type=int, help="sampling interval in seconds (default from config: 600)")
-    p.add_argument("--uplink", choices=["console", "file", "mqtt", "lorawan"],
-                   help="uplink for this run (overrides the station config)")
+    p.add_argument("--uplink", choices=["console", "file", "mqtt", "lorawan"], default="mqtt",
+                   help="uplink for this run (default mqtt: a local broker is started and a "
+                        "subscriber decodes what arrives; lorawan: simulated modem and network "
+                        "server)")
+    p.add_argument("--broker", choices=["auto", "amqtt", "mosquitto"], default="auto",
+                   help="MQTT broker for --uplink mqtt (auto: Mosquitto if installed, else amqtt)")
     p.add_argument("--trace", default="stonehaven", choices=["stonehaven", "office", "synthetic"],
                    help="environment: a real trace from ../shared/data, or the synthetic model")
     p.add_argument("--fault", action="append", default=[], metavar="SENSOR:KIND[@START[+DUR]]",
@@ -102,6 +106,8 @@ def build_command(args) -> list[str]:
         cmd += ["--interval", str(args.interval)]
     if args.uplink:
         cmd += ["--uplink", args.uplink]
+    for kv in getattr(args, "set", None) or ():
+        cmd += ["--set", kv]
     for f in args.fault:
         cmd += ["--fault", f]
     if getattr(args, "heap", False):
@@ -121,6 +127,16 @@ def format_reading(d: dict) -> str:
 
 
 def run(args) -> int:
+    from stationctl import uplinks
+
+    link = uplinks.prepare(args)
+    try:
+        return _run(args, link)
+    finally:
+        link.close()
+
+
+def _run(args, link) -> int:
     cmd = build_command(args)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=micropython_env(), cwd=str(REPO_ROOT), bufsize=1)
@@ -137,26 +153,31 @@ def run(args) -> int:
             if not args.quiet or " heap " in line or "rom_bytes=" in line:
                 print(line.replace("@@SIM", "sim:"))
             continue
+        if line.startswith("@@NS") or line.startswith("@@RF"):
+            link.feed_line(line)
+            if not args.quiet and line.startswith("@@NS"):
+                print(line.replace("@@NS", "network-server:"))
+        for frame, port in link.frames():
+            decode_errors += _show(frame, port, delivered, args, link)
+        if line.startswith("@@"):
+            continue
         m = _SAMPLE.search(line)
         if m:
             produced.add(int(m.group(1)))
         if not args.quiet:
             print(line)
         m = _TX.search(line)
-        if m:
+        if m and link.kind not in ("mqtt", "lorawan"):
             pm = _PORT.search(line)
-            try:
-                samples = codec.decode(bytes.fromhex(m.group(1)), int(pm.group(1)) if pm else None)
-            except codec.FrameError as exc:
-                decode_errors += 1
-                print(f"decode error: {exc}")
-                continue
-            for d in samples:
-                if "seq" in d:
-                    delivered.add(d["seq"])
-                print(json.dumps(d) if args.json else "  decoded: " + format_reading(d))
+            decode_errors += _show(bytes.fromhex(m.group(1)), int(pm.group(1)) if pm else None,
+                                   delivered, args, link)
     rc = proc.wait()
+    for frame, port in link.frames(final=True):
+        decode_errors += _show(frame, port, delivered, args, link)
     lost = len(produced - delivered)
+    far_end = link.summary()
+    if far_end:
+        print(f"far end ({link.kind}):{far_end}")
     print(f"summary: samples={len(produced)} uplinked={len(delivered & produced)} lost={lost}")
     if rc != 0:
         print(f"stationctl run: the virtual station exited with code {rc}", file=sys.stderr)
@@ -165,3 +186,18 @@ def run(args) -> int:
         print("stationctl run: the virtual station did not finish its run", file=sys.stderr)
         return 1
     return 1 if decode_errors else 0
+
+
+def _show(frame: bytes, port: int | None, delivered: set[int], args, link) -> int:
+    """Decode and print one frame that reached the far end; 1 if it could not be decoded."""
+    try:
+        samples = codec.decode(frame, port)
+    except codec.FrameError as exc:
+        print(f"decode error: {exc}")
+        return 1
+    for d in samples:
+        if "seq" in d:
+            delivered.add(d["seq"])
+            link.seen[d["seq"]] += 1
+            print(json.dumps(d) if args.json else "  decoded: " + format_reading(d))
+    return 0

@@ -1,0 +1,141 @@
+"""The far end of the virtual station's uplink for `stationctl run`.
+
+mqtt (the default): a real broker on a free loopback port (Mosquitto when installed, else amqtt
+from the venv) and a paho-mqtt subscriber; the frames counted are those the subscriber received.
+lorawan: the simulated network server inside the MicroPython process prints `@@NS up ...` lines;
+the frames counted are those it received. console/file: the station's UPLINK.TX lines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from stationctl.mpenv import REPO_ROOT
+
+# keys for the simulated network server only: never a real device's
+SIM_SECRETS = {
+    "lorawan_deveui": "70B3D57ED0005EED",
+    "lorawan_joineui": "0000000000000000",
+    "lorawan_appkey": "00112233445566778899AABBCCDDEEFF",
+}
+_NS_UP = re.compile(r"^@@NS up .*\bport=(\d+)\b.*\bhex=([0-9a-f]*)")
+_RF = re.compile(r"^@@RF tx kind=\w+ dr=\d+ bytes=\d+ toa_ms=(\d+) t=(\d+)")
+
+
+class Link:
+    """console/file: nothing to start; frames come from the station's own UPLINK.TX lines."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.seen: Counter[int] = Counter()
+
+    def feed_line(self, line: str) -> None:
+        pass
+
+    def frames(self, final: bool = False) -> list[tuple[bytes, int | None]]:
+        return []
+
+    def summary(self) -> str:
+        dups = sum(n - 1 for n in self.seen.values() if n > 1)
+        return f" duplicates={dups}" if self.seen else ""
+
+    def close(self) -> None:
+        pass
+
+
+class MqttLink(Link):
+    def __init__(self, broker, sub):
+        super().__init__("mqtt")
+        self.broker = broker
+        self.sub = sub
+        self._next = 0
+
+    def frames(self, final: bool = False):
+        if final:  # the last PUBLISH may still be on its way to the subscriber
+            deadline = time.monotonic() + 2.0
+            n = -1
+            while time.monotonic() < deadline and n != len(self.sub.messages):
+                n = len(self.sub.messages)
+                time.sleep(0.3)
+        msgs = self.sub.snapshot()
+        new = msgs[self._next :]
+        self._next = len(msgs)
+        return [(payload, None) for topic, payload, _ in new if topic.endswith("/up")]
+
+    def summary(self) -> str:
+        return super().summary() + f" broker={self.broker.kind}"
+
+    def close(self) -> None:
+        self.sub.stop()
+        self.broker.close()
+
+
+class NetworkServerLink(Link):
+    def __init__(self, tmp):
+        super().__init__("lorawan")
+        self._tmp = tmp
+        self._frames: list[tuple[bytes, int | None]] = []
+        self.airtime: Counter[int] = Counter()
+
+    def feed_line(self, line: str) -> None:
+        m = _NS_UP.match(line)
+        if m:
+            self._frames.append((bytes.fromhex(m.group(2)), int(m.group(1))))
+        m = _RF.match(line)
+        if m:
+            self.airtime[int(m.group(2)) // 86400] += int(m.group(1))
+
+    def frames(self, final: bool = False):
+        out, self._frames = self._frames, []
+        return out
+
+    def summary(self) -> str:
+        worst = max(self.airtime.values()) if self.airtime else 0
+        return super().summary() + f" airtime_max_day_ms={worst}"
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def prepare(args) -> Link:
+    """Start what the chosen uplink needs and add its settings to args (args.set, board...)."""
+    from stationctl.broker import Broker, Subscriber, kinds_available
+
+    args.set = list(getattr(args, "set", None) or [])
+    kind = args.uplink or "console"
+    if kind == "mqtt":
+        which = args.broker
+        if which == "auto":
+            which = "mosquitto" if "mosquitto" in kinds_available() else "amqtt"
+        broker = Broker(which).start()
+        try:
+            sub = Subscriber(broker.port, "#").start()
+        except Exception:
+            broker.close()
+            raise
+        args.set += ["mqtt.host=127.0.0.1", f"mqtt.port={broker.port}"]
+        print(f"broker: {which} on 127.0.0.1:{broker.port} (subscriber on #)")
+        return MqttLink(broker, sub)
+    if kind == "lorawan":
+        default_board = str(REPO_ROOT / "board_configs" / "unix-sim.json")
+        if str(Path(args.board).resolve()) == default_board:
+            args.board = str(REPO_ROOT / "board_configs" / "unix-sim-lorawan.json")
+        tmp = None
+        if not args.secrets:
+            tmp = tempfile.TemporaryDirectory(prefix="stationctl-run-")
+            path = Path(tmp.name) / "secrets.json"
+            path.write_text(json.dumps(SIM_SECRETS))
+            args.secrets = str(path)
+        # the network server's demo settings: DR5 (SF7) and confirmed uplinks (end-to-end delivery)
+        args.set += ["lorawan.dr=5", "lorawan.confirmed=true"]
+        print(
+            f"lorawan: board {Path(args.board).name}, simulated network server in the station process"
+        )
+        return NetworkServerLink(tmp)
+    return Link(kind)
