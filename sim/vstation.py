@@ -12,6 +12,7 @@ Options:
     --interval S        sampling interval override (seconds)
     --uplink KIND       console | file | mqtt | lorawan (overrides the station config)
     --set KEY=VALUE     override one station config key, e.g. mqtt.port=18830 (repeatable; JSON value)
+    --downlink PORT:HEX queue a LoRaWAN downlink at the simulated network server (repeatable)
     --pace F            real seconds per simulated second (0 = as fast as possible), so a host
                         test can act on a real broker at roughly known simulated times
     --trace NAME        stonehaven | office | synthetic
@@ -63,6 +64,8 @@ def parse_args(argv):
             opts["faults"].append(v)
         elif a == "--set":
             opts.setdefault("set", []).append(v)
+        elif a == "--downlink":
+            opts.setdefault("downlink", []).append(v)
         elif a == "--pace":
             opts["pace"] = float(v)
         elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink"):
@@ -319,6 +322,11 @@ def main(argv):
         duration = opts.get("days", 1) * 86400
     board.end_s = duration
     FaultPlan(board, opts["faults"])
+    for spec in opts.get("downlink", ()):
+        from sim import netserver
+
+        port, _, hexdata = spec.partition(":")
+        netserver.queue_downlink(int(port), bytes(int(hexdata[i : i + 2], 16) for i in range(0, len(hexdata), 2)))
     gc.collect()
     print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d heap_before_firmware=%d"
           % (board_cfg.get("board"), opts["trace"], duration, env.start_unix, gc.mem_alloc()))

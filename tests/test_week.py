@@ -213,3 +213,24 @@ def test_spent_fair_use_budget_keeps_samples_in_the_journal(tmp_path):
     pending = int(run.journal["pending"])
     # everything not yet sent is exactly the newest `pending` samples, still in the journal
     assert seqs == set(run.produced[: len(run.produced) - pending])
+
+
+def test_lorawan_downlink_commands_are_answered(tmp_path):
+    from stationctl import codec
+
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps(SECRETS))
+    status = codec.encode_command("request_status", cmd_id=7).hex()
+    bad = codec.encode_command("set_interval", cmd_id=8, interval_s=5).hex()  # out of range
+    args = [
+        "--board", "board_configs/unix-sim-lora-e5.json", "--secrets", str(secrets),
+        "--uplink", "lorawan", "--set", "lorawan.dr=5", "--set", "lorawan.confirmed=true",
+        "--trace", "synthetic", "--cycles", "5", "--downlink", f"10:{status}", "--downlink", f"10:{bad}",
+    ]  # fmt: skip
+    run = StationRun(args, tmp_path / "fs").wait(timeout=120)
+    ups = [(int(m.group(1)), bytes.fromhex(m.group(2))) for m in map(_NS_UP.match, run.lines) if m]
+    acks = {d["cmd_id"]: d["result"] for p, f in ups if p == 4 for d in codec.decode(f, 4)}
+    assert acks == {7: "ok", 8: "out_of_range"}, ups
+    statuses = [codec.decode(f, 3)[0] for p, f in ups if p == 3]
+    assert statuses and statuses[0]["frame"] == "status"
+    assert len(run.find("DOWNLINK")) >= 2
