@@ -69,12 +69,22 @@ def _open_scd4x(hal, entry):
         drv.set_temperature_offset(entry["temperature_offset_c"])
     if "asc" in entry:
         drv.set_asc(bool(entry["asc"]))  # off where the air never returns to ~400 ppm
-    drv.start(entry.get("low_power", False))
+    mode = entry.get("mode", "periodic")
+    if mode == "single_shot":
+        drv.single_shot = True  # SCD41: one 5 s measurement per cycle, idle (0.2 mA) between
+    elif mode in ("periodic", "low_power"):
+        drv.single_shot = False
+        drv.start(mode == "low_power" or entry.get("low_power", False))
+    else:
+        raise ValueError("scd4x mode %r: periodic, low_power or single_shot" % mode)
     return drv
 
 
 def _read_scd4x(drv, vals, now_ms, merged):
-    drv.measure()
+    if drv.single_shot:
+        drv.measure_single_shot()
+    else:
+        drv.measure()
     vals[S.CO2] = drv.co2_ppm
     vals[S.TEMPERATURE] = drv.temp_cdeg / 100
     vals[S.HUMIDITY] = drv.rh_cpct / 100
@@ -125,7 +135,8 @@ def _read_sgp40(voc, vals, now_ms, merged):
 def _open_pms5003(hal, entry):
     from pms5003 import PMS5003
 
-    return PMS5003(hal.uart(entry["uart"], 9600), passive=True)
+    # passive (default): a frame on request; active: the next frame the sensor sends
+    return PMS5003(hal.uart(entry["uart"], 9600), passive=entry.get("passive", True))
 
 
 def _read_pms5003(drv, vals, now_ms, merged):

@@ -167,3 +167,24 @@ def test_watchdog_fed_during_the_pm_fan_warmup():
         eq(slot.read(r.hal, now, lambda *a, **k: None, [None] * S.N_CHANNELS), True, slot.name)
     if r.board.wdt.fed < 25:
         raise AssertionError("watchdog fed %d times during the warm-up" % r.board.wdt.fed)
+
+
+def test_scd41_single_shot_mode_and_pms_active_mode():
+    scd = dict(SCD, mode="single_shot")
+    pms = dict(PMS, passive=False)
+    r = rig([scd, BME, pms])
+    r.env.overrides = {"co2_ppm": 612.0}
+    r.run_cycles(3)
+    m = r.board.models["scd4x"]
+    eq(m.mode, 0, "idle between single shots")
+    eq(m.measurements, 3, "one measurement per cycle")
+    approx(r.st.sample.values[S.CO2], 612, 1, "CO2")
+    eq(r.board.models["pms5003"].active, True, "PMS5003 left in active mode")
+    eq(r.st.sample.fault, 0, "no faults")
+    first_warm = (1 << S.CO2) | (1 << S.TEMPERATURE) | (1 << S.HUMIDITY)  # SCD4x outranks BME280
+    eq(health(samples(r)[0])[1], first_warm, "first single shot marked warm-up")
+    eq(health(samples(r)[1])[1], 0, "the second is not")
+    r = rig([dict(SCD, mode="turbo")])
+    r.run_cycles(1)
+    if not r.find("SENSOR.ABSENT"):
+        raise AssertionError("a bad mode is reported")
