@@ -219,9 +219,11 @@ class SCD4x:
         self.count += 1
 
     def measure(self):
-        """Wait for the next periodic measurement (deadline: one period + 1 s), then read it."""
+        """Periodic mode: wait for the next measurement (deadline: one period + 1 s), then read
+        it. Idle (not started): one single shot (SCD41)."""
         if not self.periodic:
-            raise OSError(_EIO)
+            self.measure_single_shot()
+            return
         if self.count == 0:
             # the first measurement comes one period after start: no point asking before
             wait = self._period_ms - time.ticks_diff(time.ticks_ms(), self._started_ms)

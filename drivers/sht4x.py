@@ -51,6 +51,7 @@ class SHT4x:
         self._rx = bytearray(6)
         self.temp_cdeg = 0
         self.rh_cpct = 0
+        self.heat_above_cpct = None  # the station's policy: heater pulse above this RH (0.01 %)
         # right after power-up (max 1 ms) the chip does not acknowledge its address yet
         deadline = time.ticks_add(time.ticks_ms(), WARMUP_MS + 1)
         while True:

@@ -70,21 +70,15 @@ def _open_scd4x(hal, entry):
     if "asc" in entry:
         drv.set_asc(bool(entry["asc"]))  # off where the air never returns to ~400 ppm
     mode = entry.get("mode", "periodic")
-    if mode == "single_shot":
-        drv.single_shot = True  # SCD41: one 5 s measurement per cycle, idle (0.2 mA) between
-    elif mode in ("periodic", "low_power"):
-        drv.single_shot = False
+    if mode in ("periodic", "low_power"):
         drv.start(mode == "low_power" or entry.get("low_power", False))
-    else:
+    elif mode != "single_shot":  # SCD41: left idle (0.2 mA), one 5 s single shot per cycle
         raise ValueError("scd4x mode %r: periodic, low_power or single_shot" % mode)
     return drv
 
 
 def _read_scd4x(drv, vals, now_ms, merged):
-    if drv.single_shot:
-        drv.measure_single_shot()
-    else:
-        drv.measure()
+    drv.measure()
     vals[S.CO2] = drv.co2_ppm
     vals[S.TEMPERATURE] = drv.temp_cdeg / 100
     vals[S.HUMIDITY] = drv.rh_cpct / 100

@@ -134,6 +134,9 @@ def test_single_shot_scd41():
     if vtime.now_us() - t0 < 5000000:
         raise AssertionError("single shot faster than 5 s")
     eq(d.co2_ppm, 650, "single shot CO2")
+    env.overrides["co2_ppm"] = 700.0
+    d.measure()  # not started: measure() is a single shot
+    eq(d.co2_ppm, 700, "measure() when idle")
     d.measure_single_shot(rht_only=True)
     eq(d.co2_ppm, 0, "RHT-only single shot reports CO2 0")
     approx(d.temperature_c, 18.0, 0.011, "T")
