@@ -26,6 +26,7 @@ class Hal:
         self._uart = {}
         self._pins = {}
         self._wdt = None
+        self.wdt_ms = 0
         if UNIX:
             from sim import board as simboard  # noqa: the simulated board exists only on unix
 
@@ -107,14 +108,22 @@ class Hal:
 
     # --- system ---
     def watchdog(self, timeout_ms):
-        """Start the hardware watchdog (cannot be stopped once started, as on real chips)."""
+        """Start the hardware watchdog (cannot be stopped once started, as on real chips).
+
+        Chips cap the timeout (RP2040: 8.3 s; the board config's `wdt_max_ms`). When the cap is
+        below the cycle's needs, `sleep_ms` sleeps in slices and feeds between them, so only a
+        hang inside a cycle (where nothing feeds) resets the board."""
         if self._wdt is None:
+            cap = self.cfg.get("wdt_max_ms")
+            if cap is None and self.cfg.get("family") == "rp2":
+                cap = 8388
+            self.wdt_ms = timeout_ms if cap is None else min(timeout_ms, cap)
             if self._sim:
-                self._wdt = self._sim.watchdog(timeout_ms)
+                self._wdt = self._sim.watchdog(self.wdt_ms)
             else:
                 import machine
 
-                self._wdt = machine.WDT(timeout=min(timeout_ms, self.cfg.get("wdt_max_ms", 8388)))
+                self._wdt = machine.WDT(timeout=self.wdt_ms)
         return self._wdt
 
     def feed(self):
@@ -166,6 +175,15 @@ class Hal:
         """Sleep between cycles: light sleep on a board (RAM kept), virtual time in simulation."""
         if ms <= 0:
             return
+        wdt_ms = self.wdt_ms if self._wdt is not None else 0
+        while ms > 0:
+            step = ms if not wdt_ms or ms < wdt_ms // 2 else wdt_ms // 2
+            self._sleep(step)
+            ms -= step
+            if ms > 0:
+                self._wdt.feed()  # a slice of a long sleep, not a cycle: the cycle still must finish
+
+    def _sleep(self, ms):
         if self._sim:
             self._sim.sleep_ms(ms)
             return

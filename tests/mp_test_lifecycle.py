@@ -133,3 +133,23 @@ def test_garbage_in_rtc_memory_is_ignored():
     life = lifecycle.Lifecycle(r.hal)
     info = life.on_boot()
     eq(info["last_reason"], "power_on", "invalid breadcrumbs treated as power-on")
+
+
+def test_capped_watchdog_is_fed_in_slices_of_a_long_sleep():
+    # an RP2040 caps the watchdog at 8.3 s; a 10-minute sleep must not reset the board,
+    # but a hang inside a cycle still must
+    from stationkit import board_cfg
+
+    cfg = board_cfg()
+    cfg["wdt_max_ms"] = 8000
+    r = Rig()
+    r.cfg.update(cfg)
+    r.board.cfg.update(cfg)
+    run_device(r, 3 * 3600)
+    eq(len(r.find("SIM.RESET")), 0, "no reset during normal sleeps")
+    eq(r.hal.wdt_ms, 8000, "capped timeout")
+    r.hal.i2c("main").inject(0x76, "slow", count=1, delay_us=60 * 1000000)
+    run_device(r, 1200)
+    resets = r.find("SIM.RESET")
+    if not resets or "watchdog" not in resets[0]:
+        raise AssertionError("a 60 s hang inside a cycle must trip an 8 s watchdog")
