@@ -74,8 +74,9 @@ def _halt(word):
     # `-i` turns sys.exit() into the REPL, so the front ends this interpreter when it sees the
     # marker; until then host input is held back and nothing can reach a REPL
     _mark(word)
-    while True:
-        sys.stdin.buffer.read(1)
+    while sys.stdin.buffer.read(1):
+        pass
+    raise SystemExit(70)
 
 
 def _setup():
@@ -104,13 +105,23 @@ def _setup():
     import sim.board
     import sim.env
 
+    # Some models use firmware arithmetic (the network server's airtime): they get the repo's
+    # copy, which is then dropped from sys.modules so the station imports its own deployed one.
+    before = set(sys.modules)
+    extra = [repo + "/firmware", repo + "/drivers"]
+    sys.path.extend(extra)
     preload = ["sim.i2c", "sim.uart", "sim.heap", "sim.netclock"]
     preload += [m for m, _ in sim.board.MODELS.values()]
     for name in preload:
         try:
             __import__(name)
-        except ImportError:
-            pass  # not part of this checkout's simulated hardware
+        except ImportError as exc:
+            print("simdev: %s not loaded (%s)" % (name, exc))
+    for name in list(sys.modules):
+        if name not in before and name != "sim" and not name.startswith("sim."):
+            del sys.modules[name]
+    for p in extra:
+        sys.path.remove(p)
 
     with open(hw_path) as f:
         hw = json.load(f)

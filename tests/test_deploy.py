@@ -205,3 +205,36 @@ def test_mpy_version_mismatch_refused():
     with pytest.raises(dp.DeployError):
         dp.check_mpy(None, (6, 3))
     assert dp.escape(b"a\x03b\x1bc") == b"a\x1bCb\x1b[c"
+
+
+def test_verify_lorawan_station_modem_and_uplink(tmp_path):
+    board = BOARD.parent / "unix-sim-lorawan.json"
+    fs = tmp_path / "fs"
+    cfg = _write(tmp_path / "cfg.json", {"station_id": "st-lora", "uplink": "lorawan"})
+    sec = _write(
+        tmp_path / "sec.json",
+        {
+            "lorawan_deveui": "0011223344556677",
+            "lorawan_joineui": "70B3D57ED0000000",
+            "lorawan_appkey": "00112233445566778899AABBCCDDEEFF",
+        },
+    )
+    with sim_station(fs, board=board, baud=FAST, speed=10) as dev:
+        assert (
+            stationctl("deploy", "--port", dev.port_path, "--board", board, "--quiet").returncode
+            == 0
+        )
+        assert stationctl("configure", "--port", dev.port_path, "--config", cfg).returncode == 0
+        r = stationctl("verify", "--port", dev.port_path, "--uplink")
+        assert r.returncode == 1  # no keys yet
+        assert "FAIL  secrets" in r.stdout and "lorawan_appkey" in r.stdout
+        assert "PASS  modem" in r.stdout
+        r = stationctl("configure", "--port", dev.port_path, "--config", cfg, "--secrets", sec)
+        assert r.returncode == 0 and "00112233445566778899AABBCCDDEEFF" not in r.stdout
+        r = stationctl("verify", "--port", dev.port_path, "--uplink")
+        assert r.returncode == 0, r.stdout
+        assert "00112233445566778899AABBCCDDEEFF" not in r.stdout
+    with sim_station(fs, board=board, baud=FAST, speed=10, absent=("modem",)) as dev:
+        r = stationctl("verify", "--port", dev.port_path, "--uplink")
+        assert r.returncode == 1
+        assert "FAIL  modem" in r.stdout and "FAIL  uplink" in r.stdout
