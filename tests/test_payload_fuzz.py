@@ -4,6 +4,7 @@ the documented errors (FrameError, CommandError), never anything else."""
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -145,3 +146,45 @@ process.stdout.write(JSON.stringify(items.map(it => c.decodeUplink({{
             got = [data]
         assert got == case["want"], case["hex"]
     assert accepted > 500
+
+
+def test_firmware_decode_sample_agrees_with_python_decoder():
+    """The station's journal reader (firmware decode_sample, in MicroPython) accepts exactly the
+    single-sample frames the Python decoder accepts, with the same contents."""
+    from stationctl.mpcodec import FirmwareCodec
+
+    rnd = random.Random(5)
+    singles = [f for f, port in SEEDS if port == 1 and f[0] >> 3 & 3 == 0]
+    frames = []
+    for i in range(3000):
+        f = bytearray(rnd.choice(singles))
+        if i % 2:
+            bit = rnd.randrange(len(f) * 8)
+            f[bit >> 3] ^= 0x80 >> (bit & 7)
+        else:
+            f = f[: rnd.randrange(len(f) + 1)]
+        frames.append(bytes(f))
+    with FirmwareCodec() as fw:
+        got = fw.request({"op": "decode_many", "hexes": [f.hex() for f in frames]})["samples"]
+    accepted = 0
+    for f, g in zip(frames, got, strict=True):
+        try:
+            (want,) = codec.decode(f, 1)
+        except codec.FrameError:
+            assert g is None, f.hex()
+            continue
+        accepted += 1
+        assert g is not None, f.hex()
+        assert g["seq"] == want["seq"]
+        if want["time"] is not None and "uptime_s" not in want:
+            assert g["time"] == want["time"]
+        for key in codec.KEYS:
+            if key in want:
+                assert math.isclose(g[key], want[key], abs_tol=1e-9), (key, f.hex())
+            else:
+                assert key not in g
+        h = want["health"]
+        assert g["flags"] == (2 if h["clock_synced"] else 0) | (1 if h["rh_high"] else 0)
+        for name in ("fault", "warmup", "implausible"):
+            assert g[name] == sum(1 << codec.KEYS.index(k) for k in h[name]), name
+    assert accepted > 300

@@ -128,6 +128,19 @@ def decode_sample(req):
     return {"sample": d}
 
 
+def decode_many(req):
+    """decode_sample over many frames: each a sample dict, or null when FrameError."""
+    smp = S.Sample()
+    out = []
+    for h in req["hexes"]:
+        try:
+            codec.decode_sample(binascii.unhexlify(h), smp)
+            out.append(smp.as_dict())
+        except codec.FrameError:
+            out.append(None)
+    return {"samples": out}
+
+
 def status(req):
     buf = bytearray(64)
     n = codec.encode_status(buf, **req["fields"])
@@ -141,8 +154,14 @@ def ack(req):
 
 
 def main():
-    ops = {"encode": encode, "time": timing, "decode_sample": decode_sample, "status": status,
-           "ack": ack}
+    ops = {
+        "encode": encode,
+        "time": timing,
+        "decode_sample": decode_sample,
+        "status": status,
+        "ack": ack,
+        "decode_many": decode_many,
+    }
     while True:
         line = sys.stdin.readline()
         if not line:
