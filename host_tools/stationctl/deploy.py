@@ -272,9 +272,10 @@ def deploy(
         rep.wire_bytes = stream_bundle(
             device, BUNDLE, bundle, progress.advance if progress else None
         )
-        items = [(p, len(files[p])) for p in changed]
-        commits = [(p, sha256(files[p])[:HASH_PREFIX]) for p in changed]
-        device.t.exec(f"_scunpack({BUNDLE!r}, {z}, {items!r})\n_sccommit({commits!r})", timeout=120)
+        items = [(p, len(files[p]), sha256(files[p])[:HASH_PREFIX]) for p in changed]
+        device.t.exec(
+            f"_i={items!r}\n_scunpack({BUNDLE!r}, {z}, _i)\n_sccommit(_i)\ndel _i", timeout=120
+        )
         if progress:
             progress.done()
         rep.sent_files = changed

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from stationctl.transport import SerialTransport, Transport, TransportError
+from stationctl.transport import SerialTransport, Transport, TransportError, TransportExecError
 
 ONDEVICE = Path(__file__).resolve().parent / "ondevice"
 HELPER = ONDEVICE / "deploy_helper.py"
@@ -31,6 +31,22 @@ def _minify(src: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def _packed(code: str) -> str:
+    """Code that unpacks and runs `code` on the station: zlib + base64 is about half the bytes
+    on the line. Stations without the `deflate` module get the plain text."""
+    import base64
+    import zlib
+
+    comp = zlib.compressobj(9, zlib.DEFLATED, 10)
+    blob = base64.b64encode(comp.compress(code.encode()) + comp.flush()).decode()
+    return (
+        "try:\n import deflate,io,binascii\nexcept ImportError:\n deflate=None\n"
+        "if deflate:\n exec(deflate.DeflateIO(io.BytesIO(binascii.a2b_base64("
+        f"{blob!r})),deflate.ZLIB).read())\n"
+        "else:\n raise ImportError('deflate')\n"
+    )
+
+
 class Station:
     def __init__(self, transport: Transport):
         self.t = transport
@@ -38,7 +54,13 @@ class Station:
 
     def helpers(self) -> None:
         if not self._helpers:
-            self.t.exec(_minify(HELPER.read_text()), timeout=20)
+            code = _minify(HELPER.read_text())
+            try:
+                self.t.exec(_packed(code), timeout=20)
+            except TransportExecError as exc:
+                if "deflate" not in exc.error_output:
+                    raise
+                self.t.exec(code, timeout=20)
             self._helpers = True
 
     def load_code(self, name: str) -> None:

@@ -132,7 +132,7 @@ class Transport:
         """Stop the firmware and enter the raw REPL; with soft_reset the station restarts
         (boot.py runs, main.py does not) and stays in the raw REPL."""
         self.interrupt()
-        self.drain(0.2)
+        self.drain(0.1)
         self._write(b"\r\x01")
         try:
             self.read_until(RAW_BANNER + b">", timeout=timeout)

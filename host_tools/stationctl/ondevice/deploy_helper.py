@@ -128,8 +128,8 @@ def _screcv(path, n, block):
 
 
 def _scunpack(path, z, items):
-    # items: [(final_path, size)]: the bundle at path holds them back to back (zlib if z);
-    # each goes to final_path + ".dtmp"
+    # items: [(final_path, size, sha256 prefix)]: the bundle at path holds them back to back
+    # (zlib if z); each goes to final_path + ".dtmp"
     src = open(path, "rb")
     if z:
         import deflate
@@ -137,7 +137,7 @@ def _scunpack(path, z, items):
         src = deflate.DeflateIO(src, deflate.ZLIB)
     buf = bytearray(512)
     mv = memoryview(buf)
-    for final, size in items:
+    for final, size, _sha in items:
         with open(final + ".dtmp", "wb") as f:
             while size > 0:
                 k = src.readinto(mv[: 512 if size > 512 else size])
@@ -150,12 +150,12 @@ def _scunpack(path, z, items):
 
 
 def _sccommit(items):
-    # items: [(final_path, sha256 prefix)]: check every temp file, then rename each into place
-    for final, sha in items:
+    # items: [(final_path, size, sha256 prefix)]: check every temp file, then rename each
+    for final, _size, sha in items:
         if not _scsha(final + ".dtmp").startswith(sha):
             os.remove(final + ".dtmp")
             raise ValueError("hash mismatch after transfer: " + final)
-    for final, _sha in items:
+    for final, _size, _sha in items:
         try:
             os.rename(final + ".dtmp", final)
         except OSError:
