@@ -86,34 +86,41 @@ class FrameError(ValueError):
 _wbuf = None  # bytearray being written, or None to only count bits
 _wpos = 0  # bits written so far
 _wlim = 0  # capacity in bits
+_wacc = 0  # the bits of the current, unfinished byte (_wpos & 7 of them)
 
 
 def _wbegin(buf, nbytes):
-    global _wbuf, _wpos, _wlim
+    global _wbuf, _wpos, _wlim, _wacc
     _wbuf = buf
     _wpos = 0
     _wlim = nbytes * 8
+    _wacc = 0
 
 
 def _put(v, n):
-    """Append the low n bits of v (n <= 16 keeps v a small int on every port)."""
-    global _wpos
-    p = _wpos
+    """Append the low n bits of v (n <= 16 keeps every value a small int on every port)."""
+    global _wpos, _wacc
+    p = _wpos + n
     buf = _wbuf
     if buf is None:
-        _wpos = p + n
+        _wpos = p
         return
-    if p + n > _wlim:
+    if p > _wlim:
         raise ValueError("frame buffer too small")
-    while n > 0:
-        i = p >> 3
-        free = 8 - (p & 7)
-        if free == 8:
-            buf[i] = 0
-        take = free if free < n else n
-        n -= take
-        buf[i] |= ((v >> n) & ((1 << take) - 1)) << (free - take)
-        p += take
+    acc = (_wacc << n) | (v & ((1 << n) - 1))
+    left = p & 7  # bits that stay in the accumulator
+    i = _wpos >> 3
+    k = (p >> 3) - i  # whole bytes completed by this call
+    while k > 0:
+        k -= 1
+        buf[i] = (acc >> (left + 8 * k)) & 0xFF
+        i += 1
+    if left:
+        acc &= (1 << left) - 1
+        buf[i] = (acc << (8 - left)) & 0xFF  # the partial byte, zero-padded
+        _wacc = acc
+    else:
+        _wacc = 0
     _wpos = p
 
 
@@ -326,7 +333,7 @@ def _put_single(smp):
 
 
 def _finish():
-    """Frame length in bytes (pad bits are zero: _put clears each byte it starts)."""
+    """Frame length in bytes (the last byte is already written, zero-padded)."""
     return (_wpos + 7) >> 3
 
 
