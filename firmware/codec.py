@@ -51,7 +51,6 @@ MAX_BATCH = const(64)
 _ESC = const(8)  # unary run that escapes a Rice-coded delta to the absolute value code
 _MAX_K = const(7)
 _MAX_INTERVAL = const(131071)  # 17 bits
-_MAX_EG_BITS = const(16)
 
 # Per channel (sample.py order): q = round(v * (MUL << SHIFT)) + OFF, valid 0..QMAX.
 _MUL = (5, 1, 5, 1, 5, 5, 5, 1, 25)
