@@ -3,6 +3,7 @@
 Topics (`<prefix>/<station_id>/...`):
     up      sample frames, QoS 1; a frame counts as delivered only on its PUBACK
     status  retained `online` after connect, last will `offline` (retained), plus a status frame
+            after the first connect of a boot and on request
     cmd     downlink commands (subscribed QoS 1, persistent session so commands wait for us)
     ack     answers to commands
 
@@ -184,7 +185,8 @@ class MqttUplink:
         self.connects += 1
         self.last_io = time.ticks_ms()
         diag.info("MQTT.CONNECTED", self.host, port=self.port, session=self.connects)
-        self._publish_status()
+        if self.connects == 1:
+            self._publish_status()  # once per boot (and on request): it costs RAM and airtime
         return True
 
     def _publish_status(self):

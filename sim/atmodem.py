@@ -31,7 +31,7 @@ class AtModemModel:
         self.region = region
         self.faults = {}
         self.commands = 0
-        self.tx_log = []  # (t_s, kind, dr, phy_bytes, toa_ms)
+        self.tx_log = []  # last transmissions: (t_s, kind, dr, phy_bytes, toa_ms)
         self.power_on()
 
     def power_on(self):
@@ -115,6 +115,8 @@ class AtModemModel:
         if airtime._DUTY.get(self.region, 0):
             self.band_free_us = now + toa * 1000 * airtime._DUTY[self.region]
         self.tx_log.append((now // 1000000, kind, self.dr, phy_bytes, toa))
+        if len(self.tx_log) > 32:
+            self.tx_log.pop(0)  # the full record is in the @@RF lines
         if not netserver.quiet:
             print("@@RF tx kind=%s dr=%d bytes=%d toa_ms=%d t=%d" % (kind, self.dr, phy_bytes, toa, now // 1000000))
         return toa

@@ -17,7 +17,7 @@ from sim import vtime
 down = False
 deny_joins = 0
 drop_acks = 0
-received = []  # (fcnt, port, payload) of every uplink received
+received = []  # (fcnt, port, payload) of the last 64 uplinks received
 joins = 0
 _queue = []
 quiet = False
@@ -62,6 +62,8 @@ def uplink(deveui, fcnt, port, payload, dr, confirmed):
     if down:
         return False, None
     received.append((fcnt, port, bytes(payload)))
+    if len(received) > 64:
+        received.pop(0)  # the host keeps the full record from the @@NS lines
     if not quiet:
         print(
             "@@NS up dev=%s fcnt=%d port=%d dr=%d confirmed=%d t=%d hex=%s"

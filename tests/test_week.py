@@ -85,7 +85,8 @@ def test_week_mqtt(tmp_path):
     print(f"week-mqtt: wall={wall:.1f}s events={events} resets={run.end.get('resets')}")
     assert run.end.get("resets") == "power_cut:3"
     assert {"outage_from", "outage_to", "restart_520", "restart_760"} <= set(events)
-    assert fig["produced"] == 1008
+    # a power cut restarts the schedule (boot + k * interval), so a cut can add or drop a slot
+    assert abs(fig["produced"] - 1008) <= 3
     assert fig["lost"] == 0, sorted(set(run.produced) - set(seqs))[:20]
     assert fig["max_journal_depth"] >= 60  # the outage's samples waited in the journal
     assert run.journal["pending"] == "0"
@@ -157,7 +158,7 @@ def _lorawan_week(tmp_path, board: str, days: float, outage_at: float, seed: int
     )
     assert run.end.get("resets") == "power_cut:3"
     assert fig["lost"] == 0, sorted(set(run.produced) - set(seqs))[:20]
-    assert fig["produced"] == int(days * DAY / 600)
+    assert abs(fig["produced"] - int(days * DAY / 600)) <= 3  # a power cut restarts the schedule
     assert worst <= 30000, f"fair-use budget exceeded: {worst} ms in one day"
     assert run.journal["pending"] == "0"
     assert fig["max_journal_depth"] >= 60
