@@ -18,66 +18,83 @@ _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 _HOST_CHARS = _ID_CHARS + "."
 _TOPIC_CHARS = _ID_CHARS + "/"
 
-SCHEMA = {
-    "station_id": ("str", "station-0000", (1, 32, _ID_CHARS)),
-    "interval_s": ("int", 600, (10, 86400)),
-    "warmup_s": ("int", 0, (0, 600)),
-    "uplink": ("enum", "console", ("console", "file", "mqtt", "lorawan")),
-    "batch": ("int", 1, (1, 32)),
-    "log_level": ("enum", "I", ("D", "I", "W", "E")),
-    "format": ("enum", "compact", ("compact", "lpp")),
-    "mqtt": (
-        "section",
-        None,
-        {
-            "host": ("str", "127.0.0.1", (1, 64, _HOST_CHARS)),
-            "port": ("int", 1883, (1, 65535)),
-            "prefix": ("str", "climate", (1, 48, _TOPIC_CHARS)),
-            "tls": ("bool", False, None),
-            "keepalive_s": ("int", 120, (0, 3600)),
-            "timeout_s": ("int", 5, (1, 60)),
-            "max_payload": ("int", 242, (11, 4096)),
-            "user": ("str", "", (0, 64, None)),
-        },
-    ),
-    "lorawan": (
-        "section",
-        None,
-        {
-            "region": ("enum", "EU868", ("EU868", "US915")),
-            "adr": ("bool", True, None),
-            "dr": ("int", 0, (0, 5)),
-            "confirmed": ("bool", False, None),
-            "port": ("int", 1, (1, 223)),
-            "fair_use_s": ("int", 30, (1, 3600)),
-            "join_retries": ("int", 8, (1, 100)),
-        },
-    ),
-    "journal": (
-        "section",
-        None,
-        {
-            "max_bytes": ("int", 65536, (1024, 4 * 1024 * 1024)),
-        },
-    ),
-    "safe_mode": (
-        "section",
-        None,
-        {
-            "resets": ("int", 3, (2, 20)),
-            "window_s": ("int", 3600, (60, 7 * 86400)),
-            "hold_s": ("int", 21600, (60, 7 * 86400)),
-        },
-    ),
-}
+
+def _schema():
+    """The config schema, built on use: validation runs at boot and on a config command only, so
+    the dicts and tuples are garbage the rest of the time instead of ~8 KB held for the station's
+    life (docs/memory.md). `config.SCHEMA` still reads as before (module __getattr__ below)."""
+    return {
+        "station_id": ("str", "station-0000", (1, 32, _ID_CHARS)),
+        "interval_s": ("int", 600, (10, 86400)),
+        "warmup_s": ("int", 0, (0, 600)),
+        "uplink": ("enum", "console", ("console", "file", "mqtt", "lorawan")),
+        "batch": ("int", 1, (1, 32)),
+        "log_level": ("enum", "I", ("D", "I", "W", "E")),
+        "format": ("enum", "compact", ("compact", "lpp")),
+        "mqtt": (
+            "section",
+            None,
+            {
+                "host": ("str", "127.0.0.1", (1, 64, _HOST_CHARS)),
+                "port": ("int", 1883, (1, 65535)),
+                "prefix": ("str", "climate", (1, 48, _TOPIC_CHARS)),
+                "tls": ("bool", False, None),
+                "keepalive_s": ("int", 120, (0, 3600)),
+                "timeout_s": ("int", 5, (1, 60)),
+                "max_payload": ("int", 242, (11, 4096)),
+                "user": ("str", "", (0, 64, None)),
+            },
+        ),
+        "lorawan": (
+            "section",
+            None,
+            {
+                "region": ("enum", "EU868", ("EU868", "US915")),
+                "adr": ("bool", True, None),
+                "dr": ("int", 0, (0, 5)),
+                "confirmed": ("bool", False, None),
+                "port": ("int", 1, (1, 223)),
+                "fair_use_s": ("int", 30, (1, 3600)),
+                "join_retries": ("int", 8, (1, 100)),
+            },
+        ),
+        "journal": (
+            "section",
+            None,
+            {
+                "max_bytes": ("int", 65536, (1024, 4 * 1024 * 1024)),
+            },
+        ),
+        "safe_mode": (
+            "section",
+            None,
+            {
+                "resets": ("int", 3, (2, 20)),
+                "window_s": ("int", 3600, (60, 7 * 86400)),
+                "hold_s": ("int", 21600, (60, 7 * 86400)),
+            },
+        ),
+    }
+
 
 # Secrets live in their own file and are never logged. Values are checked for form only.
-SECRETS_SCHEMA = {
-    "mqtt_password": ("str", "", (0, 128, None)),
-    "lorawan_deveui": ("hex", "", 16),
-    "lorawan_joineui": ("hex", "", 16),
-    "lorawan_appkey": ("hex", "", 32),
-}
+def _secrets_schema():
+    return {
+        "mqtt_password": ("str", "", (0, 128, None)),
+        "lorawan_deveui": ("hex", "", 16),
+        "lorawan_joineui": ("hex", "", 16),
+        "lorawan_appkey": ("hex", "", 32),
+    }
+
+
+def __getattr__(name):
+    # config.SCHEMA and config.SECRETS_SCHEMA, as the module had them: a fresh copy per access
+    if name == "SCHEMA":
+        return _schema()
+    if name == "SECRETS_SCHEMA":
+        return _secrets_schema()
+    raise AttributeError(name)
+
 
 CONFIG_FILE = "config.json"
 LAST_GOOD_FILE = "config.last_good.json"
@@ -92,7 +109,9 @@ class ConfigError(ValueError):
         super().__init__("; ".join(problems))
 
 
-def defaults(schema=SCHEMA):
+def defaults(schema=None):
+    if schema is None:
+        schema = _schema()
     out = {}
     for key in schema:
         kind, default, sub = schema[key]
@@ -167,8 +186,10 @@ def _describe(chars):
     return repr(chars)
 
 
-def validate(data, schema=SCHEMA, path=""):
+def validate(data, schema=None, path=""):
     """Defaults merged with `data`, checked. Raises ConfigError listing every problem."""
+    if schema is None:
+        schema = _schema()
     problems = []
     out = _validate(data, schema, path, problems)
     if problems:
@@ -211,7 +232,7 @@ def digest(cfg):
     return binascii.hexlify(h.digest()).decode()[:8]
 
 
-def parse(text, schema=SCHEMA):
+def parse(text, schema=None):
     """Validate config text. Raises ConfigError with every problem found."""
     try:
         data = json.loads(text)
@@ -282,14 +303,14 @@ def load_secrets(fs_root="", log=None):
     """Secrets dict (validated for form). Bad or missing file -> empty secrets, logged by key only."""
     text = _read(_join(fs_root, SECRETS_FILE))
     if text is None:
-        return defaults(SECRETS_SCHEMA)
+        return defaults(_secrets_schema())
     try:
-        return parse(text, SECRETS_SCHEMA)
+        return parse(text, _secrets_schema())
     except ConfigError as exc:
         if log:
             for problem in exc.problems:
                 log(3, "SECRETS.INVALID", problem=problem)
-        return defaults(SECRETS_SCHEMA)
+        return defaults(_secrets_schema())
 
 
 def get(cfg, dotted):

@@ -280,6 +280,10 @@ def main(argv):
     if opts.get("secrets"):
         _copy(opts["secrets"], opts["fs"] + "/secrets.json")
 
+    # the simulation's own live heap ends here: every later byte is the firmware's (its modules
+    # included, which the lines below import to apply the run's config overrides)
+    gc.collect()
+    sim_heap = gc.mem_alloc()
     import config
     import diag
     import station
@@ -328,8 +332,8 @@ def main(argv):
         port, _, hexdata = spec.partition(":")
         netserver.queue_downlink(int(port), bytes(int(hexdata[i : i + 2], 16) for i in range(0, len(hexdata), 2)))
     gc.collect()
-    print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d heap_before_firmware=%d"
-          % (board_cfg.get("board"), opts["trace"], duration, env.start_unix, gc.mem_alloc()))
+    print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d heap_before_firmware=%d heap_after_imports=%d"
+          % (board_cfg.get("board"), opts["trace"], duration, env.start_unix, sim_heap, gc.mem_alloc()))
 
     st = None
     totals = {"samples": 0, "uplinked": 0, "peak_alloc": 0}
