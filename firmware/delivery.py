@@ -93,10 +93,16 @@ class Delivery:
             return None
         return memoryview(self.out)[:nbytes], used, self._seqs[used - 1], self._pos[used - 1]
 
-    def drain(self, budget_ms, port=1):
-        """Send pending records oldest first; returns how many were confirmed this call."""
+    def drain(self, budget_ms, port=1, min_pending=1):
+        """Send pending records oldest first; returns how many were confirmed this call.
+
+        Nothing is sent until at least min_pending records wait (config `batch`: samples travel
+        together, one frame's overhead and airtime shared by several samples).
+        """
         start = time.ticks_ms()
         done = 0
+        if self.j.pending < min_pending:
+            return 0
         while self.j.pending:
             if time.ticks_diff(time.ticks_ms(), start) >= budget_ms:
                 diag.info("DELIVERY.BUDGET", self.up.name, pending=self.j.pending)

@@ -126,7 +126,7 @@ class Station:
         """Journal the frame first, then drain the journal through the uplink (delivery.py)."""
         d = self.delivery
         d.store(self.seq, frame)
-        self.uplinked += d.drain(self.cfg["interval_s"] * 500)
+        self.uplinked += d.drain(self.cfg["interval_s"] * 500, min_pending=self.cfg["batch"])
         if d.j.pending:
             self.failed_sends += 1
         d.downlinks(getattr(self, "handle_downlink", None))

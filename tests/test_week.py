@@ -237,3 +237,12 @@ def test_lorawan_downlink_commands_are_answered(tmp_path):
     statuses = [codec.decode(f, 3)[0] for p, f in ups if p == 3]
     assert statuses and statuses[0]["frame"] == "status"
     assert len(run.find("DOWNLINK")) >= 2
+
+
+def test_batch_setting_sends_samples_together(tmp_path):
+    args = ["--uplink", "console", "--set", "batch=4", "--trace", "synthetic", "--cycles", "12"]
+    run = StationRun(args, tmp_path / "fs").wait(timeout=120)
+    tx = [ln for ln in run.lines if " UPLINK.TX " in ln]
+    frames = [(bytes.fromhex(re.search(r"hex=([0-9a-f]+)", ln)[1]), 1) for ln in tx]
+    assert len(frames) == 3, tx
+    assert decode_seqs(frames) == list(range(1, 13))
