@@ -107,6 +107,7 @@ class SimDevice:
         self._child: subprocess.Popen | None = None
         self._inner = -1
         self._lock = threading.Lock()
+        self._wlock = threading.Lock()
         self._hold = True  # host input is held back (interpreter starting, raw REPL resuming)
         self._held = bytearray()
         self._raw_mode = False  # last REPL the interpreter showed was the raw REPL
@@ -187,12 +188,13 @@ class SimDevice:
             self._deliver(data)
 
     def _deliver(self, data: bytes) -> None:
-        with self._lock:
-            if self._hold or self._inner < 0:
-                self._held += data
-                return
-            fd = self._inner
-        self._write_inner(fd, data)
+        with self._wlock:  # one writer at a time, so held bytes go first and order is kept
+            with self._lock:
+                if self._hold or self._inner < 0:
+                    self._held += data
+                    return
+                fd = self._inner
+            self._write_inner(fd, data)
 
     def _write_inner(self, fd: int, data: bytes) -> None:
         view = memoryview(data)
@@ -206,13 +208,14 @@ class SimDevice:
                 return  # the interpreter is gone; a rebooting board loses its input too
 
     def _release(self) -> None:
-        with self._lock:
-            self._hold = False
-            data = bytes(self._held)
-            self._held.clear()
-            fd = self._inner
-        if data and fd >= 0:
-            self._write_inner(fd, data)
+        with self._wlock:
+            with self._lock:
+                self._hold = False
+                data = bytes(self._held)
+                self._held.clear()
+                fd = self._inner
+            if data and fd >= 0:
+                self._write_inner(fd, data)
 
     # --- device -> host ---
     def _emit(self, data: bytes) -> None:
