@@ -16,6 +16,7 @@ sees a silent client (and publishes the will only when the station really vanish
 """
 
 import errno
+import io
 import random
 import socket
 import time
@@ -42,8 +43,12 @@ _TCP_NODELAY = const(1)
 _ERRORS = (OSError, simple.MQTTException, AssertionError, IndexError, TypeError, ValueError)
 
 
-class _Sock:
-    """A socket whose every blocking call is bounded by the owner's current deadline."""
+class _Sock(io.IOBase):
+    """A socket whose every blocking call is bounded by the owner's current deadline.
+
+    An io.IOBase stream, so that `ssl` can wrap it for TLS: the TLS layer's reads and writes come
+    through readinto/write here and keep the deadline.
+    """
 
     def __init__(self, owner):
         self.owner = owner
@@ -82,6 +87,12 @@ class _Sock:
             raise OSError(errno.ECONNRESET)  # closed by the peer in the middle of a packet
         return data
 
+    def readinto(self, buf):
+        return self._call(self.sock.readinto, buf)
+
+    def ioctl(self, req, arg):
+        return 0
+
     def write(self, buf, n=None):
         if n is not None:
             buf = memoryview(buf)[:n]
@@ -110,6 +121,15 @@ class _SocketModule:
 
 
 simple.socket = _SocketModule()
+
+
+class _TlsModule:
+    """What umqtt.simple imports as `ussl` for TLS (MicroPython 1.21+ only has `ssl`)."""
+
+    def wrap_socket(self, sock, **params):
+        import ssl
+
+        return ssl.wrap_socket(sock, **params)
 
 
 class MqttUplink:
@@ -170,6 +190,11 @@ class MqttUplink:
             ssl=self.tls,
             ssl_params={"server_hostname": self.host} if self.tls else {},
         )
+        if self.tls:
+            import sys
+
+            if "ussl" not in sys.modules:
+                sys.modules["ussl"] = _TlsModule()
         c.set_callback(self._on_message)
         c.set_last_will(self.t_status, b"offline", retain=True, qos=1)
         try:

@@ -168,7 +168,6 @@ def test_half_open_link_costs_at_most_the_timeout(broker, tmp_path):
 
 def test_commands_on_cmd_are_answered_on_ack(broker, tmp_path):
     import paho.mqtt.publish as publish
-
     from stationctl import codec
 
     sub = Subscriber(broker.port, PREFIX + "/#").start()
@@ -201,3 +200,26 @@ def test_commands_on_cmd_are_answered_on_ack(broker, tmp_path):
     assert kinds and all(k == "status" for k in kinds), kinds
     assert run.find("STATUS.SENT")
     sub.stop()
+
+
+def test_tls_to_mosquitto(tmp_path):
+    import shutil
+
+    from stationctl.broker import free_port
+
+    if "mosquitto" not in kinds_available() or not shutil.which("openssl"):
+        pytest.skip("needs mosquitto and openssl")
+    broker = Broker("mosquitto", tls_port=free_port()).start()
+    try:
+        sub = Subscriber(broker.port, PREFIX + "/#").start()
+        args = _args(
+            broker.tls_port, 4, extra=("--set", "mqtt.tls=true", "--set", "mqtt.host=localhost")
+        )
+        run = StationRun(args, tmp_path / "fs").wait()
+        _settle(sub, run)
+        seqs = decode_seqs(_up_frames(sub))
+        assert set(seqs) == set(run.produced) and len(run.produced) == 4
+        assert run.find("MQTT.CONNECTED")
+        sub.stop()
+    finally:
+        broker.close()

@@ -54,14 +54,35 @@ def _amqtt_exe() -> str:
     return found
 
 
+def _self_signed(cert: Path, key: Path) -> None:
+    exe = shutil.which("openssl")
+    if exe is None:
+        raise BrokerError("openssl is not installed (needed for a TLS test certificate)")
+    subprocess.run(
+        [exe, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+         str(cert), "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    os.chmod(key, 0o644)
+    os.chmod(cert, 0o644)
+
+
 class Broker:
-    def __init__(self, kind: str = "amqtt", port: int | None = None):
+    def __init__(self, kind: str = "amqtt", port: int | None = None, tls_port: int | None = None):
+        """tls_port (Mosquitto only): a second listener with TLS and a self-signed certificate
+        (made with the openssl command) for 127.0.0.1/localhost, in `self.cert_path`."""
         if kind not in ("amqtt", "mosquitto"):
             raise BrokerError(f"unknown broker kind {kind!r} (amqtt or mosquitto)")
+        if tls_port and kind != "mosquitto":
+            raise BrokerError("a TLS listener is only set up for mosquitto")
         self.kind = kind
         self.port = port or free_port()
+        self.tls_port = tls_port
         self.proc: subprocess.Popen | None = None
         self._dir = tempfile.TemporaryDirectory(prefix=f"broker-{kind}-")
+        os.chmod(self._dir.name, 0o755)  # mosquitto started as root reads its files as `mosquitto`
+        self.cert_path = Path(self._dir.name) / "cert.pem"
         self.log_path = Path(self._dir.name) / "broker.log"
 
     def _command(self) -> list[str]:
@@ -71,9 +92,16 @@ class Broker:
             if exe is None:
                 raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto)")
             conf = d / "mosquitto.conf"
-            conf.write_text(
-                f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            )
+            text = f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            if self.tls_port:
+                key = d / "key.pem"
+                if not self.cert_path.exists():
+                    _self_signed(self.cert_path, key)
+                text += (
+                    f"listener {self.tls_port} 127.0.0.1\n"
+                    f"certfile {self.cert_path}\nkeyfile {key}\n"
+                )
+            conf.write_text(text)
             return [exe, "-c", str(conf)]
         conf = d / "amqtt.yaml"
         conf.write_text(
@@ -103,7 +131,11 @@ class Broker:
                 )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
+                    pass
+                if self.tls_port:
+                    with socket.create_connection(("127.0.0.1", self.tls_port), timeout=0.2):
+                        pass
+                return self
             except OSError:
                 time.sleep(0.05)
         self.stop()
