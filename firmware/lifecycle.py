@@ -117,7 +117,7 @@ class Lifecycle:
             self.unexpected = True
             if c.reason in ("none", "soft", "power_on"):
                 c.reason = "watchdog" if self.cause == "watchdog" else "brownout"
-        elif c.valid and c.phase not in _QUIET and c.reason not in ("command", "safe_timeout"):
+        elif c.valid and (c.reason == "crash" or (c.phase not in _QUIET and c.reason not in ("command", "safe_timeout"))):
             # reset while mid-cycle without a watchdog: the firmware crashed (or was reset by hand)
             self.unexpected = True
             if c.reason in ("none", "soft"):

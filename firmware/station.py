@@ -362,6 +362,34 @@ def main(board_cfg=None):
 
     if board_cfg is None:
         board_cfg = load_board_cfg()
-    st = Station(Hal(board_cfg), board_cfg)
-    st.boot()
-    st.run()
+    hal = Hal(board_cfg)
+    st = Station(hal, board_cfg)
+    try:
+        st.boot()
+        st.run()
+    except Exception as exc:  # noqa: a bug that escapes the cycle: record it, reset, count it
+        crash(hal, exc)
+
+
+def crash(hal, exc, delay_ms=10000):
+    """The firmware failed outside the cycle's own error handling: leave a breadcrumb, report,
+    and reset after a pause (long enough to read the line). Repeated crashes lead to safe mode."""
+    try:
+        crumbs = lifecycle.Breadcrumbs(hal)
+        crumbs.reason = "crash"
+        crumbs.save()
+    except Exception:  # noqa: RTC memory unusable: the reset still happens
+        pass
+    diag.exception("CRASH", exc, None, reset_in_ms=delay_ms)
+    hal.sleep_ms(delay_ms)
+    hal.reset()
+
+
+def resume():
+    """At the REPL of a station in safe mode: leave safe mode and restart the station now."""
+    from hal import Hal
+
+    hal = Hal(load_board_cfg())
+    lifecycle.Lifecycle(hal).resume()
+    diag.warn("REBOOT", None, reason="resume")
+    hal.reset()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class MpFile(pytest.File):
         cmd += [str(TESTS / "mp_runner.py"), str(self.path), *names]
         env = micropython_env()
         env["MICROPYPATH"] = str(TESTS) + ":" + env["MICROPYPATH"]
+        # a private scratch folder per file run, so parallel runs never share station files
+        env["MP_TMP"] = tempfile.mkdtemp(prefix="mp_" + self.path.stem + "_")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                                   cwd=str(TESTS.parent))

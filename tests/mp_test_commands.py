@@ -7,9 +7,9 @@ import os
 import codec
 import commands as C
 import config
-from mptest import eq
+from mptest import TMP, eq
 
-ROOT = "/tmp/mp_test_commands_fs"
+ROOT = TMP + "/commands_fs"
 CFG_PATH = ROOT + "/" + config.CONFIG_FILE
 
 

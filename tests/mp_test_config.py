@@ -2,9 +2,9 @@
 import os
 
 import config
-from mptest import eq, raises
+from mptest import TMP, eq, raises
 
-ROOT = "/tmp/mp_test_config_fs"
+ROOT = TMP + "/config_fs"
 
 
 def setup():

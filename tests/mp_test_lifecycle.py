@@ -153,3 +153,32 @@ def test_capped_watchdog_is_fed_in_slices_of_a_long_sleep():
     resets = r.find("SIM.RESET")
     if not resets or "watchdog" not in resets[0]:
         raise AssertionError("a 60 s hang inside a cycle must trip an 8 s watchdog")
+
+
+def test_crash_outside_the_cycle_leaves_a_breadcrumb_and_resets():
+    import station
+    from sim.board import SimReset
+
+    r = Rig()
+    orig = station.Station.boot
+
+    def broken_boot(self):
+        orig(self)
+        raise RuntimeError("bug in boot")
+
+    station.Station.boot = broken_boot
+    try:
+        try:
+            station.main(r.cfg)
+            raise AssertionError("main returned")
+        except SimReset as reset:
+            eq(reset.cause, "soft", "reset after the crash")
+    finally:
+        station.Station.boot = orig
+    crash = r.find("CRASH")
+    if not crash or "RuntimeError" not in crash[0]:
+        raise AssertionError(r.lines[-5:])
+    r.board.on_reset("soft")
+    life = lifecycle.Lifecycle(r.hal)
+    info = life.on_boot()
+    eq((info["last_reason"], info["unexpected_resets"]), ("crash", 1), "crash counted")

@@ -1,5 +1,10 @@
 """Small assertion helpers for MicroPython-side tests (imported by tests/mp_test_*.py)."""
 
+import os
+
+# private scratch folder of this test file's run (set by tests/conftest.py)
+TMP = os.getenv("MP_TMP") or "/tmp"
+
 
 class Skip(Exception):
     """Raise to mark a MicroPython-side test as skipped."""

@@ -35,8 +35,12 @@ def clean(path):
 class Rig:
     """A station on a fresh simulated board; `lines` collects every diagnostic line."""
 
-    def __init__(self, sensors=None, config_text=None, trace="synthetic", fs="/tmp/mp_station_fs"):
+    def __init__(self, sensors=None, config_text=None, trace="synthetic", fs=None):
         vtime.reset(epoch_s=1700000000)
+        if fs is None:
+            from mptest import TMP
+
+            fs = TMP + "/station_fs"
         clean(fs)
         if config_text is not None:
             with open(fs + "/config.json", "w") as f:
