@@ -8,7 +8,7 @@ import re
 from mpy import REPO
 
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]*\.[A-Z][A-Z0-9_.]*$")
-_BARE = {"BOOT", "SENSORS", "SAMPLE", "DELIVERY", "DOWNLINK", "REBOOT"}
+_BARE = {"BOOT", "SENSORS", "SAMPLE", "DELIVERY", "DOWNLINK", "REBOOT", "CRASH"}
 
 
 def firmware_codes() -> set[str]:
