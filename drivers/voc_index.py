@@ -24,33 +24,39 @@ from micropython import const
 
 # --- constants of the published algorithm (VOC variant) ---
 _INITIAL_BLACKOUT_S = const(45)
-_INDEX_GAIN = 230.0
-_SRAW_STD_INITIAL = 50.0
-_SRAW_STD_BONUS = 220.0
-_TAU_MEAN_H = 12.0
-_TAU_VARIANCE_H = 12.0
-_TAU_INITIAL_MEAN_S = 20.0
-_INIT_DURATION_MEAN_S = 3600.0 * 0.75
-_INIT_TRANSITION_MEAN = 0.01
-_TAU_INITIAL_VARIANCE_S = 2500.0
-_INIT_DURATION_VARIANCE_S = 3600.0 * 1.45
-_INIT_TRANSITION_VARIANCE = 0.01
-_GATING_THRESHOLD = 340.0
-_GATING_THRESHOLD_INITIAL = 510.0
-_GATING_THRESHOLD_TRANSITION = 0.09
-_GATING_MAX_DURATION_MIN = 60.0 * 3
-_GATING_MAX_RATIO = 0.3
-_SIGMOID_L = 500.0
-_SIGMOID_K = -0.0065
-_SIGMOID_X0 = 213.0
-_INDEX_OFFSET = 100.0
-_LP_TAU_FAST_S = 20.0
-_LP_TAU_SLOW_S = 500.0
-_LP_ALPHA = -0.2
+_INDEX_GAIN = const(230.0)
+_SRAW_STD_INITIAL = const(50.0)
+_SRAW_STD_BONUS = const(220.0)
+_TAU_MEAN_H = const(12.0)
+_TAU_VARIANCE_H = const(12.0)
+_TAU_INITIAL_MEAN_S = const(20.0)
+_INIT_DURATION_MEAN_S = const(2700.0)
+_INIT_TRANSITION_MEAN = const(0.01)
+_TAU_INITIAL_VARIANCE_S = const(2500.0)
+_INIT_DURATION_VARIANCE_S = const(5220.0)
+_INIT_TRANSITION_VARIANCE = const(0.01)
+_GATING_THRESHOLD = const(340.0)
+_GATING_THRESHOLD_INITIAL = const(510.0)
+_GATING_THRESHOLD_TRANSITION = const(0.09)
+_GATING_MAX_DURATION_MIN = const(180.0)
+_GATING_MAX_RATIO = const(0.3)
+_SIGMOID_L = const(500.0)
+_SIGMOID_K = const(-0.0065)
+_SIGMOID_X0 = const(213.0)
+_INDEX_OFFSET = const(100.0)
+_LP_TAU_FAST_S = const(20.0)
+_LP_TAU_SLOW_S = const(500.0)
+_LP_ALPHA = const(-0.2)
 _SRAW_MINIMUM = const(20000)
-_GAMMA_SCALING = 64.0
-_ADDITIONAL_GAMMA_MEAN_SCALING = 8.0
-_FIX16_MAX = 32767.0
+_GAMMA_SCALING = const(64.0)
+_ADDITIONAL_GAMMA_MEAN_SCALING = const(8.0)
+_FIX16_MAX = const(32767.0)
+# derived from the above, written out so a call does not recompute them (each float operation
+# allocates on a MicroPython heap)
+_GATING_SPAN = const(170.0)  # _GATING_THRESHOLD_INITIAL - _GATING_THRESHOLD
+_MEAN_SCALE = const(512.0)  # _ADDITIONAL_GAMMA_MEAN_SCALING * _GAMMA_SCALING
+_SIGMOID_SHIFT = const(0.0)  # (_SIGMOID_L - 5 * _INDEX_OFFSET) / 4
+_LP_TAU_SPAN_S = const(480.0)  # _LP_TAU_SLOW_S - _LP_TAU_FAST_S
 
 # Index values above which the learning is gated, and how long into uptime the initial
 # (fast) learning lasts, are blended with this logistic function.
@@ -86,6 +92,9 @@ class VocIndex:
         # adaptive low-pass
         self._lp_ready = False
         self._x1 = self._x2 = self._x3 = 0.0
+        # coefficients that depend only on the sampling interval, kept for the last dt_s
+        self._dt = None
+        self._k = None
 
     @property
     def learning(self):
@@ -122,19 +131,17 @@ class VocIndex:
         if x > 50.0:
             return 0.0
         if v >= 0.0:
-            shift = (_SIGMOID_L - 5.0 * _INDEX_OFFSET) / 4.0
-            return (_SIGMOID_L + shift) / (1.0 + math.exp(x)) - shift
+            return (_SIGMOID_L + _SIGMOID_SHIFT) / (1.0 + math.exp(x)) - _SIGMOID_SHIFT
         return _SIGMOID_L / (1.0 + math.exp(x))
 
     def _lowpass(self, v, dt):
         if not self._lp_ready:
             self._x1 = self._x2 = self._x3 = v
             self._lp_ready = True
-        a1 = dt / (_LP_TAU_FAST_S + dt)
-        a2 = dt / (_LP_TAU_SLOW_S + dt)
-        self._x1 += a1 * (v - self._x1)
-        self._x2 += a2 * (v - self._x2)
-        tau = (_LP_TAU_SLOW_S - _LP_TAU_FAST_S) * math.exp(_LP_ALPHA * abs(self._x1 - self._x2)) + _LP_TAU_FAST_S
+        k = self._coefficients(dt)
+        self._x1 += k[0] * (v - self._x1)
+        self._x2 += k[1] * (v - self._x2)
+        tau = _LP_TAU_SPAN_S * math.exp(_LP_ALPHA * abs(self._x1 - self._x2)) + _LP_TAU_FAST_S
         a3 = dt / (dt + tau)
         self._x3 += a3 * (v - self._x3)
         return self._x3
@@ -158,28 +165,44 @@ class VocIndex:
         )
         self._mean += g_mean * delta / _ADDITIONAL_GAMMA_MEAN_SCALING
 
+    def _coefficients(self, dt):
+        """(low-pass a1, a2, gamma mean long, var long, mean init, var init, uptime limit) for
+        this sampling interval: computed once per interval, not per call."""
+        if dt != self._dt:
+            dt_h = dt / 3600.0
+            self._k = (
+                dt / (_LP_TAU_FAST_S + dt),
+                dt / (_LP_TAU_SLOW_S + dt),
+                _MEAN_SCALE * dt_h / (_TAU_MEAN_H + dt_h),
+                _GAMMA_SCALING * dt_h / (_TAU_VARIANCE_H + dt_h),
+                _MEAN_SCALE * dt / (_TAU_INITIAL_MEAN_S + dt),
+                _GAMMA_SCALING * dt / (_TAU_INITIAL_VARIANCE_S + dt),
+                _FIX16_MAX - dt,
+            )
+            self._dt = dt
+        return self._k
+
     def _gammas(self, dt):
         """Learning rates for this step: fast at first, gated while the index is high."""
-        dt_h = dt / 3600.0
-        scale = _ADDITIONAL_GAMMA_MEAN_SCALING * _GAMMA_SCALING
-        g_mean_long = scale * dt_h / (_TAU_MEAN_H + dt_h)
-        g_var_long = _GAMMA_SCALING * dt_h / (_TAU_VARIANCE_H + dt_h)
-        g_mean_init = scale * dt / (_TAU_INITIAL_MEAN_S + dt)
-        g_var_init = _GAMMA_SCALING * dt / (_TAU_INITIAL_VARIANCE_S + dt)
-        limit = _FIX16_MAX - dt
+        k = self._coefficients(dt)
+        g_mean_long = k[2]
+        g_var_long = k[3]
+        g_mean_init = k[4]
+        g_var_init = k[5]
+        limit = k[6]
         if self._uptime_gamma < limit:
             self._uptime_gamma += dt
         if self._uptime_gating < limit:
             self._uptime_gating += dt
         init_m = _sigmoid(_INIT_DURATION_MEAN_S, _INIT_TRANSITION_MEAN, self._uptime_gamma)
         gamma_mean = g_mean_long + (g_mean_init - g_mean_long) * init_m
-        thr_m = _GATING_THRESHOLD + (_GATING_THRESHOLD_INITIAL - _GATING_THRESHOLD) * _sigmoid(
+        thr_m = _GATING_THRESHOLD + _GATING_SPAN * _sigmoid(
             _INIT_DURATION_MEAN_S, _INIT_TRANSITION_MEAN, self._uptime_gating
         )
         gate_m = _sigmoid(thr_m, _GATING_THRESHOLD_TRANSITION, self.index)
         init_v = _sigmoid(_INIT_DURATION_VARIANCE_S, _INIT_TRANSITION_VARIANCE, self._uptime_gamma)
         gamma_var = g_var_long + (g_var_init - g_var_long) * (init_v - init_m)
-        thr_v = _GATING_THRESHOLD + (_GATING_THRESHOLD_INITIAL - _GATING_THRESHOLD) * _sigmoid(
+        thr_v = _GATING_THRESHOLD + _GATING_SPAN * _sigmoid(
             _INIT_DURATION_VARIANCE_S, _INIT_TRANSITION_VARIANCE, self._uptime_gating
         )
         gate_v = _sigmoid(thr_v, _GATING_THRESHOLD_TRANSITION, self.index)
