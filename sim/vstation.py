@@ -280,6 +280,14 @@ def main(argv):
     if opts.get("secrets"):
         _copy(opts["secrets"], opts["fs"] + "/secrets.json")
 
+    # The chips are powered with the board, not when the firmware first talks to them: wire every
+    # bus and UART (models attached) and open the trace now, so their objects count as the
+    # simulation's heap; a board has them in silicon.
+    for name, spec in board_cfg.get("i2c", {}).items():
+        board.i2c(name, spec)
+    for name, spec in board_cfg.get("uart", {}).items():
+        board.uart(name, spec, spec.get("baud", 9600), spec.get("timeout_ms", 1000))
+    env.at(0)
     # the simulation's own live heap ends here: every later byte is the firmware's (its modules
     # included, which the lines below import to apply the run's config overrides)
     gc.collect()
