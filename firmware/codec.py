@@ -9,7 +9,8 @@
     n = encode_lpp(sample, buf)                        Cayenne LPP (dashboards)
 
 Every frame is a bit stream packed MSB first; its first byte holds the format version (3 bits),
-the frame type (2 bits) and 3 type bits. Channel values are quantised to their resolution as
+the frame type (2 bits) and 3 type bits (sample frames: the time kind and the preset bit, set
+when the sample carries exactly the eight sensor channels so no presence mask follows). Channel values are quantised to their resolution as
 integers q (sample.py order), written with a two-tier code (a short form for everyday city
 values, a full form for the whole range). Batches send the first sample absolute and the rest as
 Rice-coded deltas with one parameter k per channel and batch, and an escape to the absolute
@@ -48,6 +49,10 @@ TIME_UNIX = const(2)  # unix seconds, 32 bits (station clock synced)
 TIME_UPTIME = const(3)  # station uptime seconds, 32 bits (clock not synced; journal records)
 
 MAX_BATCH = const(64)
+SEQ_MASK = const(0xFF)  # frames carry seq modulo 256 (receivers dedupe on seq + time)
+PRESET = const(0xFF)  # the header's preset bit: channels 0..7 exactly (no presence mask)
+_DEF_MIN = const(10)
+RH_HIGH_Q = const(140)  # humidity q above this (70.0 %) means RH high when humidity is sent  # the interval code is shortest for 10-minute sampling
 _ESC = const(8)  # unary run that escapes a Rice-coded delta to the absolute value code
 _MAX_K = const(7)
 _MAX_INTERVAL = const(131071)  # 17 bits
@@ -230,10 +235,22 @@ def _put_value(ch, q):
         _put(q, _FULL[ch])
 
 
-def _put_state(smp):
-    """Presence, flags and health of the scanned sample."""
-    _put(_present, 9)
-    _put(smp.flags & 3, 2)
+def _rh_sent(smp):
+    """The RH-high flag bit as a state carries it: only when humidity is absent (else receivers
+    derive it from the humidity value: q > 140, i.e. above 70.0 %)."""
+    return 0 if _present & (1 << S.HUMIDITY) else smp.flags & S.FLAG_RH_HIGH
+
+
+def _put_state(smp, head):
+    """Presence, flags and health of the scanned sample. head: the preset bit is in the frame's
+    header (the frame's first state), else it starts the state."""
+    p = _present
+    if not head:
+        _put(1 if p == PRESET else 0, 1)
+    if p != PRESET:
+        _put(p, 9)
+    if not p & (1 << S.HUMIDITY):
+        _put(smp.flags & S.FLAG_RH_HIGH, 1)
     f = smp.fault & 0x1FF
     w = smp.warmup & 0x1FF
     im = _impl
@@ -250,11 +267,16 @@ def _put_state(smp):
         _put(0, 1)
 
 
-def _state_bits(smp):
+def _state_bits(smp, head):
     f = smp.fault & 0x1FF
     w = smp.warmup & 0x1FF
     im = _impl
-    n = 12
+    p = _present
+    n = 1 if head else 2
+    if p != PRESET:
+        n += 9
+    if not p & (1 << S.HUMIDITY):
+        n += 1
     if f | w | im:
         n += 3
         if f:
@@ -270,7 +292,7 @@ def _same_state(b):
     """True when scanned sample b has the presence, flags and health kept by _keep_state."""
     return (
         _present == _st_present
-        and (b.flags & 3) == _st_flags
+        and _rh_sent(b) == _st_flags
         and (b.fault & 0x1FF) == _st_fault
         and (b.warmup & 0x1FF) == _st_warm
         and _impl == _st_impl
@@ -287,7 +309,7 @@ _st_impl = 0
 def _keep_state(smp):
     global _st_present, _st_flags, _st_fault, _st_warm, _st_impl
     _st_present = _present
-    _st_flags = smp.flags & 3
+    _st_flags = _rh_sent(smp)
     _st_fault = smp.fault & 0x1FF
     _st_warm = smp.warmup & 0x1FF
     _st_impl = _impl
@@ -302,9 +324,9 @@ def _time_of(smp, now):
     global _tkind, _tval
     if now is not None:
         age = now - smp.time
-        if age < 0:
-            raise ValueError("sample time is after now")
-        if age <= 0xFFFF:
+        # a sample "after now" (the clock was stepped back) or older than 18 h keeps its
+        # absolute time
+        if 0 <= age <= 0xFFFF:
             _tkind = TIME_NOW if age == 0 else TIME_AGE16
             _tval = age
             return
@@ -320,11 +342,15 @@ def _put_time():
         _put32(_tval)
 
 
+def _header(ftype):
+    _put((VERSION << 5) | (ftype << 3) | (_tkind << 1) | (1 if _present == PRESET else 0), 8)
+
+
 def _put_single(smp):
-    _put((VERSION << 5) | (FRAME_SAMPLE << 3) | (_tkind << 1), 8)
-    _put(smp.seq & 0xFFFF, 16)
+    _header(FRAME_SAMPLE)
+    _put(smp.seq & SEQ_MASK, 8)
     _put_time()
-    _put_state(smp)
+    _put_state(smp, True)
     p = _present
     for ch in range(S.N_CHANNELS):
         if p & (1 << ch):
@@ -395,7 +421,7 @@ def _run_length(samples, count):
     prev = first
     for i in range(1, count):
         s = samples[i]
-        if (s.seq - prev.seq) & 0xFFFF != 1 or (s.flags & S.FLAG_CLOCK_SYNCED) != sync:
+        if (s.seq - prev.seq) & SEQ_MASK != 1 or (s.flags & S.FLAG_CLOCK_SYNCED) != sync:
             return i
         j = s.time - prev.time - step
         if j > 0x7FFF or j < -0x7FFF:
@@ -436,7 +462,7 @@ def _fit(samples, run, max_bits, now):
     _have = 0
     # header, count, seq, interval, uniform flag (time field, union mask and the per-sample
     # prefixes are added per prefix below)
-    fixed = 8 + 6 + 16 + _interval_bits() + 1
+    fixed = 8 + 6 + 8 + _interval_bits() + 1
     union = 0
     first = 0
     prefixes = 0  # bits of the per-sample prefixes, needed unless the batch is uniform
@@ -446,7 +472,7 @@ def _fit(samples, run, max_bits, now):
         s = samples[i]
         _scan(s)
         if i == 0:
-            fixed += _state_bits(s)
+            fixed += _state_bits(s, True)
             _keep_state(s)
             first = _present
         else:
@@ -455,7 +481,7 @@ def _fit(samples, run, max_bits, now):
             changed = not _same_state(s)
             if changed or j:
                 uniform = False
-                prefixes += 1 + _state_bits(s) if changed else 1
+                prefixes += 1 + _state_bits(s, False) if changed else 1
                 prefixes += _eg_bits(_zig(j))
                 if changed:
                     _keep_state(s)
@@ -495,15 +521,15 @@ def _fit(samples, run, max_bits, now):
 
 def _interval_bits():
     if _interval % 60 == 0:
-        return 1 + _eg_bits(_interval // 60 - 1)
+        return 1 + _eg_bits(_zig(_interval // 60 - _DEF_MIN))
     return 18
 
 
 def _put_interval():
-    """Whole minutes: '1' + Exp-Golomb(minutes - 1); else '0' + 17 bits of seconds."""
+    """Whole minutes: '1' + Exp-Golomb(zigzag(minutes - 10)); else '0' + 17 bits of seconds."""
     if _interval % 60 == 0:
         _put(1, 1)
-        _put_eg(_interval // 60 - 1)
+        _put_eg(_zig(_interval // 60 - _DEF_MIN))
     else:
         _put(0, 1)
         _put(_interval >> 16, 1)
@@ -513,9 +539,10 @@ def _put_interval():
 def _put_batch(samples, m):
     global _have
     first = samples[0]
-    _put((VERSION << 5) | (FRAME_BATCH << 3) | (_tkind << 1), 8)
+    _scan(first)
+    _header(FRAME_BATCH)
     _put(m - 1, 6)
-    _put(first.seq & 0xFFFF, 16)
+    _put(first.seq & SEQ_MASK, 8)
     _put_time()
     _put_interval()
     union = 0
@@ -530,7 +557,7 @@ def _put_batch(samples, m):
             uniform = 0
     _put(uniform, 1)  # 1: no per-sample prefixes (same state, steady spacing throughout)
     _scan(first)
-    _put_state(first)
+    _put_state(first, True)
     if union == _present:
         _put(1, 1)  # the batch's channels are the first sample's
     else:
@@ -552,7 +579,7 @@ def _put_batch(samples, m):
                 _put(1, 1)
                 _put(1 if changed else 0, 1)
                 if changed:
-                    _put_state(s)
+                    _put_state(s, False)
                     _keep_state(s)
                 _put_eg(_zig(j))
             elif not uniform:
@@ -676,18 +703,18 @@ def decode_sample(frame, smp, now=None):
         raise FrameError("unknown frame version %d" % (h >> 5))
     if (h >> 3) & 3 != FRAME_SAMPLE:
         raise FrameError("not a single-sample frame (type %d)" % ((h >> 3) & 3))
-    if h & 1:
-        raise FrameError("reserved header bit set")
     tk = (h >> 1) & 3
-    seq = _get(16)
+    seq = _get(8)
     if tk == TIME_NOW:
         t = 0
     elif tk == TIME_AGE16:
         t = _get(16)
     else:
         t = (_get(16) << 16) | _get(16)
-    present = _get(9)
-    flags = _get(2)
+    present = PRESET if h & 1 else _get(9)
+    flags = S.FLAG_CLOCK_SYNCED if tk == TIME_UNIX else 0
+    if not present & (1 << S.HUMIDITY):
+        flags |= _get(1)  # FLAG_RH_HIGH
     fault = warm = impl = 0
     if _get(1):
         which = _get(3)
@@ -703,6 +730,8 @@ def decode_sample(frame, smp, now=None):
     for ch in range(S.N_CHANNELS):
         if present & (1 << ch):
             qs[ch] = _get_value(ch)
+    if present & (1 << S.HUMIDITY) and qs[S.HUMIDITY] > RH_HIGH_Q:
+        flags |= S.FLAG_RH_HIGH  # derived from the quantised humidity: above 70.0 %
     if (_rlim - _rpos) >= 8:
         raise FrameError("trailing bytes after the sample")
     if _rpos & 7 and _get(8 - (_rpos & 7)):

@@ -97,13 +97,13 @@ def test_decode_sample_round_trip_and_time_kinds():
     s = make(seq=70000)
     s.fault = 1 << S.PM10
     s.warmup = 1 << S.VOC
-    s.flags |= S.FLAG_RH_HIGH
+    s.flags |= S.FLAG_RH_HIGH  # not sent: humidity (45.5 %) is, and says "not high"
     d = S.Sample()
     n = codec.encode_sample(s, BUF)
     codec.decode_sample(BUF[:n], d)
-    eq(d.seq, 70000 & 0xFFFF, "seq is sent modulo 2**16")
+    eq(d.seq, 70000 & 0xFF, "seq is sent modulo 256")
     eq(d.time, T0, "unix time")
-    eq((d.fault, d.warmup, d.flags), (s.fault, s.warmup, s.flags), "health")
+    eq((d.fault, d.warmup, d.flags), (s.fault, s.warmup, S.FLAG_CLOCK_SYNCED), "health")
     for i in range(S.N_CHANNELS):
         res = (0.1, 0.5, 0.1, 1, 0.1, 0.1, 0.1, 1, 0.01)[i]
         if abs(d.values[i] - s.values[i]) > res / 2 + 1e-4:
@@ -115,7 +115,40 @@ def test_decode_sample_round_trip_and_time_kinds():
     n = codec.encode_sample(u, BUF)
     codec.decode_sample(BUF[:n], d)
     eq(d.time, 5000, "uptime kind keeps the uptime")
-    raises(ValueError, codec.encode_sample, u, BUF, 4000)  # sample after now
+    eq(d.flags, 0, "kind 3: clock not synced")
+    eq(codec.encode_sample(u, BUF, 4000), n, "sample after now: absolute time (clock stepped back)")
+    eq(BUF[0] >> 1 & 3, codec.TIME_UPTIME, "kind 3")
+    eq(codec.encode_sample(u, BUF, 5000 + 65536), n, "older than 65535 s: absolute time")
+    eq(codec.encode_sample(u, BUF, 5000), n - 4, "age 0: no time field")
+
+
+def test_rh_flag_sent_only_without_humidity_and_derived_from_the_quantised_value():
+    d = S.Sample()
+    for rh, high in ((70.0, 0), (70.2, 0), (70.24, 0), (70.25, 1), (70.5, 1), (99.0, 1)):
+        for station_flag in (0, S.FLAG_RH_HIGH):
+            s = make(vals=(18.0, rh, None, None, None, None, None, None, None))
+            s.flags |= station_flag
+            n = codec.encode_sample(s, BUF)
+            codec.decode_sample(BUF[:n], d)
+            eq(d.flags & S.FLAG_RH_HIGH, high, "rh %r: decoded %r" % (rh, d.values[S.HUMIDITY]))
+    no_rh = make(vals=(18.0, None, None, None, None, None, None, None, None))
+    n0 = codec.encode_sample(no_rh, BUF)
+    no_rh.flags |= S.FLAG_RH_HIGH
+    eq(codec.encode_sample(no_rh, BUF), n0, "one flag bit, padded either way")
+    codec.decode_sample(BUF[:n0], d)
+    eq(d.flags, S.FLAG_RH_HIGH | S.FLAG_CLOCK_SYNCED, "the flag travels without humidity")
+
+
+def test_preset_bit_and_twelve_byte_live_frame():
+    eight = make(vals=FULL[:8] + (None,))
+    eq(codec.encode_sample(eight, BUF, T0), 12, "eight channels live: 12 bytes")
+    eq(BUF[0] & 1, 1, "preset bit")
+    eq(codec.encode_sample(make(), BUF, T0), 15, "nine channels: mask, no preset")
+    eq(BUF[0] & 1, 0, "no preset bit with battery")
+    d = S.Sample()
+    codec.encode_sample(eight, BUF)
+    codec.decode_sample(BUF[:16], d)
+    eq(d.present(), 0xFF, "preset decodes as channels 0..7")
 
 
 def test_batch_stops_at_gaps_and_uses_single_frame_for_one():

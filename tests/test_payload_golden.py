@@ -127,10 +127,9 @@ def test_eight_channel_live_frame_assembled_from_the_spec():
     w.put(0b001, 3)  # version 1
     w.put(0, 2)  # single-sample frame
     w.put(0, 2)  # time kind 0: sampled now, no time field
-    w.put(0, 1)  # reserved
-    w.put(2, 16)  # seq
-    w.put(0b011111111, 9)  # presence: channels 0..7
-    w.put(0b10, 2)  # flags: clock synced, RH not high
+    w.put(1, 1)  # preset: channels 0..7, no presence mask
+    w.put(2, 8)  # seq
+    # no flags: RH high follows from the humidity, clock sync does not matter for kind 0
     w.put(0, 1)  # no health block
     w.put(0, 1), w.put(214 + 400 - 300, 9)  # 21.4 degC: short form from q=300
     w.put(91, 8)  # 45.5 %: q = 2 * 45.5
@@ -142,28 +141,51 @@ def test_eight_channel_live_frame_assembled_from_the_spec():
     vec = _vectors("sample")[1]
     assert vec["name"].startswith("eight sensor channels")
     assert w.frame().hex() == vec["frames"][0]["hex"]
-    assert len(w.frame()) == 15
+    assert len(w.frame()) == 12  # the issue's target: at most 12 bytes
+    dec = codec.decode(w.frame(), 1, 1767226205)[0]
+    assert dec["time"] == 1767226205 and dec["age_s"] == 0 and dec["seq"] == 2
+    assert dec["health"]["clock_synced"] is None and dec["health"]["rh_high"] is False
 
 
 def test_uptime_frame_assembled_from_the_spec():
     w = _Bits()
     w.put(0b001, 3), w.put(0, 2), w.put(3, 2), w.put(0, 1)  # time kind 3: uptime seconds
-    w.put(7, 16)  # seq
+    w.put(7, 8)  # seq
     w.put(4200, 32)  # uptime 4200 s
-    w.put(0b000000111, 9), w.put(0, 2), w.put(0, 1)  # T, RH, p; clock not synced; no health
+    w.put(0b000000111, 9), w.put(0, 1)  # T, RH, p (RH present: no flag bit); no health
     w.put(0, 1), w.put(-33 + 400 - 300, 9)  # -3.25 degC rounds half away from zero: -3.3
     w.put(176, 8)  # 88 %
     w.put(0, 1), w.put(9876 - 3000 - 6500, 10)  # 987.6 hPa
     vec = _vectors("sample")[2]
     assert w.frame().hex() == vec["frames"][0]["hex"]
-    assert codec.decode(w.frame())[0]["temperature_c"] == -3.3
+    dec = codec.decode(w.frame())[0]
+    assert dec["temperature_c"] == -3.3
+    assert dec["health"]["clock_synced"] is False and dec["health"]["rh_high"] is True  # 88 %
+
+
+def test_rh_flag_bit_only_without_humidity_and_derived_at_the_boundary():
+    """70.0 % (q 140) is not high, 70.5 % (q 141) is; without humidity the flag bit is sent."""
+    for q, high in ((140, False), (141, True)):
+        w = _Bits()
+        w.put(0b001, 3), w.put(0, 2), w.put(0, 2), w.put(0, 1)
+        w.put(9, 8), w.put(0b000000010, 9), w.put(0, 1)  # seq 9, humidity only, no health
+        w.put(q, 8)
+        assert codec.decode(w.frame(), 1, 100)[0]["health"]["rh_high"] is high
+    for flag in (0, 1):
+        w = _Bits()
+        w.put(0b001, 3), w.put(0, 2), w.put(2, 2), w.put(0, 1)  # unix time
+        w.put(9, 8), w.put(1767225600, 32)
+        w.put(0b000000001, 9), w.put(flag, 1), w.put(0, 1)  # temperature only, RH flag
+        w.put(0, 1), w.put(150, 9)
+        h = codec.decode(w.frame())[0]["health"]
+        assert h["rh_high"] is bool(flag) and h["clock_synced"] is True
 
 
 def test_worked_example_in_the_spec_matches_the_golden_frame():
     import re
 
     doc = (REPO / "docs" / "payload-format.md").read_text()
-    block = doc[doc.index("001 00 00 0 ") : doc.index("= 20 00 02")]
+    block = doc[doc.index("001 00 00 1 ") : doc.index("= 21 02 27")]
     bits = "".join(
         re.match(r"([01 ]+?)\s{2,}", line + "  ").group(1).replace(" ", "")
         for line in block.splitlines()

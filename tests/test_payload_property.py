@@ -43,7 +43,8 @@ def js_cases():
 const c = require({json.dumps(str(JS))});
 const items = JSON.parse(require('fs').readFileSync(0, 'utf8'));
 process.stdout.write(JSON.stringify(items.map(it => c.decodeUplink({{
-  bytes: Array.from(Buffer.from(it.hex, 'hex')), fPort: 1}}))));
+  bytes: Array.from(Buffer.from(it.hex, 'hex')), fPort: 1,
+  recvTime: it.now === null ? undefined : new Date(it.now * 1000)}}))));
 """
     proc = subprocess.run(["node", "-e", script], input=json.dumps(cases), capture_output=True,
                           text=True, timeout=120, check=True)  # fmt: skip
@@ -85,9 +86,22 @@ def a_sample(draw, seq=None, t=None, synced=None):
     return d
 
 
-def _check(inp: dict, out: dict) -> None:
-    assert out["seq"] == inp["seq"] & 0xFFFF
-    if inp["health"]["clock_synced"]:
+def _kind(frame: bytes, newest: dict, now: int | None) -> int:
+    """The frame's time kind, checked against the rule: ages (0/1) when the frame's newest
+    sample is 0..65535 s before now, else unix time (2) or uptime (3)."""
+    kind = frame[0] >> 1 & 3
+    if now is not None and 0 <= now - newest["time"] <= 0xFFFF:
+        assert kind == (0 if now == newest["time"] else 1)
+    else:
+        assert kind == (2 if newest["health"]["clock_synced"] else 3)
+    return kind
+
+
+def _check(inp: dict, out: dict, kind: int = 2, now: int | None = None) -> None:
+    assert out["seq"] == inp["seq"] % 256
+    if kind < 2:  # decoded with received_at = now
+        assert out["time"] == inp["time"] and out["age_s"] == now - inp["time"]
+    elif inp["health"]["clock_synced"]:
         assert out["time"] == inp["time"]
     else:
         assert out["time"] is None and out["uptime_s"] == inp["time"]
@@ -104,8 +118,11 @@ def _check(inp: dict, out: dict) -> None:
             tol = RESOLUTION[ch] / 2 + abs(v) * 1e-7 + 1e-9  # float32 inside the encoder
             assert math.isclose(out[key], v, abs_tol=tol), (key, v, out[key])
     h = out["health"]
-    assert h["clock_synced"] == inp["health"]["clock_synced"]
-    assert h["rh_high"] == inp["health"]["rh_high"]
+    assert h["clock_synced"] == (None if kind < 2 else inp["health"]["clock_synced"])
+    if "humidity_pct" in out:  # derived from the quantised humidity, whatever the station said
+        assert h["rh_high"] == (out["humidity_pct"] > 70.0)
+    else:
+        assert h["rh_high"] == inp["health"]["rh_high"]
     assert set(h["fault"]) == set(inp["health"]["fault"])
     assert set(h["warmup"]) == set(inp["health"]["warmup"])
     assert set(h["implausible"]) == implausible
@@ -113,15 +130,37 @@ def _check(inp: dict, out: dict) -> None:
 
 def test_single_frames_round_trip(fw, js_cases):
     @SETTINGS
-    @given(st.lists(a_sample(), min_size=1, max_size=20))
-    def prop(samples):
-        frames = fw.encode(samples)
+    @given(st.lists(a_sample(), min_size=1, max_size=20), st.none() | st.integers(-5, 70000))
+    def prop(samples, offset):
+        # frames built `offset` seconds after the first sample (an age for that one; the others
+        # have random times, mostly out of reach, so absolute)
+        now = None if offset is None else samples[0]["time"] + offset
+        frames = fw.encode(samples, now=now)
         assert len(frames) == len(samples)
         for (frame, n), inp in zip(frames, samples, strict=True):
-            out = codec.decode(frame, 1)
+            out = codec.decode(frame, 1, now)
             assert n == 1 and len(out) == 1
-            _check(inp, out[0])
-            js_cases.append({"hex": frame.hex(), "decoded": out})
+            _check(inp, out[0], _kind(frame, inp, now), now)
+            js_cases.append({"hex": frame.hex(), "now": now, "decoded": out})
+
+    prop()
+
+
+def test_eight_channel_live_frames_are_12_bytes_in_the_short_forms(fw):
+    """The issue's target: a full eight-channel sample, sent at once, in at most 12 bytes, for
+    every value inside the short-form windows (everyday city values)."""
+    windows = [(-10.0, 41.1), (0.0, 100.0), (950.0, 1052.3), (350, 1373), (0.0, 51.1),
+               (0.0, 51.1), (0.0, 51.1), (1, 500)]  # fmt: skip
+
+    @SETTINGS
+    @given(st.tuples(*(st.floats(lo, hi) if isinstance(lo, float) else st.integers(lo, hi)
+                       for lo, hi in windows)), st.integers(0, 255))  # fmt: skip
+    def prop(values, seq):
+        smp = {"seq": seq, "time": 1767225600, "health": {"clock_synced": True}}
+        smp.update(zip(KEYS, values, strict=False))
+        ((frame, _),) = fw.encode([smp], live=True)
+        assert len(frame) <= 12, frame.hex()
+        assert frame[0] & 1  # the preset bit: no presence mask
 
     prop()
 
@@ -142,18 +181,22 @@ def a_series(draw):
 
 def test_batches_round_trip_and_fit(fw, js_cases):
     @SETTINGS
-    @given(a_series(), st.integers(27, 242))  # 27 bytes: the largest possible single frame
-    def prop(samples, max_len):
-        frames = fw.encode(samples, batch=64, max_len=max_len)
-        decoded = []
+    @given(a_series(), st.integers(26, 242), st.sampled_from([None, 0, 5]))
+    def prop(samples, max_len, delay):  # 26 bytes: the largest possible single frame
+        # every frame built `delay` s after the last sample (ages for frames within 18 h)
+        now = None if delay is None else samples[-1]["time"] + delay
+        frames = fw.encode(samples, batch=64, max_len=max_len, now=now)
+        done = 0
         for frame, n in frames:
             assert len(frame) <= max_len
-            out = codec.decode(frame, 1)
+            out = codec.decode(frame, 1, now)
             assert len(out) == n
-            decoded += out
-            js_cases.append({"hex": frame.hex(), "decoded": out})
-        assert len(decoded) == len(samples)
-        for inp, out in zip(samples, decoded, strict=True):
-            _check(inp, out)
+            group = samples[done : done + n]
+            kind = _kind(frame, group[-1], now)
+            for inp, got in zip(group, out, strict=True):
+                _check(inp, got, kind, now)
+            done += n
+            js_cases.append({"hex": frame.hex(), "now": now, "decoded": out})
+        assert done == len(samples)
 
     prop()

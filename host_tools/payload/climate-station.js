@@ -18,6 +18,10 @@ var SLO = [300, 0, 6500, 350, 0, 0, 0, 0, 300];
 var SBITS = [9, 0, 10, 10, 9, 9, 9, 0, 7];
 var ESC = 8;
 var MAX_EG_ZEROS = 16;
+var SEQ_MOD = 256; // frames carry seq modulo 256
+var PRESET = 0xFF; // presence when the header's preset bit is set: channels 0..7
+var DEFAULT_MINUTES = 10; // the interval code is centred on 10-minute sampling
+var RH_HIGH_Q = 140; // humidity q above this (70.0 %): rh_high, derived when humidity is sent
 var TIME_NOW = 0, TIME_AGE16 = 1, TIME_UNIX = 2, TIME_UPTIME = 3;
 var RESETS = ['unknown', 'power_on', 'hard', 'watchdog', 'deep_sleep', 'soft', 'brownout'];
 var SENSOR_TYPES = ['other', 'bme280', 'sht4x', 'scd4x', 'sps30', 'sgp40', 'sds011', 'pms5003',
@@ -122,8 +126,15 @@ function maskKeys(mask) {
   return out;
 }
 
-function readState(b) {
-  var st = { present: b.get(9), flags: b.get(2), fault: 0, warmup: 0, implausible: 0 };
+// A sample state; preset is the header's preset bit for a frame's first state, else null
+// (the bit starts the state).
+function readState(b, preset) {
+  if (preset === null) {
+    preset = b.get(1);
+  }
+  var present = preset ? PRESET : b.get(9);
+  var st = { present: present, rh: (present & 2) ? 0 : b.get(1), fault: 0, warmup: 0,
+    implausible: 0 };
   if (b.get(1)) {
     var which = b.get(3);
     if (which === 0) {
@@ -161,9 +172,11 @@ function sampleObject(seq, kind, t, recvTime, st, qs) {
       out[KEYS[ch]] = valueOf(ch, qs[ch]);
     }
   }
+  // the time kind says whether the clock was synced (2 unix: yes, 3 uptime: no); kinds 0/1
+  // take the time from the receiver. rh_high is derived from the humidity when it is sent.
   out.health = {
-    clock_synced: (st.flags & 2) !== 0,
-    rh_high: (st.flags & 1) !== 0,
+    clock_synced: kind === TIME_UNIX ? true : (kind === TIME_UPTIME ? false : null),
+    rh_high: (st.present & 2) ? qs[1] > RH_HIGH_Q : st.rh !== 0,
     fault: maskKeys(st.fault),
     warmup: maskKeys(st.warmup),
     implausible: maskKeys(st.implausible)
@@ -171,10 +184,10 @@ function sampleObject(seq, kind, t, recvTime, st, qs) {
   return out;
 }
 
-function decodeSampleFrame(b, kind, recvTime) {
-  var seq = b.get(16);
+function decodeSampleFrame(b, kind, preset, recvTime) {
+  var seq = b.get(8);
   var t = readTime(b, kind);
-  var st = readState(b);
+  var st = readState(b, preset);
   var qs = [];
   for (var ch = 0; ch < KEYS.length; ch++) {
     qs.push(st.present & (1 << ch) ? readValue(b, ch) : 0);
@@ -183,13 +196,16 @@ function decodeSampleFrame(b, kind, recvTime) {
   return [sampleObject(seq, kind, t, recvTime, st, qs)];
 }
 
-function decodeBatchFrame(b, kind, recvTime) {
+function decodeBatchFrame(b, kind, preset, recvTime) {
   var count = b.get(6) + 1;
-  var seq0 = b.get(16);
+  var seq0 = b.get(8);
   var tLast = readTime(b, kind); // the newest (last) sample's time
-  var interval = b.get(1) ? (b.eg() + 1) * 60 : b.get(17);
+  var interval = b.get(1) ? (DEFAULT_MINUTES + unzig(b.eg())) * 60 : b.get(17);
+  if (interval <= 0) {
+    fail('batch interval not positive');
+  }
   var uniform = b.get(1);
-  var st = readState(b);
+  var st = readState(b, preset);
   var union = b.get(1) ? st.present : b.get(9);
   var ks = [], prev = [], ch;
   for (ch = 0; ch < KEYS.length; ch++) {
@@ -202,7 +218,7 @@ function decodeBatchFrame(b, kind, recvTime) {
       var step = interval;
       if (!uniform && b.get(1)) {
         if (b.get(1)) {
-          st = readState(b);
+          st = readState(b, null);
         }
         step += unzig(b.eg());
       }
@@ -240,7 +256,7 @@ function decodeBatchFrame(b, kind, recvTime) {
   for (i = 0; i < rows.length; i++) {
     var before = rel - rows[i].rel; // seconds before the newest sample
     var t = kind >= TIME_UNIX ? tLast - before : tLast + before;
-    out.push(sampleObject((seq0 + i) % 65536, kind, t, recvTime, rows[i].st, rows[i].qs));
+    out.push(sampleObject((seq0 + i) % SEQ_MOD, kind, t, recvTime, rows[i].st, rows[i].qs));
   }
   return out;
 }
@@ -380,9 +396,6 @@ function decodeUplink(input) {
       }
       return { data: type === 2 ? decodeStatus(bytes) : decodeAck(bytes), warnings: [], errors: [] };
     }
-    if (h & 1) {
-      fail('reserved header bit set');
-    }
     var b = new Bits(bytes);
     b.get(8);
     var kind = (h >> 1) & 3;
@@ -392,7 +405,7 @@ function decodeUplink(input) {
       warnings.push('no receive time: sample times left null (see age_s)');
     }
     if (type === 0) {
-      var s = decodeSampleFrame(b, kind, recv)[0];
+      var s = decodeSampleFrame(b, kind, h & 1, recv)[0];
       var data = { frame: 'sample' };
       for (var key in s) {
         if (Object.prototype.hasOwnProperty.call(s, key)) {
@@ -401,7 +414,7 @@ function decodeUplink(input) {
       }
       return { data: data, warnings: warnings, errors: [] };
     }
-    return { data: { frame: 'batch', samples: decodeBatchFrame(b, kind, recv) },
+    return { data: { frame: 'batch', samples: decodeBatchFrame(b, kind, h & 1, recv) },
       warnings: warnings, errors: [] };
   } catch (e) {
     if (e instanceof FrameError) {

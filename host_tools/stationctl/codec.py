@@ -43,6 +43,10 @@ SBITS = (9, 0, 10, 10, 9, 9, 9, 0, 7)
 RESOLUTION = (0.1, 0.5, 0.1, 1, 0.1, 0.1, 0.1, 1, 0.01)
 ESC = 8
 MAX_EG_ZEROS = 16
+SEQ_MOD = 256  # frames carry seq modulo 256
+PRESET = 0xFF  # presence when the preset bit is set: channels 0..7
+DEFAULT_MINUTES = 10  # the interval code is centred on 10-minute sampling
+RH_HIGH_Q = 140  # humidity q above this (70.0 %): rh_high, derived when humidity is sent
 
 RESETS = ("unknown", "power_on", "hard", "watchdog", "deep_sleep", "soft", "brownout")
 SENSOR_TYPES = (
@@ -131,9 +135,13 @@ def _mask_keys(mask: int) -> list[str]:
     return [KEYS[i] for i in range(N_CHANNELS) if mask & (1 << i)]
 
 
-def _state(b: _Bits) -> dict:
-    present = b.get(9)
-    flags = b.get(2)
+def _state(b: _Bits, preset: int) -> dict:
+    """A sample state; preset is the header's preset bit for a frame's first state, else None
+    (the bit starts the state)."""
+    if preset is None:
+        preset = b.get(1)
+    present = PRESET if preset else b.get(9)
+    rh = b.get(1) if not present & 2 else 0  # sent only when humidity is absent
     fault = warm = impl = 0
     if b.get(1):
         which = b.get(3)
@@ -142,7 +150,7 @@ def _state(b: _Bits) -> dict:
         fault = b.get(9) if which & 4 else 0
         warm = b.get(9) if which & 2 else 0
         impl = b.get(9) if which & 1 else 0
-    return {"present": present, "flags": flags, "fault": fault, "warmup": warm, "implausible": impl}
+    return {"present": present, "rh": rh, "fault": fault, "warmup": warm, "implausible": impl}
 
 
 def _time(b: _Bits, kind: int) -> int:
@@ -170,9 +178,15 @@ def _sample_dict(
     for ch in range(N_CHANNELS):
         if st["present"] & (1 << ch):
             out[KEYS[ch]] = value_of(ch, qs[ch])
+    if st["present"] & 2:
+        rh_high = qs[1] > RH_HIGH_Q  # derived from the quantised humidity: above 70.0 %
+    else:
+        rh_high = bool(st["rh"])
     out["health"] = {
-        "clock_synced": bool(st["flags"] & 2),
-        "rh_high": bool(st["flags"] & 1),
+        # the time kind says it: unix time (2) needs a synced clock, uptime (3) means not
+        # synced; kinds 0/1 take the time from the receiver, the station's clock does not matter
+        "clock_synced": {TIME_UNIX: True, TIME_UPTIME: False}.get(kind),
+        "rh_high": rh_high,
         "fault": _mask_keys(st["fault"]),
         "warmup": _mask_keys(st["warmup"]),
         "implausible": _mask_keys(st["implausible"]),
@@ -180,10 +194,10 @@ def _sample_dict(
     return out
 
 
-def _decode_sample(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
-    seq = b.get(16)
+def _decode_sample(b: _Bits, kind: int, preset: int, received_at: int | None) -> list[dict]:
+    seq = b.get(8)
     t = _time(b, kind)
-    st = _state(b)
+    st = _state(b, preset)
     qs = [0] * N_CHANNELS
     for ch in range(N_CHANNELS):
         if st["present"] & (1 << ch):
@@ -192,13 +206,15 @@ def _decode_sample(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
     return [_sample_dict(seq, kind, t, received_at, st, qs)]
 
 
-def _decode_batch(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
+def _decode_batch(b: _Bits, kind: int, preset: int, received_at: int | None) -> list[dict]:
     count = b.get(6) + 1
-    seq0 = b.get(16)
+    seq0 = b.get(8)
     t_last = _time(b, kind)  # the newest (last) sample's time
-    interval = (b.eg() + 1) * 60 if b.get(1) else b.get(17)
+    interval = (DEFAULT_MINUTES + _unzig(b.eg())) * 60 if b.get(1) else b.get(17)
+    if interval <= 0:
+        raise FrameError("batch interval not positive")
     uniform = b.get(1)
-    st = _state(b)
+    st = _state(b, preset)
     union = st["present"] if b.get(1) else b.get(9)
     ks = [0] * N_CHANNELS
     for ch in range(N_CHANNELS):
@@ -212,7 +228,7 @@ def _decode_batch(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
             step = interval
             if not uniform and b.get(1):
                 if b.get(1):
-                    st = _state(b)
+                    st = _state(b, None)
                 step += _unzig(b.eg())
             rel += step
         if st["present"] & ~union:
@@ -241,7 +257,7 @@ def _decode_batch(b: _Bits, kind: int, received_at: int | None) -> list[dict]:
     for i, (st, qs, r) in enumerate(rows):
         before = rel - r  # seconds before the newest sample
         t = t_last - before if kind >= TIME_UNIX else t_last + before
-        out.append(_sample_dict((seq0 + i) & 0xFFFF, kind, t, received_at, st, qs))
+        out.append(_sample_dict((seq0 + i) % SEQ_MOD, kind, t, received_at, st, qs))
     return out
 
 
@@ -353,14 +369,12 @@ def decode(frame: bytes, fport: int | None = None, received_at: int | None = Non
         if h & 7:
             raise FrameError("reserved header bits set")
         return _decode_status(frame) if ftype == FRAME_STATUS else _decode_ack(frame)
-    if h & 1:
-        raise FrameError("reserved header bit set")
     b = _Bits(frame)
     b.get(8)
     kind = (h >> 1) & 3
     if ftype == FRAME_SAMPLE:
-        return _decode_sample(b, kind, received_at)
-    return _decode_batch(b, kind, received_at)
+        return _decode_sample(b, kind, h & 1, received_at)
+    return _decode_batch(b, kind, h & 1, received_at)
 
 
 # --- downlink commands (docs/payload-format.md, "Downlink commands") ---

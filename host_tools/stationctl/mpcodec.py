@@ -62,7 +62,10 @@ class FirmwareCodec:
         fmt: str = "compact",
         max_len: int = 242,
         live: bool = False,
+        now: int | None = None,
     ) -> list[tuple[bytes, int]]:
+        """live: each frame built when its newest sample was taken; now: every frame built at
+        that time (samples older than 65535 s, or after now, keep absolute times)."""
         out = self.request(
             {
                 "op": "encode",
@@ -71,6 +74,7 @@ class FirmwareCodec:
                 "format": fmt,
                 "max_len": max_len,
                 "live": live,
+                "now": now,
             }
         )
         return [(bytes.fromhex(h), n) for h, n in out["frames"]]

@@ -35,7 +35,7 @@ lines = [
     "  fileName: climate-station.js",
     "  examples:",
 ]
-pick = [0, 1, 2, 3, 6, 7, 9, 10, 11]
+pick = [0, 1, 2, 3, 5, 6, 7, 9, 10, 12, 13, 14]
 for i in pick:
     v = G["vectors"][i]
     f = v["frames"][0]

@@ -4,7 +4,9 @@
 
 Reads one JSON request per line on stdin and answers one JSON line on stdout:
     {"op": "encode", "format": "compact"|"lpp", "batch": N, "max_len": M, "live": bool,
-     "samples": [sample, ...]}      -> {"frames": [[hex, samples_in_frame], ...]}
+     "now": T|null, "samples": [sample, ...]}  -> {"frames": [[hex, samples_in_frame], ...]}
+        live: each frame is built when its (newest) sample was taken (now = its time);
+        now: every frame is built at time T (ages, or absolute times when T is out of reach)
     {"op": "decode_sample", "hex": H, "now": T|null}                -> {"sample": {...}}
     {"op": "time", "samples": [...], "repeat": R}                   -> encode and json.dumps us
     {"op": "status", "fields": {...}}  {"op": "ack", "cmd_id": I, "status": S}   -> {"hex": H}
@@ -63,6 +65,7 @@ def encode(req):
     fmt = req.get("format", "compact")
     batch = req.get("batch", 1)
     live = req.get("live", False)
+    fixed_now = req.get("now")
     max_len = req.get("max_len", 242)
     buf = bytearray(max(max_len, 64))
     frames = []
@@ -74,13 +77,13 @@ def encode(req):
             i += 1
         elif batch <= 1:
             s = samples[i]
-            n = codec.encode_sample(s, buf, s.time if live else None)
+            n = codec.encode_sample(s, buf, s.time if live else fixed_now)
             frames.append([_hex(buf, n), 1])
             i += 1
         else:
             k = min(batch, len(samples) - i)
             group = samples[i : i + k]
-            now = group[k - 1].time if live else None
+            now = group[k - 1].time if live else fixed_now
             n, used = codec.encode_batch(group, k, buf, max_len, now)
             if used == 0:
                 return {"error": "sample seq %d does not fit %d bytes" % (samples[i].seq, max_len)}
