@@ -18,17 +18,17 @@ from micropython import const
 
 import codec
 import diag
-import journal
 
 _BATCH_MAX = const(16)
 
 
 class Delivery:
-    def __init__(self, jnl, uplink):
+    def __init__(self, jnl, uplink, out=None):
         self.j = jnl
         self.up = uplink
-        self.rec = bytearray(journal.MAX_PAYLOAD)
-        self.out = bytearray(256)
+        # the batch frame is built in `out`: the station lends its frame buffer (free once the
+        # cycle's frame is in the journal); records are read in place in the journal's buffer
+        self.out = out if out is not None else bytearray(256)
         self.delivered = 0  # records confirmed since boot
         self.frames = 0  # frames confirmed since boot
         self.max_depth = jnl.pending
@@ -51,14 +51,14 @@ class Delivery:
 
     def _one(self, limit):
         """(frame memoryview, records, last seq, next pos) of the oldest pending record."""
-        r = self.j.read(self.j.head, self.rec)
+        r = self.j.read(self.j.head)
         if r is None:
             return None
         seq, n, nxt = r
         if n > limit:
             diag.warn("UPLINK.TOO_BIG", self.up.name, seq=seq, bytes=n, max=limit)
             return None
-        return memoryview(self.rec)[:n], 1, seq, nxt
+        return self.j.payload(n), 1, seq, nxt
 
     def _many(self, limit):
         """As many pending samples as fit `limit` bytes, packed by the codec's batch encoder."""
@@ -71,16 +71,16 @@ class Delivery:
         pos = self.j.head
         k = 0
         while k < _BATCH_MAX:
-            r = self.j.read(pos, self.rec)
+            r = self.j.read(pos)
             if r is None:
                 break
             seq, n, pos = r
             try:
-                codec.decode_sample(memoryview(self.rec)[:n], self._samples[k])
-            except ValueError as exc:
+                codec.decode_sample(self.j.payload(n), self._samples[k])
+            except ValueError:
                 # a record the codec cannot read goes alone, as it was stored
                 if k == 0:
-                    return memoryview(self.rec)[:n], 1, seq, pos
+                    return self.j.payload(n), 1, seq, pos
                 break
             self._seqs[k] = seq
             self._pos[k] = pos

@@ -228,6 +228,14 @@ class Hal:
         adc = machine.ADC(machine.Pin(spec["pin"]))
         return adc.read_u16() * spec.get("scale", 3.3 * 2 / 65535)
 
+    def net_clock(self):
+        """Simulation only: the clock that charges real socket waits to virtual time, else None."""
+        if self._sim:
+            from sim import netclock  # noqa: the simulated network clock exists only on unix
+
+            return netclock
+        return None
+
     def time_synced(self):
         """True when the wall clock is known (NTP, network time or an RTC set by a technician)."""
         if self._sim:

@@ -206,10 +206,12 @@ class Journal:
         seq = struct.unpack_from("<I", rec, 4)[0]
         return rec[1], seq, n, off + _HDR + n + _CRC
 
-    def read(self, pos, buf):
+    def read(self, pos, buf=None):
         """Next pending DATA record at or after pos: (seq, length, next_pos), payload copied to buf.
 
-        None when there is none. Damaged bytes are skipped as in the boot scan.
+        With buf None the payload stays in the journal's own buffer: `payload(length)` is a view
+        of it, valid until the next journal call. None when there is no record. Damaged bytes
+        are skipped as in the boot scan.
         """
         if pos < 0:
             return None
@@ -231,14 +233,19 @@ class Journal:
                         continue
                     kind, seq, n, nxt = r
                     if kind == DATA and seq > self.acked:
-                        if n > len(buf):
-                            raise ValueError("journal: buffer smaller than record")
-                        buf[:n] = self._mv[_HDR : _HDR + n]
+                        if buf is not None:
+                            if n > len(buf):
+                                raise ValueError("journal: buffer smaller than record")
+                            buf[:n] = self._mv[_HDR : _HDR + n]
                         return seq, n, segno << 16 | nxt
                     off = nxt
             finally:
                 f.close()
         return None
+
+    def payload(self, n):
+        """View of the payload of the record read last (read(pos) without a buffer)."""
+        return self._mv[_HDR : _HDR + n]
 
     def _write(self, kind, seq, payload, n):
         rec = self._rec

@@ -30,11 +30,6 @@ try:
 except ImportError:  # reported by the station as UPLINK.UNAVAILABLE
     raise
 
-try:  # under the simulation only: real network waits also pass on the virtual clock
-    from sim import netclock as _clock
-except ImportError:
-    _clock = None
-
 _BACKOFF_MIN_MS = const(2000)
 _BACKOFF_MAX_MS = const(300000)
 _IPPROTO_TCP = const(6)
@@ -71,12 +66,13 @@ class _Sock(io.IOBase):
 
     def _call(self, fn, *args):
         self._arm()
-        t0 = _clock.begin() if _clock else 0
+        clock = self.owner.clock  # simulation: real waits also pass on the virtual clock
+        t0 = clock.begin() if clock else 0
         try:
             return fn(*args)
         finally:
-            if _clock:
-                _clock.end(t0)
+            if clock:
+                clock.end(t0)
 
     def connect(self, addr):
         return self._call(self.sock.connect, addr)
@@ -152,6 +148,7 @@ class MqttUplink:
         self.user = m["user"] or None
         self._password = (secrets or {}).get("mqtt_password") or ""
         self.hal = hal
+        self.clock = hal.net_clock() if hal is not None and hasattr(hal, "net_clock") else None
         self.client = None
         self.deadline = time.ticks_ms()
         self.next_try = time.ticks_ms()

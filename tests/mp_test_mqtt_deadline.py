@@ -33,7 +33,14 @@ def _uplink(port, timeout_s=1):
     cfg = config.defaults()
     cfg["mqtt"]["port"] = port
     cfg["mqtt"]["timeout_s"] = timeout_s
-    return uplink_mqtt.MqttUplink(cfg, {"mqtt_password": "hunter2-secret"}, None)
+    return uplink_mqtt.MqttUplink(cfg, {"mqtt_password": "hunter2-secret"}, _SimNet())
+
+
+class _SimNet:
+    """The one Hal service the MQTT uplink uses: the simulation's network clock."""
+
+    def net_clock(self):
+        return netclock
 
 
 def setup():
