@@ -87,7 +87,10 @@ class Delivery:
             k += 1
         if k == 0:
             return None
-        nbytes, used = codec.encode_batch(self._samples, k, self.out, limit)
+        # built to be sent now: synced records go out with ages (0-2 bytes) instead of 4-byte
+        # unix times; uptime records keep theirs (they may come from an earlier boot)
+        now = time.time() if self._samples[0].flags & S.FLAG_CLOCK_SYNCED else None
+        nbytes, used = codec.encode_batch(self._samples, k, self.out, limit, now)
         if used <= 0:
             diag.warn("UPLINK.TOO_BIG", self.up.name, seq=self._seqs[0], max=limit)
             return None
