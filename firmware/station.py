@@ -261,6 +261,7 @@ class Station:
         fields["health"] = "%x/%x/%x/%x" % (smp.fault, smp.warmup, smp.implausible, smp.flags)
         diag.info("SAMPLE", None, **fields)
         self.crumbs.enter("encode")
+        # a journal record: absolute time (it may wait); delivery re-encodes it with `now`
         n = codec.encode_sample(smp, self.frame)
         self.crumbs.enter("uplink")
         self.deliver(memoryview(self.frame)[:n])
