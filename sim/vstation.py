@@ -27,6 +27,8 @@ Options:
                         net:down@T+D (the station's network is unreachable: sockets fail)
     --heap              measure heap: no GC inside a cycle, report the bytes the largest cycle
                         allocated and the live heap after collection (first and last cycle)
+    --heap-every N      print `@@SIM live cycles=K live_heap=B` every N cycles (live heap after the
+                        collection that starts a cycle): a long run shows whether anything grows
 Prints the firmware's diagnostics, then `@@SIM key=value ...` lines for the host.
 """
 
@@ -70,7 +72,7 @@ def parse_args(argv):
             opts["pace"] = float(v)
         elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink"):
             opts[a[2:]] = v
-        elif a in ("--days", "--hours", "--cycles", "--interval"):
+        elif a in ("--days", "--hours", "--cycles", "--interval", "--heap-every"):
             opts[a[2:]] = float(v)
         else:
             raise SystemExit("vstation: unknown option %s" % a)
@@ -334,6 +336,16 @@ def main(argv):
         duration = opts.get("days", 1) * 86400
     board.end_s = duration
     FaultPlan(board, opts["faults"])
+    every = int(opts.get("heap-every") or 0)
+    reported = [0]
+
+    def report_live(now_us):
+        if st is not None and st.cycles and st.cycles % every == 0 and st.cycles != reported[0]:
+            reported[0] = st.cycles
+            print("@@SIM live cycles=%d live_heap=%d" % (st.cycles, st.live_heap))
+
+    if every:
+        vtime.add_hook(report_live)
     for spec in opts.get("downlink", ()):
         from sim import netserver
 
