@@ -83,12 +83,21 @@ class StationRun:
 
 
 def decode_seqs(frames: list[tuple[bytes, int | None]]) -> list[int]:
-    """Every sample seq in the frames, in arrival order (duplicates kept)."""
+    """Every sample seq in the frames, in arrival order (duplicates kept).
+
+    Frames carry seq modulo codec.SEQ_MOD; frames arrive oldest first and a resend or a backlog
+    never spans half the modulus (the journal holds < 128 records in these tests), so each seq
+    is unwrapped to the full number nearest the previous one.
+    """
+    mod = getattr(codec, "SEQ_MOD", 1 << 32)
     seqs = []
+    prev = 0
     for frame, port in frames:
         for d in codec.decode(frame, port):
             if "seq" in d:
-                seqs.append(d["seq"])
+                delta = (d["seq"] - prev + mod // 2) % mod - mod // 2
+                prev += delta
+                seqs.append(prev)
     return seqs
 
 

@@ -33,6 +33,16 @@ class Link:
     def __init__(self, kind: str):
         self.kind = kind
         self.seen: Counter[int] = Counter()
+        self._prev = 0
+
+    def unwrap(self, seq: int) -> int:
+        """Full sequence number of a frame's seq (frames carry it modulo codec.SEQ_MOD): the one
+        nearest the previous sample's, as frames arrive oldest first."""
+        from stationctl import codec
+
+        mod = getattr(codec, "SEQ_MOD", 1 << 32)
+        self._prev += (seq - self._prev + mod // 2) % mod - mod // 2
+        return self._prev
 
     def feed_line(self, line: str) -> None:
         pass

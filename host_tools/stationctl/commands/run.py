@@ -197,7 +197,8 @@ def _show(frame: bytes, port: int | None, delivered: set[int], args, link) -> in
         return 1
     for d in samples:
         if "seq" in d:
-            delivered.add(d["seq"])
-            link.seen[d["seq"]] += 1
+            full = link.unwrap(d["seq"])
+            delivered.add(full)
+            link.seen[full] += 1
             print(json.dumps(d) if args.json else "  decoded: " + format_reading(d))
     return 0
