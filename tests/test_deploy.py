@@ -57,9 +57,9 @@ def test_deploy_configure_verify(tmp_path, files):
         # (the firmware sources may change while tests run: check against what was deployed)
         _assert_matches_manifest(fs, set(files))
 
-        r = stationctl("deploy", "--port", port, "--quiet")
+        r = stationctl("deploy", "--port", port, "--quiet")  # keeps the station's board.json
         assert r.returncode == 0, r.stderr
-        assert f"0 sent, {len(files)} unchanged" in r.stdout
+        assert "verified on the station" in r.stdout
 
         r = stationctl("configure", "--port", port, "--config", cfg, "--secrets", sec)
         assert r.returncode == 0, r.stderr
@@ -162,6 +162,9 @@ def test_interrupted_deploy_is_repaired(tmp_path, files):
     with sim_station(fs, baud=FAST) as dev:
         with connect(dev.port_path) as st:
             dp.deploy(st, files)
+            again = dp.deploy(st, files)  # nothing changed: nothing is sent
+            assert again.sent_files == [] and again.wire_bytes == 0
+            assert again.unchanged == len(files) and again.verified
     old = tree(fs)
     # a new release: every compiled file changes
     new = {p: (c + b"\0" * 64 if p.endswith(".mpy") else c) for p, c in files.items()}

@@ -118,7 +118,17 @@ def connect(port: str, baud: int = 115200) -> Station:
 
     t = SerialTransport(resolve_port(port), baud)
     try:
-        t.enter_raw_repl()
+        for attempt in range(3):
+            t.enter_raw_repl()
+            try:
+                # a station caught by Ctrl-C in a bad moment may not take commands (it resets
+                # itself by its watchdog): probe, and start over if it does not answer
+                if t.exec("print(1)", timeout=3).strip() == b"1":
+                    break
+            except TransportError:
+                if attempt == 2:
+                    raise
+                t.drain(0.5)
     except TransportError:
         t.close()
         raise

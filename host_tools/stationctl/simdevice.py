@@ -116,6 +116,8 @@ class SimDevice:
         self._in_pacer = Pacer(baud)
         self._unread = False
         self._halt_word = ""
+        self._intr_pending = False
+        self._futex_since: float | None = None
         self._hard = False
         self._release_after = False
         self._mode_tail = b""
@@ -194,7 +196,28 @@ class SimDevice:
                     self._held += data
                     return
                 fd = self._inner
+            if b"\x03" in data:
+                data = self._one_interrupt(fd, data)
             self._write_inner(fd, data)
+
+    def _one_interrupt(self, fd: int, data: bytes) -> bytes:
+        """While code runs (ISIG on), a Ctrl-C that arrives before the previous one took effect
+        is dropped: a board ignores it, but the unix port exits on a second pending SIGINT."""
+        try:
+            isig = bool(termios.tcgetattr(fd)[3] & termios.ISIG)
+        except termios.error:
+            return data
+        if not isig:
+            self._intr_pending = False
+            return data
+        out = bytearray()
+        for b in data:
+            if b == 3:
+                if self._intr_pending:
+                    continue
+                self._intr_pending = True
+            out.append(b)
+        return bytes(out)
 
     def _write_inner(self, fd: int, data: bytes) -> None:
         view = memoryview(data)
@@ -326,6 +349,10 @@ class SimDevice:
             except (OSError, ValueError):
                 return
             if not r:
+                if self._hung(child):
+                    self.log("interpreter hung (futex wait): the board's watchdog resets it")
+                    self._halt_word = "reset:watchdog"
+                    child.kill()
                 if child.poll() is not None:
                     # drain what is left, then report the exit
                     try:
@@ -347,6 +374,7 @@ class SimDevice:
                     raise
                 if not data:
                     return
+            self._intr_pending = False  # the interpreter is alive and talking again
             buf = pending + data
             pending = b""
             out = bytearray()
@@ -403,6 +431,24 @@ class SimDevice:
                 if self._release_after:
                     self._release_after = False
                     self._release()
+
+    def _hung(self, child: subprocess.Popen) -> bool:
+        """True when the interpreter has waited on a futex for over a second. MicroPython's unix
+        port raises KeyboardInterrupt asynchronously (longjmp from the SIGINT handler); when that
+        lands inside a C library call holding a lock, the interpreter deadlocks on its next use.
+        A board in that state would be reset by its watchdog, and so is this one."""
+        try:
+            with open(f"/proc/{child.pid}/wchan") as f:
+                waiting = f.read().startswith("futex")
+        except OSError:
+            return False
+        now = time.monotonic()
+        if not waiting:
+            self._futex_since = None
+            return False
+        if self._futex_since is None:
+            self._futex_since = now
+        return now - self._futex_since > 1.0
 
     def _track_mode(self, data: bytes) -> None:
         self._mode_tail = self._mode_tail[-64:] + data

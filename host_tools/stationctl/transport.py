@@ -123,10 +123,8 @@ class Transport:
 
     # --- REPL ---
     def interrupt(self) -> None:
-        """Ctrl-C twice: stop the running firmware (the station's main.py)."""
+        """Ctrl-C: stop the running firmware (the station's main.py)."""
         self._write(b"\r\x03")
-        time.sleep(0.05)
-        self._write(b"\x03")
 
     def enter_raw_repl(self, soft_reset: bool = False, timeout: float = 10.0) -> None:
         """Stop the firmware and enter the raw REPL; with soft_reset the station restarts
@@ -135,7 +133,14 @@ class Transport:
         self.drain(0.1)
         self._write(b"\r\x01")
         try:
-            self.read_until(RAW_BANNER + b">", timeout=timeout)
+            try:
+                self.read_until(RAW_BANNER + b">", timeout=min(2.0, timeout))
+            except TransportError:
+                # firmware that swallowed the first Ctrl-C, or was deep in a blocking call
+                self._write(b"\r\x03")
+                self.drain(0.1)
+                self._write(b"\r\x01")
+                self.read_until(RAW_BANNER + b">", timeout=timeout)
             if soft_reset:
                 self._write(b"\x04")
                 self.read_until(SOFT_REBOOT, timeout=timeout)
