@@ -108,3 +108,56 @@ def test_monitor_across_unplug_and_restart(tmp_path):
     text = log.read_text()
     assert "[monitor] disconnected" in text and "[monitor] reconnected" in text
     assert text.count(" I BOOT ") >= 1 and " I SAMPLE " in text
+
+
+def test_live_status_line_on_a_terminal(tmp_path):
+    """On a terminal, monitor keeps one status line under the scrolling diagnostics."""
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_text(
+        "import time\n"
+        "n = 0\n"
+        "while True:\n"
+        "    n += 1\n"
+        "    print('%9.3f I SAMPLE seq=%d temperature_c=21.5' % (n, n))\n"
+        "    print('%9.3f W SENSOR.FAIL bme280 errno=5' % n)\n"
+        "    time.sleep(0.2)\n"
+    )
+    dev = SimDevice(fs, BOARD, link=tmp_path / "tty")
+    dev.start()
+    master, slave = os.openpty()
+    try:
+        env = dict(os.environ)
+        env.pop("NO_COLOR", None)
+        proc = subprocess.Popen(
+            [
+                str(BIN / "stationctl"),
+                "monitor",
+                "--port",
+                str(tmp_path / "tty"),
+                "--duration",
+                "3",
+            ],
+            stdout=slave,
+            stderr=slave,
+            env=env,
+        )
+        time.sleep(0.5)
+        dev.hard_reset()
+        out = b""
+        deadline = time.monotonic() + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            import select
+
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                out += os.read(master, 65536)
+        proc.wait(timeout=10)
+    finally:
+        dev.stop()
+        os.close(slave)
+        os.close(master)
+    text = out.decode(errors="replace")
+    assert "\r\x1b[K" in text  # the status line is redrawn in place
+    assert "[online]" in text and "T=21.5C" in text and "last=SENSOR.FAIL bme280" in text
+    assert "\x1b[33m" in text  # warnings in yellow on a terminal

@@ -172,3 +172,34 @@ def test_fleet_file_errors(tmp_path):
     r = stationctl("provision", bad, "--report", tmp_path / "r.csv")
     assert r.returncode == 2 and "unknown column(s) colour" in r.stderr
     assert not (tmp_path / "r.csv").exists()
+
+
+def test_provision_with_firmware_reports_a_flash_failure(tmp_path):
+    """--firmware flashes with esptool first; a board that is not in its bootloader (here: a
+    station already running MicroPython on a pty) fails that row with the plain-language help."""
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text("station_id,board\nst-e1,esp32-devkitc\n")
+    image = tmp_path / "micropython.bin"
+    image.write_bytes(bytes(range(256)) * 8)
+    report = tmp_path / "report.csv"
+    dev = SimDevice(tmp_path / "fs", BOARD, link=tmp_path / "tty")
+    dev.start()
+    try:
+        r = stationctl(
+            "provision",
+            fleet,
+            "--report",
+            report,
+            "--port",
+            tmp_path / "tty",
+            "--firmware",
+            image,
+            "--wait-timeout",
+            "20",
+        )
+    finally:
+        dev.stop()
+    assert r.returncode == 1
+    rep = _report(report)["st-e1"]
+    assert rep["status"] == "failed"
+    assert "flash failed" in rep["detail"] and "download mode" in rep["detail"]
