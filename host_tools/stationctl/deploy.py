@@ -189,13 +189,13 @@ def stream_bundle(device: Station, path: str, data: bytes, progress=None) -> int
     t = device.t
     wire = escape(data)
     # the receiver runs inside one raw-REPL command; its stdout carries one ack per block
-    _send_code(t, f"_screcv({path!r}, {len(wire)}, {BLOCK})")
+    t.exec_start(f"_screcv({path!r}, {len(wire)}, {BLOCK})")
     blocks = [wire[i : i + BLOCK] for i in range(0, len(wire), BLOCK)]
     acked = 0
     sent = 0
     while acked < len(blocks):
         while sent < len(blocks) and sent - acked < IN_FLIGHT:
-            t._write(blocks[sent])
+            t.write_raw(blocks[sent])
             sent += 1
         b = t.read_exact(1, timeout=20)
         if b == b"\x06":
@@ -207,27 +207,10 @@ def stream_bundle(device: Station, path: str, data: bytes, progress=None) -> int
             err = t.read_until(b"\x04", timeout=20)[:-1]
             raise TransportExecError(b"", err.decode(errors="replace"))
         raise TransportError(f"unexpected byte from the station while sending: {b!r}")
-    out = t.read_until(b"\x04", timeout=20)[:-1]
-    err = t.read_until(b"\x04", timeout=20)[:-1]
+    out, err = t.follow(timeout=20)
     if err:
         raise TransportExecError(out, err.decode(errors="replace"))
     return len(wire)
-
-
-def _send_code(t, code: str) -> None:
-    """Start a raw-REPL command without waiting for its output (the caller streams)."""
-    if not t.in_raw_repl:
-        t.enter_raw_repl()
-    if getattr(t, "_prompt_pending", True):
-        t.read_until(b">", timeout=10)
-    t._prompt_pending = True
-    data = code.encode()
-    if t.use_raw_paste and t._exec_raw_paste(data, 10):
-        return
-    t.use_raw_paste = False
-    t._write(data + b"\x04")
-    if t.read_exact(2, 10) != b"OK":
-        raise TransportError("station refused the command")
 
 
 def deploy(

@@ -207,32 +207,44 @@ class Transport:
         self.read_until(b"\x04", timeout=timeout)
         return True
 
-    def exec_raw(
-        self, code: str | bytes, timeout: float = 10.0, on_output: Callable | None = None
-    ) -> tuple[bytes, bytes]:
-        """Run code in the raw REPL; returns (stdout, error output)."""
+    def exec_start(self, code: str | bytes, timeout: float = 10.0) -> None:
+        """Send code to the raw REPL and return once the station runs it, without reading its
+        output: the caller may talk to the running code (write_raw / read_exact), then calls
+        follow()."""
         if not self.in_raw_repl:
             self.enter_raw_repl()
         data = code.encode() if isinstance(code, str) else code
         if getattr(self, "_prompt_pending", True):
             self.read_until(b">", timeout=timeout)
         self._prompt_pending = True
-        sent = False
         if self.use_raw_paste:
-            sent = self._exec_raw_paste(data, timeout)
-            if not sent:
-                self.use_raw_paste = False
-        if not sent:
-            for i in range(0, len(data), 256):
-                self._write(data[i : i + 256])
-                time.sleep(0.01)
-            self._write(b"\x04")
-            ok = self.read_exact(2, timeout)
-            if ok != b"OK":
-                raise TransportError(f"station refused the command (answer {ok!r})")
+            if self._exec_raw_paste(data, timeout):
+                return
+            self.use_raw_paste = False
+        for i in range(0, len(data), 256):
+            self._write(data[i : i + 256])
+            time.sleep(0.01)
+        self._write(b"\x04")
+        ok = self.read_exact(2, timeout)
+        if ok != b"OK":
+            raise TransportError(f"station refused the command (answer {ok!r})")
+
+    def follow(self, timeout: float = 10.0, on_output: Callable | None = None):
+        """(stdout, error output) of the command started last."""
         out = self.read_until(b"\x04", timeout=timeout, on_data=on_output)[:-1]
         err = self.read_until(b"\x04", timeout=timeout)[:-1]
         return out, err
+
+    def write_raw(self, data: bytes) -> None:
+        """Bytes to the running code's stdin."""
+        self._write(data)
+
+    def exec_raw(
+        self, code: str | bytes, timeout: float = 10.0, on_output: Callable | None = None
+    ) -> tuple[bytes, bytes]:
+        """Run code in the raw REPL; returns (stdout, error output)."""
+        self.exec_start(code, timeout)
+        return self.follow(timeout, on_output)
 
     def exec(self, code: str | bytes, timeout: float = 10.0, on_output=None) -> bytes:
         out, err = self.exec_raw(code, timeout, on_output)
