@@ -482,10 +482,11 @@ def serve(args) -> int:
         link=Path(args.link) if args.link else None,
         heapsize=args.heapsize,
         absent=tuple(a for a in args.absent),
-        log=(lambda m: print(f"sim-device: {m}", file=sys.stderr)) if args.verbose else None,
     )
     port = dev.start()
-    print(f"port: {port}", flush=True)
+    print(f"port: {port}", flush=True)  # always the first line
+    if args.verbose:
+        dev.log = lambda m: print(f"sim-device: {m}", file=sys.stderr, flush=True)
 
     def _bye(signum, frame):
         dev.stop()
