@@ -44,6 +44,7 @@ PORT_ACK = FPORT_ACK  # the name firmware/delivery.py looks up
 
 # time kinds (2 bits in the header)
 TIME_NOW = const(0)  # no time field: sampled when the frame was built (receive time applies)
+NOW_SLACK_S = const(2)  # "when the frame was built": at most this many seconds before
 TIME_AGE16 = const(1)  # age in seconds before the frame was built, 16 bits
 TIME_UNIX = const(2)  # unix seconds, 32 bits (station clock synced)
 TIME_UPTIME = const(3)  # station uptime seconds, 32 bits (clock not synced; journal records)
@@ -327,7 +328,7 @@ def _time_of(smp, now):
         # a sample "after now" (the clock was stepped back) or older than 18 h keeps its
         # absolute time
         if 0 <= age <= 0xFFFF:
-            _tkind = TIME_NOW if age == 0 else TIME_AGE16
+            _tkind = TIME_NOW if age <= NOW_SLACK_S else TIME_AGE16
             _tval = age
             return
     _tkind = TIME_UNIX if smp.flags & S.FLAG_CLOCK_SYNCED else TIME_UPTIME
@@ -367,8 +368,8 @@ def encode_sample(smp, buf, now=None):
 
     `now` is the station's current time in the sample's clock (unix seconds when synced, else
     uptime seconds): given, the frame carries the sample's age when it is below 65536 s (no
-    time field at all for age 0: the cheapest live frame); omitted (journal records), a synced
-    sample carries its unix time and an unsynced one its uptime seconds.
+    time field at all for an age of at most NOW_SLACK_S: the cheapest live frame); omitted
+    (journal records), a synced sample carries its unix time and an unsynced one its uptime.
     """
     _scan(smp)
     _time_of(smp, now)
@@ -450,7 +451,7 @@ def _tbits(smp, now):
     if now is not None:
         age = now - smp.time
         if 0 <= age <= 0xFFFF:
-            return 0 if age == 0 else 16
+            return 0 if age <= NOW_SLACK_S else 16
     return 32
 
 

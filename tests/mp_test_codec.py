@@ -122,6 +122,14 @@ def test_decode_sample_round_trip_and_time_kinds():
     eq(codec.encode_sample(u, BUF, 5000), n - 4, "age 0: no time field")
 
 
+def test_time_kind_follows_the_age():
+    s = make()
+    for age, kind, nbytes in ((0, 0, 15), (1, 0, 15), (2, 0, 15), (3, 1, 17), (65535, 1, 17),
+                              (65536, 2, 19), (-1, 2, 19)):
+        eq(codec.encode_sample(s, BUF, T0 + age), nbytes, "age %d: length" % age)
+        eq(BUF[0] >> 1 & 3, kind, "age %d: time kind" % age)
+
+
 def test_rh_flag_sent_only_without_humidity_and_derived_from_the_quantised_value():
     d = S.Sample()
     for rh, high in ((70.0, 0), (70.2, 0), (70.24, 0), (70.25, 1), (70.5, 1), (99.0, 1)):

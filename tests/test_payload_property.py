@@ -91,15 +91,20 @@ def _kind(frame: bytes, newest: dict, now: int | None) -> int:
     sample is 0..65535 s before now, else unix time (2) or uptime (3)."""
     kind = frame[0] >> 1 & 3
     if now is not None and 0 <= now - newest["time"] <= 0xFFFF:
-        assert kind == (0 if now == newest["time"] else 1)
+        assert kind == (0 if now - newest["time"] <= 2 else 1)  # 0: at most 2 s old
     else:
         assert kind == (2 if newest["health"]["clock_synced"] else 3)
     return kind
 
 
-def _check(inp: dict, out: dict, kind: int = 2, now: int | None = None) -> None:
+def _check(inp: dict, out: dict, kind: int = 2, now: int | None = None, slack: int = 0) -> None:
+    """slack: for kind 0, how long before now the frame's newest sample was taken (0..2 s):
+    the receive time stands for that sample's time."""
     assert out["seq"] == inp["seq"] % 256
-    if kind < 2:  # decoded with received_at = now
+    if kind == 0:
+        assert 0 <= slack <= 2
+        assert out["time"] == inp["time"] + slack and out["age_s"] == now - slack - inp["time"]
+    elif kind == 1:  # decoded with received_at = now
         assert out["time"] == inp["time"] and out["age_s"] == now - inp["time"]
     elif inp["health"]["clock_synced"]:
         assert out["time"] == inp["time"]
@@ -140,7 +145,8 @@ def test_single_frames_round_trip(fw, js_cases):
         for (frame, n), inp in zip(frames, samples, strict=True):
             out = codec.decode(frame, 1, now)
             assert n == 1 and len(out) == 1
-            _check(inp, out[0], _kind(frame, inp, now), now)
+            kind = _kind(frame, inp, now)
+            _check(inp, out[0], kind, now, now - inp["time"] if kind == 0 else 0)
             js_cases.append({"hex": frame.hex(), "now": now, "decoded": out})
 
     prop()
@@ -193,8 +199,9 @@ def test_batches_round_trip_and_fit(fw, js_cases):
             assert len(out) == n
             group = samples[done : done + n]
             kind = _kind(frame, group[-1], now)
+            slack = now - group[-1]["time"] if kind == 0 else 0
             for inp, got in zip(group, out, strict=True):
-                _check(inp, got, kind, now)
+                _check(inp, got, kind, now, slack)
             done += n
             js_cases.append({"hex": frame.hex(), "now": now, "decoded": out})
         assert done == len(samples)

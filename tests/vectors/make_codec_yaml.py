@@ -35,7 +35,7 @@ lines = [
     "  fileName: climate-station.js",
     "  examples:",
 ]
-pick = [0, 1, 2, 3, 5, 6, 7, 9, 10, 12, 13, 14]
+pick = [0, 1, 2, 3, 4, 6, 7, 8, 10, 11, 13, 14, 15]
 for i in pick:
     v = G["vectors"][i]
     f = v["frames"][0]

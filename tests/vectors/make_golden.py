@@ -3,10 +3,10 @@
     .venv/bin/python tests/vectors/make_golden.py
 
 Run only on a deliberate format change (then bump the format version; the v1 layout was
-rewritten in place once before any station was deployed, see the spec's history). The vectors are checked
-three ways by tests/test_payload_golden.py: the firmware encoder must reproduce every frame, the
-Python and JavaScript decoders must give `decoded`, and two frames are assembled bit by bit from
-docs/payload-format.md in the test itself, independently of any encoder.
+rewritten in place once before any station was deployed, see the spec's history). The vectors
+are checked three ways by tests/test_payload_golden.py: the firmware encoder must reproduce
+every frame, the Python and JavaScript decoders must give `decoded`, and frames are assembled
+bit by bit from docs/payload-format.md in the test itself, independently of any encoder.
 """
 
 from __future__ import annotations
@@ -48,6 +48,11 @@ EIGHT = {k: v for k, v in FULL.items() if k != "battery_v"}
 SAMPLE_VECTORS = [
     ("full station, clock synced (unix time)", [s(1, T0, **FULL)], {}),
     ("eight sensor channels, live frame (age 0)", [s(2, T0 + 600, **EIGHT)], {"live": True}),
+    (
+        "eight sensor channels, sent 300 s after sampling (age)",
+        [s(3, T0 + 1200, **EIGHT)],
+        {"now": T0 + 1500},
+    ),
     (
         "BME280 only, clock not synced (uptime)",
         [
@@ -205,8 +210,9 @@ def main() -> None:
     vectors = []
     with FirmwareCodec() as fw:
         for name, samples, opts in SAMPLE_VECTORS:
-            frames = fw.encode(samples, live=opts.get("live", False))
-            vectors.append(("sample", name, samples, 1, 242, opts.get("live", False), frames))
+            live, now = opts.get("live", False), opts.get("now")
+            frames = fw.encode(samples, live=live, now=now)
+            vectors.append(("sample", name, samples, 1, 242, live, frames, now))
         for name, samples, batch, max_len, live in [
             (
                 "batch of 8: jitter, PM dropout and return, temperature jump",
@@ -219,7 +225,7 @@ def main() -> None:
             ("30 samples at EU868 DR0 (51 bytes): split into frames", long_batch(), 30, 51, False),
         ]:
             frames = fw.encode(samples, batch=batch, max_len=max_len, live=live)
-            vectors.append(("batch", name, samples, batch, max_len, live, frames))
+            vectors.append(("batch", name, samples, batch, max_len, live, frames, None))
         status_fields = {
             "fw": "0.1.0",
             "config": "6c2c7406",
@@ -238,8 +244,11 @@ def main() -> None:
         "vectors": [],
         "invalid": [],
     }
-    for kind, name, samples, batch, max_len, live, frames in vectors:
-        recv = samples[-1]["time"] + 5 if live else None
+    for kind, name, samples, batch, max_len, live, frames, now in vectors:
+        recv = samples[-1]["time"] + 5 if live else now
+        inp = {"samples": samples, "batch": batch, "max_len": max_len, "live": live}
+        if now is not None:
+            inp["now"] = now
         for frame, _ in frames:
             codec.decode(frame, 1, recv)  # must decode
         out["vectors"].append(
@@ -247,7 +256,7 @@ def main() -> None:
                 "name": name,
                 "kind": kind,
                 "fport": 1,
-                "input": {"samples": samples, "batch": batch, "max_len": max_len, "live": live},
+                "input": inp,
                 "received_at": recv,
                 "frames": [
                     {"hex": f.hex(), "samples": n, "decoded": codec.decode(f, 1, recv)}

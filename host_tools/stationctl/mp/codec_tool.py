@@ -5,7 +5,8 @@
 Reads one JSON request per line on stdin and answers one JSON line on stdout:
     {"op": "encode", "format": "compact"|"lpp", "batch": N, "max_len": M, "live": bool,
      "now": T|null, "samples": [sample, ...]}  -> {"frames": [[hex, samples_in_frame], ...]}
-        live: each frame is built when its (newest) sample was taken (now = its time);
+        live: each frame is built when its newest sample is taken (now = that sample's time;
+              a batch holds as many samples as fit with that time: it is sent when full);
         now: every frame is built at time T (ages, or absolute times when T is out of reach)
     {"op": "decode_sample", "hex": H, "now": T|null}                -> {"sample": {...}}
     {"op": "time", "samples": [...], "repeat": R}                   -> encode and json.dumps us
@@ -83,13 +84,32 @@ def encode(req):
         else:
             k = min(batch, len(samples) - i)
             group = samples[i : i + k]
-            now = group[k - 1].time if live else fixed_now
-            n, used = codec.encode_batch(group, k, buf, max_len, now)
+            if live:
+                n, used = _live_batch(group, k, buf, max_len)
+            else:
+                n, used = codec.encode_batch(group, k, buf, max_len, fixed_now)
             if used == 0:
                 return {"error": "sample seq %d does not fit %d bytes" % (samples[i].seq, max_len)}
             frames.append([_hex(buf, n), used])
             i += used
     return {"frames": frames}
+
+
+def _live_batch(group, k, buf, max_len):
+    """The longest batch of group[:k] that fits max_len when built as its newest sample is
+    taken: find m with encode_batch(group, m, now=group[m - 1].time) using all m samples."""
+    m = k
+    while True:
+        n, used = codec.encode_batch(group, m, buf, max_len, group[m - 1].time)
+        if used == m or used == 0:
+            break
+        m = used  # fewer samples: the newest is another, the time field shrinks
+    while 0 < m < k:  # a smaller time field may make room for more
+        n2, used2 = codec.encode_batch(group, m + 1, buf, max_len, group[m].time)
+        if used2 != m + 1:
+            break
+        m += 1
+    return codec.encode_batch(group, m, buf, max_len, group[m - 1].time) if m else (0, 0)
 
 
 def timing(req):
