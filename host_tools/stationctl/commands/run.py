@@ -52,6 +52,8 @@ def register(sub) -> None:
                    help="run all code from a ROMFS image (code in flash, as on a board)")
     p.add_argument("--heap", action="store_true",
                    help="measure the heap: bytes per cycle (no GC inside a cycle) and live heap")
+    p.add_argument("--heap-every", type=int, metavar="N",
+                   help="print the live heap every N cycles (does anything accumulate?)")
     p.add_argument("--quiet", action="store_true", help="print only decoded readings and the summary")
     p.add_argument("--json", action="store_true", help="decoded readings as JSON lines")
     p.set_defaults(func=run)
@@ -112,6 +114,8 @@ def build_command(args) -> list[str]:
         cmd += ["--fault", f]
     if getattr(args, "heap", False):
         cmd.append("--heap")
+    if getattr(args, "heap_every", None):
+        cmd += ["--heap-every", str(args.heap_every)]
     return cmd
 
 
