@@ -51,3 +51,19 @@ def test_entropy_of_known_deltas():
     samples = [{"temperature_c": t} for t in (20.0, 20.1, 20.0, 20.1, 20.0)]
     # deltas +1, -1, +1, -1: one bit
     assert bench.entropy_bits(samples) == {"temperature_c": 1.0}
+
+
+@pytest.mark.skipif(not SHARED_DATA.exists(), reason="../shared/data not present")
+def test_every_day_of_every_trace_fits_30_s_at_sf12_and_the_spec_frame_is_12_bytes():
+    """The issue's targets, on the real traces: all 144 samples of each calendar day (counted
+    on its own) within 30 s of SF12 airtime; an eight-channel sample sent at once in 12 bytes."""
+    from stationctl.mpcodec import FirmwareCodec
+
+    with FirmwareCodec() as fw:
+        for name, samples in bench.load_traces().items():
+            r = bench.measure(fw, name, samples)
+            (sf12,) = [x for x in r["sf"] if x["sf"] == 12]
+            assert sf12["samples_per_day_min"] == bench.PER_DAY, name
+            assert sf12["airtime_s"] <= bench.AIRTIME_S, name
+        sizes = bench.frame_sizes(fw)
+    assert sizes[0][1:] == (12, 14, 16)  # live, 16-bit age, 32-bit unix time
