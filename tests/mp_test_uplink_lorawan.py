@@ -1,0 +1,129 @@
+# The LoRaWAN uplink on the simulated board: join backoff within the join duty-cycle limits,
+# keys from the secrets file (and never in a log line), the fair-use budget before every frame.
+from sim import vtime
+
+vtime.install()
+
+import os  # noqa: E402
+
+import config  # noqa: E402
+import diag  # noqa: E402
+import uplink_lorawan  # noqa: E402
+from hal import Hal  # noqa: E402
+from mptest import eq  # noqa: E402
+from sim import netserver  # noqa: E402
+from sim.board import SimBoard  # noqa: E402
+from sim.env import Environment  # noqa: E402
+
+FS = "/tmp/mp_lorawan_fs"
+BOARD = {
+    "board": "test-lorawan",
+    "uart": {"modem": {"id": 2, "tx": 4, "rx": 5, "baud": 115200}},
+    "modem": {"type": "rak3172", "name": "modem", "uart": "modem"},
+}
+KEYS = {
+    "lorawan_deveui": "70B3D57ED0000001",
+    "lorawan_joineui": "0000000000000000",
+    "lorawan_appkey": "2B7E151628AED2A6ABF7158809CF4F3C",
+}
+LINES = []
+
+
+def setup():
+    vtime.reset(epoch_s=1700000000)
+    netserver.reset()
+    netserver.quiet = True
+    try:
+        os.mkdir(FS)
+    except OSError:
+        for n in os.listdir(FS):
+            os.remove(FS + "/" + n)
+    del LINES[:]
+    diag.configure(level=diag.ERROR + 1, sink=LINES.append)
+
+
+def _uplink(secrets=KEYS, **lw):
+    board = SimBoard(BOARD, Environment("synthetic"), fs_root=FS).activate()
+    hal = Hal(BOARD)
+    cfg = config.defaults()
+    cfg["lorawan"]["dr"] = lw.get("dr", 0)
+    cfg["lorawan"]["confirmed"] = True
+    cfg["lorawan"]["fair_use_s"] = lw.get("fair_use_s", 30)
+    up = uplink_lorawan.LorawanUplink(cfg, secrets, hal, BOARD)
+    model = board.models["modem"]
+    joins = []
+    orig = model._transmit
+
+    def counting(kind, phy):
+        if kind == "join":
+            joins.append((vtime.now_us() // 1000, model.toa_ms(phy)))
+        return orig(kind, phy)
+
+    model._transmit = counting
+    return up, model, joins
+
+
+def test_join_backoff_grows_and_join_airtime_stays_within_the_limits():
+    up, model, joins = _uplink(dr=0)  # SF12: 1.5 s a join request
+    netserver.down = True  # no gateway: every join fails
+    for _ in range(6 * 360):  # six hours, one try every 10 s
+        up.connect()
+        vtime.advance_us(10000000)
+    gaps = [(b[0] - a[0]) // 1000 for a, b in zip(joins, joins[1:])]
+    if len(joins) < 5:
+        raise AssertionError("too few join attempts: %r" % joins)
+    # each gap: at least the sub-band's closure after the previous join (99 x its airtime), and
+    # the exponential backoff takes over once it is the longer wait
+    for (at, toa), gap in zip(joins, gaps):
+        if gap * 1000 < 99 * toa:
+            raise AssertionError("join sent into a closed sub-band: %r" % gaps)
+    if not gaps[-1] > 4 * gaps[0]:
+        raise AssertionError("backoff does not grow: %r" % gaps)
+    first_hour = sum(t for at, t in joins if at < 3600000)
+    if first_hour > 36000:
+        raise AssertionError("join airtime in the first hour %d ms" % first_hour)
+    if max(gaps) > 3600 * 1.25 + 1:
+        raise AssertionError("backoff beyond its bound: %r" % gaps)
+    # the gateway is back: the next attempt joins
+    netserver.down = False
+    for _ in range(400):
+        if up.connect():
+            break
+        vtime.advance_us(10000000)
+    eq(model.joined, True, "joined after the outage")
+
+
+def test_missing_keys_are_reported_by_name_and_nothing_is_sent():
+    up, model, joins = _uplink(secrets={"lorawan_deveui": KEYS["lorawan_deveui"]})
+    eq(up.connect(), False, "no keys")
+    eq(joins, [], "no join request without keys")
+    line = [x for x in LINES if "LORAWAN.NO_KEYS" in x][0]
+    if "appkey" not in line or "joineui" not in line:
+        raise AssertionError(line)
+
+
+def test_keys_never_appear_in_diagnostics():
+    up, model, joins = _uplink(dr=5)
+    eq(up.connect(), True, "joined")
+    vtime.advance_us(20000000)
+    eq(up.send(b"\x01\x02", 1), True, "sent")
+    for x in LINES:
+        for k in KEYS.values():
+            if k in x and k != "0000000000000000":
+                raise AssertionError("a key in a log line: " + x)
+
+
+def test_budget_is_checked_before_sending():
+    up, model, joins = _uplink(dr=0, fair_use_s=5)  # an SF12 join (1.5 s) and two frames
+    eq(up.connect(), True, "joined")
+    sent = 0
+    for _ in range(10):
+        vtime.advance_us(300000000)
+        if up.send(bytes(5), 1):
+            sent += 1
+    if up.fair.used_ms > 5000:
+        raise AssertionError("budget exceeded: %d ms" % up.fair.used_ms)
+    if sent == 0 or sent >= 10:
+        raise AssertionError("the budget did not bind: %d sent" % sent)
+    if not [x for x in LINES if "LORAWAN.BUDGET" in x]:
+        raise AssertionError("no LORAWAN.BUDGET line")
