@@ -260,10 +260,14 @@ class Journal:
             self._mv[_HDR : _HDR + n] = payload[:n]
         struct.pack_into("<I", rec, _HDR + n, binascii.crc32(self._mv[1 : _HDR + n]))
         seg = self.segments[-1]
-        with open(self._path(seg[0]), "ab") as f:
-            written = f.write(self._mv[:total])
-        if written != total:
-            raise JournalError("journal: short write (%s of %d bytes)" % (written, total))
+        try:
+            with open(self._path(seg[0]), "ab") as f:
+                written = f.write(self._mv[:total])
+            if written != total:
+                raise JournalError("journal: short write (%s of %d bytes)" % (written, total))
+        except OSError:
+            self._roll = True  # whatever reached the file is a damaged tail: continue elsewhere
+            raise
         seg[1] += total
         return seg, seg[1] - total
 
