@@ -24,11 +24,7 @@ import time
 from micropython import const
 
 import diag
-
-try:
-    from umqtt import simple
-except ImportError:  # reported by the station as UPLINK.UNAVAILABLE
-    raise
+from umqtt import simple  # missing on a station: ImportError, reported as UPLINK.UNAVAILABLE
 
 _BACKOFF_MIN_MS = const(2000)
 _BACKOFF_MAX_MS = const(300000)
