@@ -223,3 +223,35 @@ def test_tls_to_mosquitto(tmp_path):
         sub.stop()
     finally:
         broker.close()
+
+
+def test_username_and_password_from_the_secrets_file(tmp_path):
+    import json
+
+    if "mosquitto" not in kinds_available():
+        pytest.skip("needs mosquitto (password file)")
+    secret = "s3cret-Pa55word"
+    broker = Broker("mosquitto", users={"station-0000": secret, "reader": "rpw"}).start()
+    try:
+        sub = Subscriber(broker.port, PREFIX + "/#")
+        sub.client.username_pw_set("reader", "rpw")
+        sub.start()
+        good = tmp_path / "secrets.json"
+        good.write_text(json.dumps({"mqtt_password": secret}))
+        extra = ("--set", "mqtt.user=station-0000", "--secrets", str(good))
+        run = StationRun(_args(broker.port, 3, extra=extra), tmp_path / "fs").wait()
+        _settle(sub, run)
+        assert set(decode_seqs(_up_frames(sub))) == set(run.produced)
+        # a wrong password: refused by the broker, reported, samples kept, the password not shown
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"mqtt_password": "wrong-" + secret}))
+        extra = ("--set", "mqtt.user=station-0000", "--secrets", str(bad))
+        run2 = StationRun(_args(broker.port, 3, extra=extra), tmp_path / "fs2").wait()
+        downs = run2.find("MQTT.DOWN")
+        assert downs and all("exc=MQTTException" in d for d in downs), downs
+        assert run2.journal["pending"] == "3"
+        for line in run.lines + run2.lines:
+            assert secret not in line
+        sub.stop()
+    finally:
+        broker.close()

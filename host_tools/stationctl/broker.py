@@ -69,13 +69,21 @@ def _self_signed(cert: Path, key: Path) -> None:
 
 
 class Broker:
-    def __init__(self, kind: str = "amqtt", port: int | None = None, tls_port: int | None = None):
+    def __init__(
+        self,
+        kind: str = "amqtt",
+        port: int | None = None,
+        tls_port: int | None = None,
+        users: dict[str, str] | None = None,
+    ):
         """tls_port (Mosquitto only): a second listener with TLS and a self-signed certificate
-        (made with the openssl command) for 127.0.0.1/localhost, in `self.cert_path`."""
+        (made with the openssl command) for 127.0.0.1/localhost, in `self.cert_path`.
+        users (Mosquitto only): user -> password; anonymous clients are then refused."""
         if kind not in ("amqtt", "mosquitto"):
             raise BrokerError(f"unknown broker kind {kind!r} (amqtt or mosquitto)")
-        if tls_port and kind != "mosquitto":
-            raise BrokerError("a TLS listener is only set up for mosquitto")
+        if (tls_port or users) and kind != "mosquitto":
+            raise BrokerError("TLS listeners and users are only set up for mosquitto")
+        self.users = users
         self.kind = kind
         self.port = port or free_port()
         self.tls_port = tls_port
@@ -92,7 +100,16 @@ class Broker:
             if exe is None:
                 raise BrokerError("mosquitto is not installed (Debian: apt-get install mosquitto)")
             conf = d / "mosquitto.conf"
-            text = f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            text = f"listener {self.port} 127.0.0.1\npersistence false\n"
+            if self.users:
+                pwfile = d / "passwords"
+                pwfile.write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
+                tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+                subprocess.run([tool, "-U", str(pwfile)], check=True, capture_output=True)
+                os.chmod(pwfile, 0o644)
+                text += f"allow_anonymous false\npassword_file {pwfile}\n"
+            else:
+                text += "allow_anonymous true\n"
             if self.tls_port:
                 key = d / "key.pem"
                 if not self.cert_path.exists():
