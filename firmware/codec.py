@@ -192,6 +192,13 @@ def _quant(ch, v):
     return q
 
 
+def rh_high(rh):
+    """The RH-high rule of the format: humidity quantised to 0.5 % above 70.0 % (70.2 % sends
+    70.0 %: not high; 70.25 % sends 70.5 %: high). Decoders derive the flag with this rule from
+    the value they receive; the station sets its flag with it too, so both always agree."""
+    return _quant(S.HUMIDITY, rh) > RH_HIGH_Q
+
+
 def _scan(smp):
     """Quantise smp into _q; set _present and _impl."""
     global _present, _impl

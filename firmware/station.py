@@ -24,7 +24,6 @@ from version import VERSION
 # channels checked for stuck values, and how many identical consecutive readings mean "stuck"
 _STUCK_RUN = 6
 _STUCK_CHANNELS = (S.TEMPERATURE, S.HUMIDITY, S.PRESSURE, S.CO2)
-_RH_PM_LIMIT = 70.0
 
 
 class Station:
@@ -204,7 +203,7 @@ class Station:
             if self._same[ch] >= _STUCK_RUN - 1:
                 smp.implausible |= 1 << ch
         rh = smp.values[S.HUMIDITY]
-        if rh is not None and rh > _RH_PM_LIMIT:
+        if rh is not None and codec.rh_high(rh):  # the format's rule: every decoder agrees
             smp.flags |= S.FLAG_RH_HIGH
         if smp.implausible:
             diag.warn("SENSE.IMPLAUSIBLE", None, channels=_mask_names(smp.implausible))

@@ -139,6 +139,10 @@ def test_rh_flag_sent_only_without_humidity_and_derived_from_the_quantised_value
             n = codec.encode_sample(s, BUF)
             codec.decode_sample(BUF[:n], d)
             eq(d.flags & S.FLAG_RH_HIGH, high, "rh %r: decoded %r" % (rh, d.values[S.HUMIDITY]))
+    for rh, high in ((70.0, False), (70.2, False), (70.24, False), (70.25, True), (100.0, True),
+                     (0.0, False), (150.0, False)):
+        eq(codec.rh_high(rh), high, "rh_high(%r)" % rh)
+    eq(locked(lambda: codec.rh_high(70.3)), True, "rh_high allocates nothing")
     no_rh = make(vals=(18.0, None, None, None, None, None, None, None, None))
     n0 = codec.encode_sample(no_rh, BUF)
     no_rh.flags |= S.FLAG_RH_HIGH
