@@ -99,6 +99,7 @@ class TraceReader:
         self.rows = 0
         self._scan()
         self._f = None
+        self._older = None  # the row before _prev: models ask for slightly earlier times too
         self._prev = None
         self._next = None
         self.values = [0.0] * len(self.names)
@@ -133,6 +134,7 @@ class TraceReader:
         if self._f:
             self._f.close()
         self._f = open(self.path)
+        self._older = None
         self._prev = self._read_row()
         self._next = self._read_row()
 
@@ -147,13 +149,23 @@ class TraceReader:
 
     def sample(self, t_rel):
         t = t_rel % self.span_s
-        if self._f is None or self._prev is None or t < self._prev[0]:
+        if self._f is None or self._prev is None or (
+            t < self._prev[0] and (self._older is None or t < self._older[0])
+        ):
+            # back to the start of the file: at the trace's end, or a jump back further than a row
             self._rewind()
-        while self._next is not None and self._next[0] < t:
-            self._prev = self._next
-            self._next = self._read_row()
-        a = self._prev
-        b = self._next or self._prev
+        if t < self._prev[0] and self._older is not None:
+            # a step back within the previous row (two models asking for nearly the same time):
+            # served from the row kept, not by reading the file again from its start
+            a = self._older
+            b = self._prev
+        else:
+            while self._next is not None and self._next[0] < t:
+                self._older = self._prev
+                self._prev = self._next
+                self._next = self._read_row()
+            a = self._prev
+            b = self._next or self._prev
         if b[0] == a[0]:
             frac = 0.0
         else:
