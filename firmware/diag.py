@@ -65,6 +65,10 @@ def _fmt(v):
 
 def line(level, code, subject=None, **fields):
     """Build the text of one diagnostic line (without newline)."""
+    return _line(level, code, subject, fields)
+
+
+def _line(level, code, subject, fields):
     parts = ["%9.3f %s %s" % (uptime_s(), _LETTERS[level], code)]
     if subject is not None:
         parts.append(str(subject))
@@ -73,34 +77,58 @@ def line(level, code, subject=None, **fields):
     return " ".join(parts)
 
 
+def _write(out, level, code, subject, fields):
+    # the same text as _line(), written piece by piece: no list of parts, no joined copy
+    out.write("%9.3f " % uptime_s())
+    out.write(_LETTERS[level])
+    out.write(" ")
+    out.write(code)
+    if subject is not None:
+        out.write(" ")
+        out.write(str(subject))
+    for k in sorted(fields):
+        out.write(" ")
+        out.write(k)
+        out.write("=")
+        out.write(_fmt(fields[k]))
+    out.write("\n")
+
+
 def log(level, code, subject=None, **fields):
+    _log(level, code, subject, fields)
+
+
+def _log(level, code, subject, fields):
+    # fields passed as the dict itself: each **fields hop would copy it
     counts[level] += 1
     if level < _min_level and _sink is None:
         return
-    text = line(level, code, subject, **fields)
-    if _sink is not None:
-        _sink(text)
+    out = _out or sys.stdout
+    if _sink is None:
+        _write(out, level, code, subject, fields)
+        return
+    text = _line(level, code, subject, fields)
+    _sink(text)
     if level < _min_level:
         return
-    out = _out or sys.stdout
     out.write(text)
     out.write("\n")
 
 
 def debug(code, subject=None, **fields):
-    log(DEBUG, code, subject, **fields)
+    _log(DEBUG, code, subject, fields)
 
 
 def info(code, subject=None, **fields):
-    log(INFO, code, subject, **fields)
+    _log(INFO, code, subject, fields)
 
 
 def warn(code, subject=None, **fields):
-    log(WARN, code, subject, **fields)
+    _log(WARN, code, subject, fields)
 
 
 def error(code, subject=None, **fields):
-    log(ERROR, code, subject, **fields)
+    _log(ERROR, code, subject, fields)
 
 
 def exception(code, exc, subject=None, **fields):
@@ -109,4 +137,4 @@ def exception(code, exc, subject=None, **fields):
     msg = str(exc)
     if msg:
         fields["msg"] = msg
-    log(ERROR, code, subject, **fields)
+    _log(ERROR, code, subject, fields)
