@@ -153,6 +153,19 @@ class FairUse:
     def allows(self, toa_ms):
         return toa_ms <= self.left_ms()
 
+    def paced_allows(self, toa_ms, burst_ms):
+        """Spread the day's budget over the day: by second s of the UTC day at most
+        budget * s / 86400 + burst_ms may have been spent. A station that sends whenever the
+        pace allows fills each frame with the samples that waited meanwhile, so at SF12 a frame
+        carries many samples instead of the budget going to the first frames of the day."""
+        if not self.allows(toa_ms):
+            return False
+        s = time.time() % 86400
+        earned = self.budget_ms * s // 86400 + burst_ms
+        if earned > self.budget_ms:
+            earned = self.budget_ms
+        return self.used_ms + toa_ms <= earned
+
     def spend(self, toa_ms):
         import os
 

@@ -55,6 +55,7 @@ def _schema():
                 "confirmed": ("bool", False, None),
                 "port": ("int", 1, (1, 223)),
                 "fair_use_s": ("int", 30, (1, 3600)),
+            "pace": ("bool", True, None),
                 "join_retries": ("int", 8, (1, 100)),
             },
         ),

@@ -69,6 +69,9 @@ class LorawanUplink:
         self.duty = airtime.DutyCycle(self.region)
         self.join_limit = airtime.JoinLimit()
         self.fair = airtime.FairUse(hal.fs_root + "/airtime.txt", lw["fair_use_s"] * 1000)
+        self.pace = lw.get("pace", True)
+        # a day may start with two full-length frames' worth of airtime
+        self.pace_burst_ms = 2 * airtime.frame_ms(self.region, 0, 51) if self.pace else 0
         self.ready = False
         self.next_join = time.ticks_ms()
         self.join_failures = 0
@@ -104,7 +107,12 @@ class LorawanUplink:
         return True
 
     def _budget_ok(self, toa_ms):
-        if self.fair.allows(toa_ms):
+        if self.pace:
+            if self.fair.paced_allows(toa_ms, self.pace_burst_ms):
+                return True
+            if self.fair.allows(toa_ms):
+                return False  # budget left today, but not yet earned: samples keep batching
+        elif self.fair.allows(toa_ms):
             return True
         if self._budget_day != self.fair.day:
             self._budget_day = self.fair.day

@@ -115,7 +115,7 @@ def draw_schedule(days: float, seed: int, uplink: str, board_cfg: dict, interval
 
 
 def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Path = BOARD,
-             fs: Path | None = None, heapsize: str = "512K", echo=None) -> dict:
+             fs: Path | None = None, heapsize: str = "512K", echo=None, dr: int = 3) -> dict:
     """Run the soak; returns the report dict (see `format_report`)."""
     board_cfg = json.loads(Path(board).read_text())
     sched = draw_schedule(days, seed, uplink, board_cfg)
@@ -128,7 +128,7 @@ def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Pa
     if uplink == "lorawan":
         # confirmed uplinks: a frame leaves the journal only when the network has ACKed it,
         # so a gateway outage costs airtime, never data
-        args += ["--set", "lorawan.confirmed=true"]
+        args += ["--set", "lorawan.confirmed=true", "--set", f"lorawan.dr={dr}"]
     broker = sub = None
     if uplink == "mqtt":
         from stationctl.broker import Broker, Subscriber, kinds_available
@@ -169,7 +169,7 @@ def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Pa
             codes[m[2]] += 1
         m = _NS_UP.match(line)
         if m:
-            frames.append((bytes.fromhex(m[2]), int(m[1])))
+            frames.append((bytes.fromhex(m[2]), int(m[1]), len(produced)))
         m = _RF.match(line)
         if m and m[1] == "up":
             airtime[int(m[5]) // DAY] += int(m[4])
@@ -182,19 +182,11 @@ def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Pa
         time.sleep(1.0)  # the last PUBLISHes reach the subscriber
         for topic, payload, _retain in sub.snapshot():
             if topic.endswith("/up"):
-                frames.append((payload, 1))
+                frames.append((payload, 1, None))
         sub.stop()
     if broker is not None:
         broker.close()
-    seqs: list[int] = []
-    decode_errors = 0
-    for frame, port in frames:
-        try:
-            for d in codec.decode(frame, port):
-                if "seq" in d:
-                    seqs.append(d["seq"])
-        except codec.FrameError:
-            decode_errors += 1
+    seqs, decode_errors = unwrap_seqs(frames, produced)
     unique = set(seqs)
     made = set(produced)
     journal = sim.get("journal", {})
@@ -235,6 +227,42 @@ def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Pa
     if rc != 0 or "end" not in sim:
         report["error_tail"] = tail
     return report
+
+
+def unwrap_seqs(frames, produced: list[int]) -> tuple[list[int], int]:
+    """Full sequence numbers of every decoded sample (duplicates kept), and the decode errors.
+
+    Frames carry seq modulo codec.SEQ_MOD. Delivery is oldest first, so a frame's samples are
+    the oldest ones not yet delivered (or, for a duplicate, the ones just before): each seq is
+    unwrapped to the full number nearest the oldest sample still undelivered when it arrived.
+    That holds for any backlog length. Frames without arrival context (MQTT, read from the
+    subscriber at the end) are unwrapped against the previous sample, which holds for backlogs
+    under half the modulus."""
+    mod = getattr(codec, "SEQ_MOD", 1 << 32)
+    seqs: list[int] = []
+    errors = 0
+    delivered: set[int] = set()
+    prev = 0
+    for frame, port, n_produced in frames:
+        try:
+            decoded = codec.decode(frame, port)
+        except codec.FrameError:
+            errors += 1
+            continue
+        if n_produced is not None:
+            waiting = [q for q in produced[:n_produced] if q not in delivered]
+            ref = min(waiting) if waiting else prev + 1
+        for d in decoded:
+            if "seq" not in d:
+                continue
+            base = ref if n_produced is not None else prev + 1
+            full = base + (d["seq"] - base + mod // 2) % mod - mod // 2
+            if n_produced is not None:
+                ref = full + 1
+            prev = full
+            delivered.add(full)
+            seqs.append(full)
+    return seqs, errors
 
 
 def format_report(r: dict) -> str:
