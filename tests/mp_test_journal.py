@@ -198,7 +198,9 @@ def test_random_corruption_never_crashes_nor_invents_records():
         seqs = [s for s, _ in got]
         for s in range(1, count + 1):
             if s not in hit and s not in seqs:
-                raise AssertionError("trial %d: untouched record %d lost (hit %r)" % (trial, s, hit))
+                raise AssertionError(
+                    "trial %d: untouched record %d lost (hit %r)" % (trial, s, hit)
+                )
         if seqs != sorted(seqs):
             raise AssertionError("order")
 

@@ -8,6 +8,7 @@ import lorawan_modem as lm  # noqa: E402
 from lora_e5 import LoraE5  # noqa: E402
 from mptest import eq, raises  # noqa: E402
 from rak3172 import Rak3172  # noqa: E402
+
 from sim import netserver  # noqa: E402
 from sim.lora_e5 import LoraE5Model  # noqa: E402
 from sim.rak3172 import Rak3172Model  # noqa: E402
@@ -184,7 +185,9 @@ def test_modem_reboot_is_noticed_and_rejoin_works():
         model.inject("reboot")
         r = drv.send(1, b"\x01", True)  # lost in the reboot
         if r in (lm.ACKED, lm.SENT):
-            raise AssertionError("%s: a send lost in a reboot reported %s" % (kind, lm.RESULT_NAMES[r]))
+            raise AssertionError(
+                "%s: a send lost in a reboot reported %s" % (kind, lm.RESULT_NAMES[r])
+            )
         r = drv.send(1, b"\x01", True)
         eq(r, lm.NOT_JOINED, "%s after reboot" % kind)
         eq(drv.joined, False, "not joined")

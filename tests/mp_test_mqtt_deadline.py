@@ -11,6 +11,7 @@ import config  # noqa: E402
 import diag  # noqa: E402
 import uplink_mqtt  # noqa: E402
 from mptest import eq  # noqa: E402
+
 from sim import netclock  # noqa: E402
 
 LINES = []
