@@ -144,9 +144,13 @@ def test_verify_fails_on_tampered_file_and_missing_sensor(tmp_path):
         assert r.returncode == 1
         assert "FAIL  files" in r.stdout and "/lib/sample.mpy" in r.stdout
         assert "RESULT: FAIL" in r.stdout
-        # redeploy repairs exactly that file
+        # redeploy repairs it (sending only what differs: that file, plus any source edited
+        # meanwhile by parallel work)
         r = stationctl("deploy", "--port", dev.port_path, "--quiet")
-        assert "1 sent" in r.stdout, r.stdout + r.stderr
+        assert r.returncode == 0 and " unchanged" in r.stdout, r.stdout + r.stderr
+        assert int(r.stdout.split("deploy: ")[1].split(" sent")[0]) < 5
+        _assert_matches_manifest(fs, set(json.loads((fs / "manifest.json").read_text())["files"]))
+        assert stationctl("verify", "--port", dev.port_path).returncode == 0
     with sim_station(fs, baud=FAST, absent=("bme280",)) as dev:
         r = stationctl("verify", "--port", dev.port_path, "--json")
         assert r.returncode == 1
