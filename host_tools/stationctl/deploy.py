@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -103,7 +104,7 @@ def compile_mpy(src: Path, source_name: str) -> bytes:
         if proc.returncode != 0:
             raise DeployError(f"mpy-cross failed on {src}:\n{proc.stderr.strip()}")
         result = out.read_bytes()
-    part = cached.with_suffix(".part")
+    part = cached.with_name(f"{cached.name}.{os.getpid()}.part")  # parallel runs: own temp
     part.write_bytes(result)
     part.replace(cached)
     return result
