@@ -202,3 +202,20 @@ def test_broken_board_never_serves_a_repl(tmp_path):
     assert proc.returncode == 1
     assert proc.stdout.startswith("port: ")
     assert "failed to start" in proc.stderr
+
+
+def test_mpremote_against_a_station_running_the_firmware(tmp_path):
+    fs = tmp_path / "fs"
+    with sim_station(fs, baud=1_000_000, speed=30) as dev:
+        r = stationctl("deploy", "--port", dev.port_path, "--board", BOARD, "--quiet")
+        assert r.returncode == 0, r.stderr
+        time.sleep(1.0)  # the firmware is sampling now
+        r = mpremote(
+            dev.port_path,
+            "exec",
+            "import station, config; print(station.__file__, config.__file__)",
+        )
+        assert r.returncode == 0, r.stderr
+        assert "/lib/station.mpy /lib/config.mpy" in r.stdout
+        r = mpremote(dev.port_path, "fs", "ls", ":lib")
+        assert "station.mpy" in r.stdout and "umqtt/" in r.stdout
