@@ -6,7 +6,9 @@ Mounts the image as sim/romboot.py does, then imports the modules one after anot
 order given, so a module's own imports are charged to the first module that needs them) and
 prints `module bytes` for each: gc.mem_alloc() after gc.collect(), before and after the import.
 That is the module's resident cost: globals dict, function and class objects, constant objects
-(floats, bytes), interned names. Sets: `console`, `mqtt`, `lorawan` (the firmware modules a
+(floats, bytes), interned names. Shared tables (the interned-name pools, sys.modules) grow by
+doubling and are charged to the import that made them grow: single lines can jump by several KB,
+the total is exact. Sets: `console`, `mqtt`, `lorawan` (the firmware modules a
 station with that uplink imports, in the station's own order), `sim` (the simulation).
 Built by `stationctl run --romfs` (host_tools/stationctl/romfs.py); docs/memory.md uses it.
 """
@@ -18,11 +20,12 @@ import vfs
 
 _CORE = ("diag", "config", "sample", "sensors", "lifecycle", "codec", "version", "station", "hal")
 _DRIVERS = ("sht4x", "scd4x", "bme280", "pms5003", "sds011", "sgp40", "voc_index")
-_DELIVERY = ("uplink", "journal", "delivery", "commands")
+_DELIVERY = ("uplink", "journal", "delivery")
 SETS = {
     "console": _CORE + _DELIVERY + _DRIVERS,
-    "mqtt": _CORE + _DELIVERY + ("uplink_mqtt",) + _DRIVERS,
-    "lorawan": _CORE + _DELIVERY + ("uplink_lorawan", "lorawan_modem", "rak3172", "airtime") + _DRIVERS,
+    "mqtt": _CORE + _DELIVERY + ("uplink_mqtt", "commands") + _DRIVERS,
+    "lorawan": _CORE + _DELIVERY + ("uplink_lorawan", "lorawan_modem", "rak3172", "airtime", "commands")
+    + _DRIVERS,
     "sim": ("sim.vtime", "sim.env", "sim.board", "sim.heap", "sim.netserver", "sim.netclock",
             "sim.atmodem", "sim.rak3172", "sim.lora_e5", "sim.powerfs"),
 }
