@@ -37,9 +37,10 @@ from stationctl.transport import TransportError, TransportExecError
 MANIFEST = "/manifest.json"
 BUNDLE = "/.deploy.bundle"
 TMP_SUFFIX = ".dtmp"
-BLOCK = 1024  # escaped bytes per acknowledged block
+BLOCK = 2048  # escaped bytes per acknowledged block
 HASH_PREFIX = 16  # hex digits compared before sending (the manifest check uses all 64)
-IN_FLIGHT = 2  # blocks sent ahead of the station's acknowledgements
+IN_FLIGHT = 1  # the next block goes only after the ack: a board whose REPL UART has a 256-byte
+# receive buffer never overflows while it writes the previous block to flash
 # zlib window: the station needs 2**wbits bytes of RAM to inflate; the big window compresses
 # ~8 % better, so it is used when the station has RAM to spare
 ZLIB_WBITS_SMALL = 12
