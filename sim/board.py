@@ -74,6 +74,12 @@ class SimWDT:
         self.feed()
 
     def feed(self):
+        # a board's watchdog feed is a register write; the timer list here is the simulation's
+        from sim import heap
+
+        heap.call(self._feed)
+
+    def _feed(self):
         self.cancel()
         self._timer = vtime.add_timer(vtime.now_us() + self.timeout_us, self._fire)
         self.fed += 1
