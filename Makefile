@@ -31,6 +31,7 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/stationctl soak --days 30
+	STATION_SOAK=1 $(BIN)/python -m pytest -q tests/test_heap.py -k ten_thousand
 
 lint: $(STAMP)
 	$(BIN)/ruff check host_tools tests
