@@ -29,20 +29,42 @@ KIB = 1024
 TARGET = 64 * KIB
 # the firmware's measured need (docs/memory.md: console 88, MQTT 122, LoRaWAN 122 KiB) + margin
 BUDGET = {"console": 96 * KIB, "mqtt": 128 * KIB, "lorawan": 128 * KIB}
-BOARD = {"console": "unix-sim-full.json", "mqtt": "unix-sim-full.json", "lorawan": "unix-sim-full-lorawan.json"}
+BOARD = {
+    "console": "unix-sim-full.json",
+    "mqtt": "unix-sim-full.json",
+    "lorawan": "unix-sim-full-lorawan.json",
+}
 _PROBE_HEAP = 1024 * KIB
 _ROMFS_EXTRA = 4096  # stationctl run gives the image this much on top of its size
 
 
 def stationctl_run(tmp_path, uplink: str, *args: str, timeout: float = 600) -> str:
-    cmd = [sys.executable, "-m", "stationctl.cli", "run", "--romfs", "--uplink", uplink,
-           "--board", str(REPO / "board_configs" / BOARD[uplink]), "--fs", str(tmp_path / "fs"), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "stationctl.cli",
+        "run",
+        "--romfs",
+        "--uplink",
+        uplink,
+        "--board",
+        str(REPO / "board_configs" / BOARD[uplink]),
+        "--fs",
+        str(tmp_path / "fs"),
+        *args,
+    ]
     if uplink == "lorawan":
         tmp_path.mkdir(parents=True, exist_ok=True)
         secrets = tmp_path / "secrets.json"
-        secrets.write_text(json.dumps({"lorawan_deveui": "0011223344556677",
-                                       "lorawan_joineui": "70B3D57ED0000000",
-                                       "lorawan_appkey": "000102030405060708090A0B0C0D0E0F"}))
+        secrets.write_text(
+            json.dumps(
+                {
+                    "lorawan_deveui": "0011223344556677",
+                    "lorawan_joineui": "70B3D57ED0000000",
+                    "lorawan_appkey": "000102030405060708090A0B0C0D0E0F",
+                }
+            )
+        )
         cmd += ["--secrets", str(secrets)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(REPO))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
@@ -68,13 +90,19 @@ def heapsize_for(tmp_path, uplink: str, budget: int) -> tuple[str, int]:
 
 def run_within(tmp_path, uplink: str, budget: int, days: int) -> str:
     heapsize, sim = heapsize_for(tmp_path / "probe", uplink, budget)
-    out = stationctl_run(tmp_path, uplink, "--days", str(days), "--heapsize", heapsize, "--heap-every", "36")
+    out = stationctl_run(
+        tmp_path, uplink, "--days", str(days), "--heapsize", heapsize, "--heap-every", "36"
+    )
     before = figure(out, "heap_before_firmware")
     firmware = figure(out, "heap_total") - before
     series = [(c, b - before) for c, b in live_series(out)]
-    print(f"{uplink}: simulation {sim} B before the firmware; the firmware had {firmware} B; its "
-          f"live heap every 6 h: {' '.join(str(b) for _, b in series)} B")
-    assert budget - 2 * KIB <= firmware <= budget, f"the run gave the firmware {firmware} B, not {budget}"
+    print(
+        f"{uplink}: simulation {sim} B before the firmware; the firmware had {firmware} B; its "
+        f"live heap every 6 h: {' '.join(str(b) for _, b in series)} B"
+    )
+    assert budget - 2 * KIB <= firmware <= budget, (
+        f"the run gave the firmware {firmware} B, not {budget}"
+    )
     assert_flat(series, 72)  # from 12 h on: sensors warmed up, VOC index learning, joined
     return out
 
@@ -94,7 +122,9 @@ def test_six_sensor_station_runs_three_days_within_its_heap_budget(tmp_path, upl
     assert_clean(out, 3 * 144)
 
 
-@pytest.mark.xfail(strict=True, reason="the firmware needs more than 64 KiB on the unix port (docs/memory.md)")
+@pytest.mark.xfail(
+    strict=True, reason="the firmware needs more than 64 KiB on the unix port (docs/memory.md)"
+)
 def test_firmware_fits_64k(tmp_path):
     out = run_within(tmp_path, "console", TARGET, days=1)
     assert_clean(out, 144)
@@ -114,15 +144,28 @@ def assert_flat(series: list[tuple[int, int]], from_cycle: int) -> None:
 
 def check_flat(tmp_path, cycles: int, every: int) -> None:
     t0 = time.monotonic()
-    out = stationctl_run(tmp_path, "console", "--cycles", str(cycles), "--interval", "60",
-                         "--heap-every", str(every), "--heapsize", "512K", timeout=1800)
+    out = stationctl_run(
+        tmp_path,
+        "console",
+        "--cycles",
+        str(cycles),
+        "--interval",
+        "60",
+        "--heap-every",
+        str(every),
+        "--heapsize",
+        "512K",
+        timeout=1800,
+    )
     wall = time.monotonic() - t0
     series = live_series(out)
     assert len(series) >= cycles // every - 1, series
     (c0, base), (c_end, last) = series[0], series[-1]
     peak = max(b for _, b in series)
-    print(f"live heap {base} B at cycle {c0}, {last} B at cycle {c_end}, peak {peak} B; "
-          f"{cycles} cycles in {wall:.0f} s")
+    print(
+        f"live heap {base} B at cycle {c0}, {last} B at cycle {c_end}, peak {peak} B; "
+        f"{cycles} cycles in {wall:.0f} s"
+    )
     # after the first cycles (driver imports, the journal's first segments) nothing accumulates
     assert_flat(series, series[0][0])
     assert_clean(out, cycles - 1)
