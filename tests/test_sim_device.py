@@ -112,7 +112,7 @@ def test_wire_rate_is_simulated(tmp_path):
             dt = time.monotonic() - t0
             assert len(out) >= 6000
             # 6000 bytes at 1920 bytes/s take at least 3 s on the simulated line
-            assert 3.0 <= dt < 8.0
+            assert 3.0 <= dt < 20.0
         finally:
             t.close()
 
