@@ -27,8 +27,10 @@ from mpy import REPO
 
 KIB = 1024
 TARGET = 64 * KIB
-# the firmware's measured need (docs/memory.md: console 88, MQTT 122, LoRaWAN 122 KiB) + margin
-BUDGET = {"console": 96 * KIB, "mqtt": 128 * KIB, "lorawan": 128 * KIB}
+# The firmware's measured need (docs/memory.md): the smallest budget that ran a day cleanly was
+# 82-89 KiB (console), 119-125 (MQTT), 113-128 (LoRaWAN). Fragmentation makes it jump with small
+# changes (even the length of the flash folder's path), hence the margin.
+BUDGET = {"console": 104 * KIB, "mqtt": 136 * KIB, "lorawan": 144 * KIB}
 BOARD = {
     "console": "unix-sim-full.json",
     "mqtt": "unix-sim-full.json",
