@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(BIN)/stationctl bench
 
 soak: $(STAMP)
-	$(BIN)/stationctl soak --days 30
+	$(BIN)/stationctl soak --days 30 --seed 1 --seed 2 --seed 3
 	STATION_SOAK=1 $(BIN)/python -m pytest -q tests/test_heap.py -k ten_thousand
 
 lint: $(STAMP)

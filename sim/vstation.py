@@ -305,6 +305,7 @@ def main(argv):
     # included, which the lines below import to apply the run's config overrides)
     gc.collect()
     sim_heap = gc.mem_alloc()
+    sim_modules = set(sys.modules)  # a reset unloads everything imported after this point
     import config
     import diag
     import station
@@ -368,7 +369,23 @@ def main(argv):
 
     st = None
     totals = {"samples": 0, "uplinked": 0, "peak_alloc": 0}
+
+    def account(st):
+        totals["samples"] += st.cycles
+        totals["uplinked"] += st.uplinked
+        totals["peak_alloc"] = max(totals["peak_alloc"], st.peak_alloc)
+        totals.setdefault("first_alloc", st.first_alloc)
+        if st.live_heap_early:
+            totals.setdefault("live_first", st.live_heap_early)
+        totals["live_last"] = st.live_heap
+        d = getattr(st, "delivery", None)
+        if d is not None:
+            totals["max_depth"] = max(totals.get("max_depth", 0), d.max_depth)
+            j = d.j
+            totals["journal"] = (j.pending, j.dropped, j.acked, j.last_seq)
+
     while True:
+        cause = None
         try:
             st = station.Station(Hal(board_cfg), board_cfg)
             if opts.get("heap"):
@@ -380,28 +397,30 @@ def main(argv):
             # run() returns only in safe mode: the REPL is up, time passes until its timer fires
             board.idle()
         except SimStop:
-            break
+            pass
         except SimReset as r:
-            diag.warn("SIM.RESET", None, cause=r.cause)
-            board.on_reset(r.cause)
-            if r.cause == "power_cut":
-                try:
-                    os.remove(opts["fs"] + "/.rtc_memory")  # RTC memory does not survive power loss
-                except OSError:
-                    pass
-        finally:
-            if st is not None:
-                totals["samples"] += st.cycles
-                totals["uplinked"] += st.uplinked
-                totals["peak_alloc"] = max(totals["peak_alloc"], st.peak_alloc)
-                totals.setdefault("first_alloc", st.first_alloc)
-                if st.live_heap_early:
-                    totals.setdefault("live_first", st.live_heap_early)
-                totals["live_last"] = st.live_heap
-                d = getattr(st, "delivery", None)
-                if d is not None:
-                    totals["max_depth"] = max(totals.get("max_depth", 0), d.max_depth)
-                    totals["journal"] = d.j
+            cause = r.cause
+        if st is not None:
+            account(st)
+        if cause is None:
+            break
+        diag.warn("SIM.RESET", None, cause=cause)
+        board.on_reset(cause)
+        if cause == "power_cut":
+            try:
+                os.remove(opts["fs"] + "/.rtc_memory")  # RTC memory does not survive power loss
+            except OSError:
+                pass
+        # RAM is lost on a reset: the firmware's objects and modules with all their state go, and
+        # the next boot imports them afresh (as a board does from flash)
+        st = None
+        for name in list(sys.modules):
+            if name not in sim_modules:
+                del sys.modules[name]
+        gc.collect()
+        diag = __import__("diag")
+        station = __import__("station")
+        Hal = __import__("hal").Hal
     gc.collect()
     resets = ",".join("%s:%d" % (k, v) for k, v in board.resets.items()) or "none"
     print(
@@ -415,7 +434,7 @@ def main(argv):
     j = totals.get("journal")
     if j is not None:
         print("@@SIM journal pending=%d max_depth=%d dropped=%d acked=%d last_seq=%d"
-              % (j.pending, totals["max_depth"], j.dropped, j.acked, j.last_seq))
+              % (j[0], totals["max_depth"], j[1], j[2], j[3]))
 
 
 main(sys.argv[1:])
