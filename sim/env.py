@@ -23,6 +23,7 @@ Synthetic model (documented so tests can predict it), with h = hour of day (UTC)
 PM1.0 in the stonehaven trace is 0.68 x PM2.5 (typical urban PM1/PM2.5 ratio).
 """
 
+import gc
 import math
 import os
 
@@ -125,6 +126,10 @@ class TraceReader:
                 self.rows += 1
         if self.rows < 2:
             raise ValueError("trace %s has fewer than 2 usable rows" % self.path)
+        # the scan leaves the heap full of parsed rows: collect now, so that what is allocated
+        # next (the other readers, the chip models, the firmware) is packed low, not scattered
+        # between the rows' garbage (MicroPython never moves an object)
+        gc.collect()
 
     @property
     def span_s(self):
