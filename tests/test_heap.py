@@ -28,7 +28,7 @@ from mpy import REPO
 KIB = 1024
 TARGET = 64 * KIB
 # The firmware's measured need (docs/memory.md): the smallest budget that ran a day cleanly was
-# 82-89 KiB (console), 119-125 (MQTT), 113-128 (LoRaWAN). Fragmentation makes it jump with small
+# 82-89 KiB (console), 114-125 (MQTT), 113-129 (LoRaWAN). Fragmentation makes it jump with small
 # changes (even the length of the flash folder's path), hence the margin.
 BUDGET = {"console": 104 * KIB, "mqtt": 136 * KIB, "lorawan": 144 * KIB}
 BOARD = {
