@@ -122,63 +122,95 @@ class JoinLimit:
         self.used[p] += toa_ms
 
 
-class FairUse:
-    """Daily airtime budget, persisted in a small file (`<day> <used_ms>`) after every spend."""
+_SLOTS = const(25)  # hourly slots: the current hour and the 24 before it
 
-    def __init__(self, path, budget_ms, day_fn=None):
+
+class FairUse:
+    """Airtime budget over any 24 hours (The Things Network's fair-use policy), on the monotonic
+    clock: a jump of the wall clock (RTC reset, NTP correction) cannot open a second budget.
+
+    Airtime is counted in 25 hourly slots, so a frame's airtime leaves the window only when at
+    least 24 hours have passed. `paced_allows` adds a token bucket that earns the budget evenly
+    over the day (plus a burst): a station that sends whenever the pace allows fills each frame
+    with the samples that waited meanwhile, instead of spending the budget on the first frames.
+
+    Persisted after every spend (`slot acc_ms tokens_ms s0 .. s24`): time spent powered off is
+    not known at the next boot and counts as none, which can only make the budget stricter."""
+
+    def __init__(self, path, budget_ms, burst_ms=0):
         self.path = path
         self.budget_ms = budget_ms
-        self._day_fn = day_fn or _utc_day
-        self.day = self._day_fn()
-        self.used_ms = 0
+        self.burst_ms = burst_ms
+        self.slots = [0] * _SLOTS
+        self.slot = 0
+        self._acc = 0  # ms into the current slot
+        self.tokens = burst_ms
+        self.day = 0  # counts 24-hour periods since boot (for once-a-day warnings)
+        self._hours = 0
+        self._t = time.ticks_ms()
         try:
             with open(path) as f:
-                parts = f.read().split()
-            if len(parts) == 2 and int(parts[0]) == self.day:
-                self.used_ms = int(parts[1])
+                parts = [int(x) for x in f.read().split()]
+            if len(parts) == 3 + _SLOTS and 0 <= parts[0] < _SLOTS:
+                self.slot, self._acc, self.tokens = parts[0], parts[1], parts[2]
+                self.slots = parts[3:]
         except (OSError, ValueError):
             pass
 
-    def _roll(self):
-        d = self._day_fn()
-        if d != self.day:
-            self.day = d
-            self.used_ms = 0
+    def _advance(self):
+        now = time.ticks_ms()
+        dt = time.ticks_diff(now, self._t)
+        self._t = now
+        if dt <= 0:
+            return
+        rate_tokens = self.tokens + dt * self.budget_ms // 86400000
+        cap = self.burst_ms if self.burst_ms else self.budget_ms
+        self.tokens = rate_tokens if rate_tokens < cap else cap
+        self._acc += dt
+        n = 0
+        while self._acc >= _HOUR_MS and n < _SLOTS:
+            self._acc -= _HOUR_MS
+            self.slot = (self.slot + 1) % _SLOTS
+            self.slots[self.slot] = 0
+            n += 1
+            self._hours += 1
+        if n == _SLOTS:
+            self._acc %= _HOUR_MS
+        self.day = self._hours // 24
+
+    @property
+    def used_ms(self):
+        self._advance()
+        return sum(self.slots)
 
     def left_ms(self):
-        self._roll()
         left = self.budget_ms - self.used_ms
         return left if left > 0 else 0
 
     def allows(self, toa_ms):
         return toa_ms <= self.left_ms()
 
-    def paced_allows(self, toa_ms, burst_ms):
-        """Spread the day's budget over the day: by second s of the UTC day at most
-        budget * s / 86400 + burst_ms may have been spent. A station that sends whenever the
-        pace allows fills each frame with the samples that waited meanwhile, so at SF12 a frame
-        carries many samples instead of the budget going to the first frames of the day."""
+    def paced_allows(self, toa_ms, burst_ms=None):
+        """allows() and the pace's tokens cover the frame."""
+        if burst_ms is not None and burst_ms != self.burst_ms:
+            self.burst_ms = burst_ms
         if not self.allows(toa_ms):
             return False
-        s = time.time() % 86400
-        earned = self.budget_ms * s // 86400 + burst_ms
-        if earned > self.budget_ms:
-            earned = self.budget_ms
-        return self.used_ms + toa_ms <= earned
+        return self.tokens >= toa_ms
 
     def spend(self, toa_ms):
         import os
 
-        self._roll()
-        self.used_ms += toa_ms
+        self._advance()
+        self.slots[self.slot] += toa_ms
+        self.tokens -= toa_ms
+        if self.tokens < 0:
+            self.tokens = 0
         tmp = self.path + ".tmp"
         try:
             with open(tmp, "w") as f:
-                f.write("%d %d\n" % (self.day, self.used_ms))
+                f.write("%d %d %d %s\n" % (self.slot, self._acc, self.tokens,
+                                           " ".join(str(x) for x in self.slots)))
             os.rename(tmp, self.path)
         except OSError:
             pass  # the in-RAM figure still limits this boot
-
-
-def _utc_day():
-    return time.time() // 86400

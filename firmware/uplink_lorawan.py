@@ -68,10 +68,11 @@ class LorawanUplink:
             diag.error("LORAWAN.NO_MODEM", None, reason="board config has no modem entry")
         self.duty = airtime.DutyCycle(self.region)
         self.join_limit = airtime.JoinLimit()
-        self.fair = airtime.FairUse(hal.fs_root + "/airtime.txt", lw["fair_use_s"] * 1000)
         self.pace = lw.get("pace", True)
-        # a day may start with two full-length frames' worth of airtime
+        # the pace may run ahead by two full-length SF12 frames (after a quiet spell)
         self.pace_burst_ms = 2 * airtime.frame_ms(self.region, 0, 51) if self.pace else 0
+        self.fair = airtime.FairUse(hal.fs_root + "/airtime.txt", lw["fair_use_s"] * 1000,
+                                    self.pace_burst_ms)
         self.ready = False
         self.next_join = time.ticks_ms()
         self.join_failures = 0
@@ -153,7 +154,8 @@ class LorawanUplink:
         if not self.join_limit.allows(toa):
             self._backoff("join_duty_limit", _JOIN_BACKOFF_MAX_MS)
             return False
-        if not self._budget_ok(toa) or not self._band_ready():
+        # joins count against the fair-use budget but are not paced (pacing batches data)
+        if not self.fair.allows(toa) or not self._band_ready():
             return False
         r = m.join()
         if r in (lm.JOINED, lm.JOIN_FAILED):

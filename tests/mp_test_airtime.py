@@ -7,7 +7,7 @@ vtime.install()
 import os  # noqa: E402
 
 import airtime  # noqa: E402
-from mptest import eq, raises  # noqa: E402
+from mptest import TMP, eq, raises  # noqa: E402
 
 
 def test_time_on_air_hand_worked_values():
@@ -64,7 +64,7 @@ def test_join_limits_by_phase():
 
 def test_fair_use_budget_persists_and_rolls_daily():
     vtime.reset(epoch_s=1700000000)
-    path = "/tmp/mp_airtime_test.txt"
+    path = TMP + "/mp_airtime_test.txt"
     try:
         os.remove(path)
     except OSError:
@@ -75,8 +75,20 @@ def test_fair_use_budget_persists_and_rolls_daily():
         raise AssertionError("budget edge")
     g = airtime.FairUse(path, 30000)  # after a reboot or power cut
     eq(g.used_ms, 29000, "persisted")
-    vtime.advance_us(86400 * 1000000)
-    eq(g.left_ms(), 30000, "a new UTC day")
+    vtime.advance_us(23 * 3600 * 1000000)
+    eq(g.left_ms(), 1000, "still inside 24 hours")
+    vtime.advance_us(2 * 3600 * 1000000)
+    eq(g.left_ms(), 30000, "24 hours later")
     with open(path, "w") as fh:
         fh.write("garbage")
     eq(airtime.FairUse(path, 30000).used_ms, 0, "a damaged file is ignored")
+
+
+def test_wall_clock_jump_does_not_open_a_new_budget():
+    vtime.reset(epoch_s=1700000000)
+    path = TMP + "/mp_airtime_jump.txt"
+    f = airtime.FairUse(path, 30000)
+    f.spend(29500)
+    vtime.set_time(vtime.time() + 86400 * 3)  # RTC set three days ahead
+    if f.allows(1000):
+        raise AssertionError("a wall-clock jump reopened the budget")

@@ -7,8 +7,8 @@ import airtime  # noqa: E402
 from mptest import TMP, eq  # noqa: E402
 
 
-def _fair(at_s):
-    vtime.reset(epoch_s=1700006400 - 1700006400 % 86400 + at_s)  # at_s into a UTC day
+def _fair(burst=3600):
+    vtime.reset(epoch_s=1700000000)
     path = TMP + "/airtime_pacing.txt"
     try:
         import os
@@ -16,32 +16,37 @@ def _fair(at_s):
         os.remove(path)
     except OSError:
         pass
-    return airtime.FairUse(path, 30000)
+    return airtime.FairUse(path, 30000, burst)
 
 
-def test_day_starts_with_the_burst_only():
-    f = _fair(0)
-    eq(f.paced_allows(1800, 3600), True, "first frame")
+def test_a_boot_starts_with_the_burst_only():
+    f = _fair()
+    eq(f.paced_allows(1800), True, "first frame")
     f.spend(1800)
-    eq(f.paced_allows(1800, 3600), True, "second frame (burst)")
+    eq(f.paced_allows(1800), True, "second frame (the burst)")
     f.spend(1800)
-    eq(f.paced_allows(1800, 3600), False, "third frame must wait to be earned")
+    eq(f.paced_allows(1800), False, "third frame must wait to be earned")
     eq(f.allows(1800), True, "though the day's budget is not spent")
 
 
-def test_budget_earned_by_noon_is_half_plus_burst():
-    f = _fair(43200)
-    f.spend(18000)
-    eq(f.paced_allows(600, 3600), True, "18.6 s of 15 + 3.6 s earned")
-    f.spend(600)
-    eq(f.paced_allows(1000, 3600), False, "19.6 s > 18.6 s")
+def test_budget_is_earned_evenly():
+    f = _fair()
+    f.spend(3600)  # the burst is gone
+    vtime.advance_us(43200 * 1000000)  # half a day earns half the budget, capped at the burst
+    eq(f.paced_allows(3600), True, "tokens refilled to the burst")
+    eq(f.paced_allows(3700), False, "but not beyond it")
+    f.spend(3600)
+    vtime.advance_us(8640 * 1000000)  # a tenth of a day: 3 s
+    eq(f.paced_allows(3000), True, "3 s earned")
+    eq(f.paced_allows(3100), False, "3.1 s not yet")
 
 
-def test_never_more_than_the_daily_budget():
-    f = _fair(86399)
+def test_never_more_than_the_budget_in_24_hours():
+    f = _fair(burst=30000)
     f.spend(29000)
-    eq(f.paced_allows(1800, 3600), False, "30.8 s would exceed 30 s")
-    eq(f.paced_allows(1000, 3600), True, "exactly 30 s")
+    vtime.advance_us(12 * 3600 * 1000000)
+    eq(f.paced_allows(1800), False, "30.8 s within 24 h")
+    eq(f.paced_allows(1000), True, "exactly 30 s")
 
 
 def test_pacing_fills_frames_at_sf12():
