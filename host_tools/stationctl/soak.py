@@ -225,6 +225,8 @@ def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Pa
         "resets": resets,
         "safe_mode_entries": codes.get("SAFE.ENTER", 0),
         "cycle_errors": codes.get("CYCLE.ERROR", 0),
+        "cycle_overruns": codes.get("CYCLE.OVERRUN", 0),
+        "boots": codes.get("BOOT", 0),
         "journal_dropped": int(journal.get("dropped", 0)),
         "max_journal_depth": int(journal.get("max_depth", 0)),
         "heap_live_first": int(heap.get("live_first", 0)),
@@ -292,7 +294,7 @@ def format_report(r: dict) -> str:
         f"  duplicates         {r['duplicates']}",
         f"  resets by cause    {resets}",
         f"  safe-mode entries  {r['safe_mode_entries']}",
-        f"  cycle errors       {r['cycle_errors']}",
+        f"  cycle errors       {r['cycle_errors']}, overruns {r['cycle_overruns']}, boots {r['boots']}",
         f"  journal            max depth {r['max_journal_depth']}, dropped {r['journal_dropped']}",
         f"  heap (live, after gc.collect)  {r['heap_live_first']} B after the first cycles, "
         f"{r['heap_live_last']} B at the end, peak {r['heap_live_max']} B; growth within a "
