@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -63,14 +63,17 @@ class MpFile(pytest.File):
         # a private scratch folder per file run, so parallel runs never share station files
         env["MP_TMP"] = tempfile.mkdtemp(prefix="mp_" + self.path.stem + "_")
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                                  cwd=str(TESTS.parent))
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(TESTS.parent)
+            )
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout or ""
             if isinstance(out, bytes):
                 out = out.decode(errors="replace")
             return out + "\n@@TIMEOUT %d s\n" % timeout, ""
-        return proc.stdout, proc.stderr + ("\n[exit code %d]" % proc.returncode if proc.returncode else "")
+        return proc.stdout, proc.stderr + (
+            "\n[exit code %d]" % proc.returncode if proc.returncode else ""
+        )
 
     def collect(self):
         # Discover test names statically (def test_...) so collection needs no interpreter run.
@@ -125,7 +128,8 @@ class MpItem(pytest.Item):
         if status == "FAIL":
             raise MicroPythonFailure(detail)
         raise MicroPythonFailure(
-            "test did not report (interpreter crashed or timed out?)\n" + results["<stderr>"][1])
+            "test did not report (interpreter crashed or timed out?)\n" + results["<stderr>"][1]
+        )
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, MicroPythonFailure):

@@ -8,8 +8,8 @@ A test module may define setup() and teardown(), called around every test.
 
 import sys
 
-
 from mptest import Skip
+
 
 def main():
     path = sys.argv[1]

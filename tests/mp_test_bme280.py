@@ -6,10 +6,10 @@ from sim import vtime
 
 vtime.install()
 
-import micropython  # noqa: E402
-
 import bme280  # noqa: E402
+import micropython  # noqa: E402
 from mptest import approx, eq, raises  # noqa: E402
+
 from sim.bme280 import BME280Model  # noqa: E402
 from sim.env import Environment  # noqa: E402
 from sim.i2c import SimI2C  # noqa: E402

@@ -1,9 +1,8 @@
 # Firmware codec inside MicroPython: zero allocation on the hot path, range handling, batching
 # limits, the journal inverse (decode_sample) and fuzzing of it.
 # mp-heapsize: 256K
-import micropython
-
 import codec
+import micropython
 import sample as S
 from mptest import eq, raises
 
@@ -49,7 +48,7 @@ def test_encode_sample_allocates_nothing():
     n0 = codec.encode_sample(s, BUF)
     for now in (None, T0, T0 + 77):
         s.seq += 1
-        n = locked(lambda: codec.encode_sample(s, BUF, now))
+        n = locked(lambda: codec.encode_sample(s, BUF, now))  # noqa: B023 - called at once
         if now is None:
             eq(n, n0, "same sample, same length")
     s.flags = 0  # unsynced: uptime time kind
@@ -60,7 +59,7 @@ def test_encode_batch_allocates_nothing():
     ss = series(32)
     out = bytearray(242)
     for max_len in (11, 51, 115, 242):
-        res = locked(lambda: codec.encode_batch(ss, 32, out, max_len))
+        res = locked(lambda: codec.encode_batch(ss, 32, out, max_len))  # noqa: B023 - called at once
         n, used = res[0], res[1]
         if max_len == 11:
             eq(used, 0, "a full station sample does not fit 11 bytes")
@@ -72,13 +71,34 @@ def test_encode_batch_allocates_nothing():
 
 def test_quantisation_without_floats_matches_rounding():
     # _quant reads IEEE-754 bits; compare with float rounding away from ties
-    cases = ((0, 21.43, 614), (0, -39.96, 0), (0, 84.96, 1250), (1, 45.74, 91), (2, 300.0, 0),
-             (2, 1100.0, 8000), (3, 39999.6, 40000), (4, 0.04, 0), (7, 1, 0), (8, 4.996, 500),
-             (0, -3.25, 367), (8, 3.706, 371))
+    cases = (
+        (0, 21.43, 614),
+        (0, -39.96, 0),
+        (0, 84.96, 1250),
+        (1, 45.74, 91),
+        (2, 300.0, 0),
+        (2, 1100.0, 8000),
+        (3, 39999.6, 40000),
+        (4, 0.04, 0),
+        (7, 1, 0),
+        (8, 4.996, 500),
+        (0, -3.25, 367),
+        (8, 3.706, 371),
+    )
     for ch, v, q in cases:
         eq(codec._quant(ch, v), q, "%s %r" % (S.KEYS[ch], v))
-    for ch, v in ((0, -40.06), (0, 85.06), (2, 299.9), (3, 40000.6), (7, 0.4), (8, 5.006),
-                  (4, -0.06), (0, float("nan")), (0, float("inf")), (3, 1e30)):
+    for ch, v in (
+        (0, -40.06),
+        (0, 85.06),
+        (2, 299.9),
+        (3, 40000.6),
+        (7, 0.4),
+        (8, 5.006),
+        (4, -0.06),
+        (0, float("nan")),
+        (0, float("inf")),
+        (3, 1e30),
+    ):
         eq(codec._quant(ch, v), -1, "%s %r out of range" % (S.KEYS[ch], v))
 
 
@@ -124,8 +144,15 @@ def test_decode_sample_round_trip_and_time_kinds():
 
 def test_time_kind_follows_the_age():
     s = make()
-    for age, kind, nbytes in ((0, 0, 15), (1, 0, 15), (2, 0, 15), (3, 1, 17), (65535, 1, 17),
-                              (65536, 2, 19), (-1, 2, 19)):
+    for age, kind, nbytes in (
+        (0, 0, 15),
+        (1, 0, 15),
+        (2, 0, 15),
+        (3, 1, 17),
+        (65535, 1, 17),
+        (65536, 2, 19),
+        (-1, 2, 19),
+    ):
         eq(codec.encode_sample(s, BUF, T0 + age), nbytes, "age %d: length" % age)
         eq(BUF[0] >> 1 & 3, kind, "age %d: time kind" % age)
 
@@ -139,8 +166,15 @@ def test_rh_flag_sent_only_without_humidity_and_derived_from_the_quantised_value
             n = codec.encode_sample(s, BUF)
             codec.decode_sample(BUF[:n], d)
             eq(d.flags & S.FLAG_RH_HIGH, high, "rh %r: decoded %r" % (rh, d.values[S.HUMIDITY]))
-    for rh, high in ((70.0, False), (70.2, False), (70.24, False), (70.25, True), (100.0, True),
-                     (0.0, False), (150.0, False)):
+    for rh, high in (
+        (70.0, False),
+        (70.2, False),
+        (70.24, False),
+        (70.25, True),
+        (100.0, True),
+        (0.0, False),
+        (150.0, False),
+    ):
         eq(codec.rh_high(rh), high, "rh_high(%r)" % rh)
     eq(locked(lambda: codec.rh_high(70.3)), True, "rh_high allocates nothing")
     no_rh = make(vals=(18.0, None, None, None, None, None, None, None, None))

@@ -92,8 +92,13 @@ def file_text():
 
 
 def snapshot():
-    return (config.canonical(st.cfg), file_text(), st.reboot_pending, st.status_pending,
-            st.delivery.j.pending)
+    return (
+        config.canonical(st.cfg),
+        file_text(),
+        st.reboot_pending,
+        st.status_pending,
+        st.delivery.j.pending,
+    )
 
 
 def test_set_interval_applies_and_persists():
@@ -176,8 +181,11 @@ def test_status_frame_from_station():
     eq(buf[0], (codec.VERSION << 5) | (codec.FRAME_STATUS << 3), "header")
     eq(buf[8], 5, "reset cause soft")
     eq((buf[13] << 8) | buf[14], 5, "journal depth")
-    eq((buf[16], buf[17]), (codec.sensor_type_id("bme280"), 0x80 | codec.sensor_type_id("sps30")),
-       "inventory with fault bit")
+    eq(
+        (buf[16], buf[17]),
+        (codec.sensor_type_id("bme280"), 0x80 | codec.sensor_type_id("sps30")),
+        "inventory with fault bit",
+    )
 
 
 def test_fuzz_parser_and_apply():

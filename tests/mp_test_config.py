@@ -28,11 +28,18 @@ def test_defaults_are_valid():
 
 
 def test_every_problem_is_listed():
-    exc = raises(config.ConfigError, config.validate,
-                 {"interval_s": 5, "uplink": "carrier-pigeon", "mqtt": {"port": "1883"}, "colour": 1})
+    exc = raises(
+        config.ConfigError,
+        config.validate,
+        {"interval_s": 5, "uplink": "carrier-pigeon", "mqtt": {"port": "1883"}, "colour": 1},
+    )
     text = "\n".join(exc.problems)
-    for needle in ("interval_s: 5 is outside 10..86400", "uplink: \"carrier-pigeon\" is not one of",
-                   "mqtt.port: expected an integer", "colour: unknown key"):
+    for needle in (
+        "interval_s: 5 is outside 10..86400",
+        'uplink: "carrier-pigeon" is not one of',
+        "mqtt.port: expected an integer",
+        "colour: unknown key",
+    ):
         if needle not in text:
             raise AssertionError("missing %r in %s" % (needle, text))
     eq(len(exc.problems), 4, "problem count")
@@ -59,7 +66,11 @@ def test_bad_file_keeps_last_good_config():
     eq((cfg["interval_s"], source), (120, "file"), "good file loads")
     _write("config.json", '{"interval_s": "often"}')
     cfg, source = config.load(ROOT)
-    eq((cfg["interval_s"], cfg["station_id"], source), (120, "mast-7", "last_good"), "last good kept")
+    eq(
+        (cfg["interval_s"], cfg["station_id"], source),
+        (120, "mast-7", "last_good"),
+        "last good kept",
+    )
 
 
 def test_digest_is_stable_and_sensitive():

@@ -4,12 +4,11 @@
 # mp-heapsize: 512K
 import json
 
-from stationkit import Rig
-
 import codec  # noqa: E402
 import config  # noqa: E402
 import sample as S  # noqa: E402
 from mptest import eq  # noqa: E402
+from stationkit import Rig
 
 FS = "/tmp/mp_downlink_station_fs"
 

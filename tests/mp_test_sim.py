@@ -6,6 +6,7 @@ vtime.install()
 import time  # noqa: E402
 
 from mptest import approx, eq, raises  # noqa: E402
+
 from sim.env import Environment, parse_timestamp  # noqa: E402
 from sim.i2c import SimI2C  # noqa: E402
 from sim.uart import SimUART  # noqa: E402
@@ -61,7 +62,12 @@ def test_office_trace_has_co2():
 def test_synthetic_model_follows_its_documented_formula():
     env = Environment("synthetic", start_unix=0)
     c = env.at(15 * 3600)  # 15:00 UTC on day 0: sin(2pi*6/24) = 1
-    approx(c.temperature_c, 14 + 6 + 1.5 * __import__("math").sin(2 * 3.141592653589793 * (15 / 24) / 5.3), 1e-6, "T")
+    approx(
+        c.temperature_c,
+        14 + 6 + 1.5 * __import__("math").sin(2 * 3.141592653589793 * (15 / 24) / 5.3),
+        1e-6,
+        "T",
+    )
 
 
 def test_unknown_trace_is_a_clear_error():

@@ -15,9 +15,16 @@ from stationctl.mpenv import micropython_env, micropython_exe  # noqa: E402
 MICROPYTHON = micropython_exe()
 
 
-def run_mp(code: str | None = None, script: str | None = None, args=(), heapsize: str | None = None,
-           timeout: float = 120, env_extra: dict | None = None, cwd: Path | None = None,
-           check: bool = True) -> subprocess.CompletedProcess:
+def run_mp(
+    code: str | None = None,
+    script: str | None = None,
+    args=(),
+    heapsize: str | None = None,
+    timeout: float = 120,
+    env_extra: dict | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
     """Run MicroPython code or a script with the firmware path set up; returns the process."""
     cmd = [str(MICROPYTHON)]
     if heapsize:
@@ -30,11 +37,13 @@ def run_mp(code: str | None = None, script: str | None = None, args=(), heapsize
     env = micropython_env()
     if env_extra:
         env.update(env_extra)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=str(cwd or REPO))
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(cwd or REPO)
+    )
     if check and proc.returncode != 0:
         raise AssertionError(
-            f"micropython exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+            f"micropython exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 

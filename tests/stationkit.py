@@ -9,6 +9,7 @@ vtime.install()
 import diag  # noqa: E402
 import station  # noqa: E402
 from hal import Hal  # noqa: E402
+
 from sim.board import SimBoard, SimStop  # noqa: E402
 from sim.env import Environment  # noqa: E402
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from mpy import run_mp
-
 from adafruit_bme280 import basic as ada
+from mpy import run_mp
 
 DUMP = r"""
 import binascii

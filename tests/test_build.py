@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from mpy import REPO
-
 from stationctl.mpenv import mpy_cross_exe
 
 DEVICE_FILES = sorted((REPO / "firmware").glob("*.py")) + sorted((REPO / "drivers").glob("*.py"))
@@ -23,8 +22,9 @@ def test_there_is_firmware_to_check():
 @pytest.mark.parametrize("path", ALL_MP_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_mpy_cross_compiles(path: Path, tmp_path: Path):
     out = tmp_path / (path.stem + ".mpy")
-    proc = subprocess.run([str(mpy_cross_exe()), "-o", str(out), str(path)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [str(mpy_cross_exe()), "-o", str(out), str(path)], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     data = out.read_bytes()
     assert data[0:1] == b"M" and data[1] == 6, "mpy v6 header expected"

@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from stationctl import mplib
 
 
@@ -51,10 +50,19 @@ def index(monkeypatch):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     base = f"http://127.0.0.1:{server.server_address[1]}/simple"
-    page = {"files": [{"filename": "micropython-demo-1.0.tar.gz",
-                       "url": "../../files/micropython-demo-1.0.tar.gz", "hashes": {}}]}
-    routes["/simple/micropython-demo/"] = ("application/vnd.pypi.simple.v1+json",
-                                           json.dumps(page).encode())
+    page = {
+        "files": [
+            {
+                "filename": "micropython-demo-1.0.tar.gz",
+                "url": "../../files/micropython-demo-1.0.tar.gz",
+                "hashes": {},
+            }
+        ]
+    }
+    routes["/simple/micropython-demo/"] = (
+        "application/vnd.pypi.simple.v1+json",
+        json.dumps(page).encode(),
+    )
     routes["/files/micropython-demo-1.0.tar.gz"] = ("application/octet-stream", sdist)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -65,9 +73,21 @@ def index(monkeypatch):
 
 def lock(tmp_path: Path, sha: str, files=("demo/lib.py",)) -> Path:
     p = tmp_path / "lock.json"
-    p.write_text(json.dumps({"packages": [{"name": "micropython-demo", "version": "1.0",
-                                           "filename": "micropython-demo-1.0.tar.gz", "sha256": sha,
-                                           "files": list(files)}]}))
+    p.write_text(
+        json.dumps(
+            {
+                "packages": [
+                    {
+                        "name": "micropython-demo",
+                        "version": "1.0",
+                        "filename": "micropython-demo-1.0.tar.gz",
+                        "sha256": sha,
+                        "files": list(files),
+                    }
+                ]
+            }
+        )
+    )
     return p
 
 

@@ -10,8 +10,13 @@ from mpy import REPO
 
 
 def stationctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "stationctl.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=str(REPO))
+    return subprocess.run(
+        [sys.executable, "-m", "stationctl.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(REPO),
+    )
 
 
 def summary(out: str) -> dict[str, int]:
@@ -36,8 +41,17 @@ def test_six_hours_of_readings_and_a_summary(tmp_path):
 
 
 def test_injected_nack_shows_fault_and_station_keeps_sampling(tmp_path):
-    proc = stationctl("run", "--hours", "4", "--fs", str(tmp_path / "fs"), "--uplink", "console",
-                      "--fault", "bme280:nack@3000+3600")
+    proc = stationctl(
+        "run",
+        "--hours",
+        "4",
+        "--fs",
+        str(tmp_path / "fs"),
+        "--uplink",
+        "console",
+        "--fault",
+        "bme280:nack@3000+3600",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     s = summary(proc.stdout)
     assert s["samples"] == 24 and s["lost"] == 0
@@ -48,14 +62,25 @@ def test_injected_nack_shows_fault_and_station_keeps_sampling(tmp_path):
 def test_broken_station_config_is_reported_and_defaults_used(tmp_path):
     bad = tmp_path / "config.json"
     bad.write_text('{"interval_s": 5, "uplink": "console"}')
-    proc = stationctl("run", "--cycles", "3", "--fs", str(tmp_path / "fs"), "--config", str(bad),
-                      "--uplink", "console")
+    proc = stationctl(
+        "run",
+        "--cycles",
+        "3",
+        "--fs",
+        str(tmp_path / "fs"),
+        "--config",
+        str(bad),
+        "--uplink",
+        "console",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    assert "CONFIG.INVALID problem=\"interval_s: 5 is outside 10..86400\"" in proc.stdout
+    assert 'CONFIG.INVALID problem="interval_s: 5 is outside 10..86400"' in proc.stdout
     assert summary(proc.stdout)["samples"] == 3
 
 
 def test_bad_options_fail_clearly(tmp_path):
-    proc = stationctl("run", "--cycles", "2", "--fs", str(tmp_path / "fs"), "--fault", "nosuch:nack")
+    proc = stationctl(
+        "run", "--cycles", "2", "--fs", str(tmp_path / "fs"), "--fault", "nosuch:nack"
+    )
     assert proc.returncode != 0
     assert "not a fitted sensor" in proc.stdout + proc.stderr

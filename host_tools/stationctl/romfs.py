@@ -20,7 +20,11 @@ from stationctl import mplib
 from stationctl.mpenv import REPO_ROOT, mpy_cross_exe
 
 BUILD_DIR = REPO_ROOT / "build" / "romfs"
-SOURCES = (("fw", REPO_ROOT / "firmware"), ("drv", REPO_ROOT / "drivers"), ("sim", REPO_ROOT / "sim"))
+SOURCES = (
+    ("fw", REPO_ROOT / "firmware"),
+    ("drv", REPO_ROOT / "drivers"),
+    ("sim", REPO_ROOT / "sim"),
+)
 
 
 class RomfsError(RuntimeError):
@@ -29,8 +33,11 @@ class RomfsError(RuntimeError):
 
 def _compile(src: Path, source_name: str, tmp: Path) -> bytes:
     out = tmp / (src.stem + ".mpy")
-    proc = subprocess.run([str(mpy_cross_exe()), "-s", source_name, "-o", str(out), str(src)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(mpy_cross_exe()), "-s", source_name, "-o", str(out), str(src)],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         raise RomfsError(f"mpy-cross failed on {src}: {proc.stderr.strip()}")
     return out.read_bytes()

@@ -61,8 +61,14 @@ class Schedule:
     broker_restarts_at_sample: list[int] = field(default_factory=list)
 
 
-def draw_schedule(days: float, seed: int, uplink: str, board_cfg: dict, interval_s: int = 600,
-                  intensity: float = 1.0) -> Schedule:
+def draw_schedule(
+    days: float,
+    seed: int,
+    uplink: str,
+    board_cfg: dict,
+    interval_s: int = 600,
+    intensity: float = 1.0,
+) -> Schedule:
     rnd = random.Random(seed)
     total = days * DAY
     quiet_from = total * 0.9
@@ -116,9 +122,17 @@ def draw_schedule(days: float, seed: int, uplink: str, board_cfg: dict, interval
     return sched
 
 
-def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Path = BOARD,
-             fs: Path | None = None, heapsize: str = "512K", echo=None, dr: int = 3,
-             intensity: float = 1.0) -> dict:
+def run_soak(
+    days: float = 30,
+    seed: int = 1,
+    uplink: str = "lorawan",
+    board: Path = BOARD,
+    fs: Path | None = None,
+    heapsize: str = "512K",
+    echo=None,
+    dr: int = 3,
+    intensity: float = 1.0,
+) -> dict:
     """Run the soak; returns the report dict (see `format_report`)."""
     board_cfg = json.loads(Path(board).read_text())
     sched = draw_schedule(days, seed, uplink, board_cfg, intensity=intensity)
@@ -126,9 +140,23 @@ def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Pa
     fs.mkdir(parents=True, exist_ok=True)
     secrets = fs.parent / f"soak-{seed}-secrets.json"
     secrets.write_text(json.dumps(SECRETS))
-    args = ["--board", str(Path(board).resolve()), "--fs", str(fs), "--fresh", "--days", str(days),
-            "--uplink", uplink, "--secrets", str(secrets), "--trace", "stonehaven",
-            "--heap-every", "72"]
+    args = [
+        "--board",
+        str(Path(board).resolve()),
+        "--fs",
+        str(fs),
+        "--fresh",
+        "--days",
+        str(days),
+        "--uplink",
+        uplink,
+        "--secrets",
+        str(secrets),
+        "--trace",
+        "stonehaven",
+        "--heap-every",
+        "72",
+    ]
     if uplink == "lorawan":
         # confirmed uplinks: a frame leaves the journal only when the network has ACKed it,
         # so a gateway outage costs airtime, never data
@@ -145,8 +173,15 @@ def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Pa
         args += ["--fault", f]
     cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}", "sim/vstation.py", *args]
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=micropython_env(), cwd=str(REPO_ROOT), bufsize=1)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=micropython_env(),
+        cwd=str(REPO_ROOT),
+        bufsize=1,
+    )
     produced: list[int] = []
     boots: list[list[tuple[int, int]]] = []  # per boot: (cycles, live heap after collection)
     frames: list[tuple[bytes, int | None]] = []
@@ -233,8 +268,9 @@ def run_soak(days: float = 30, seed: int = 1, uplink: str = "lorawan", board: Pa
         "heap_live_last": int(heap.get("live_last", 0)),
         # growth of the live heap within each boot, from its second report (after the first
         # 72 cycles' lazy allocations) to its last: a leak shows here whatever the resets do
-        "heap_growth_per_boot_max": max((b[-1][1] - b[1][1] for b in boots if len(b) > 2),
-                                        default=0),
+        "heap_growth_per_boot_max": max(
+            (b[-1][1] - b[1][1] for b in boots if len(b) > 2), default=0
+        ),
         "heap_live_max": max((live for b in boots for _, live in b), default=0),
         "airtime_ms_per_day_max": max(airtime.values()) if airtime else 0,
         "airtime_ms_per_day_mean": round(sum(airtime.values()) / max(1, len(airtime))),
@@ -301,9 +337,11 @@ def format_report(r: dict) -> str:
         f"boot after warm-up: {r['heap_growth_per_boot_max']} B",
     ]
     if r["uplink"] == "lorawan":
-        lines.append(f"  airtime per day    max {r['airtime_ms_per_day_max'] / 1000:.1f} s, mean "
-                     f"{r['airtime_ms_per_day_mean'] / 1000:.1f} s over {r['airtime_days']} days "
-                     f"(budget 30 s)")
+        lines.append(
+            f"  airtime per day    max {r['airtime_ms_per_day_max'] / 1000:.1f} s, mean "
+            f"{r['airtime_ms_per_day_mean'] / 1000:.1f} s over {r['airtime_days']} days "
+            f"(budget 30 s)"
+        )
     else:
         lines.append(f"  broker restarts    {r['broker_restarts']}")
     lines.append(f"soak: {'PASS' if passed(r) else 'FAIL'}")
@@ -314,8 +352,13 @@ def passed(r: dict) -> bool:
     """0 lost, no crash, no cycle error, airtime within budget every day, and a live heap that
     does not grow within a boot by more than 4 KiB after warm-up (bounded structures such as the
     journal's segment list grow with a backlog and keep their capacity; a leak grows without end)."""
-    ok = (r["exit_code"] == 0 and r["lost"] == 0 and r["decode_errors"] == 0
-          and r["cycle_errors"] == 0 and r["heap_growth_per_boot_max"] <= 4096)
+    ok = (
+        r["exit_code"] == 0
+        and r["lost"] == 0
+        and r["decode_errors"] == 0
+        and r["cycle_errors"] == 0
+        and r["heap_growth_per_boot_max"] <= 4096
+    )
     if r["uplink"] == "lorawan":
         ok = ok and r["airtime_ms_per_day_max"] <= 30000
     return ok

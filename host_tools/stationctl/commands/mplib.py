@@ -11,8 +11,12 @@ from stationctl import mplib
 def register(sub) -> None:
     p = sub.add_parser("mplib", help="install the pinned MicroPython libraries (umqtt.simple, ...)")
     p.add_argument("action", choices=["install", "list"])
-    p.add_argument("--target", type=Path, default=mplib.DEFAULT_TARGET,
-                   help="library folder (default: .venv/mplib, on the unix port's path)")
+    p.add_argument(
+        "--target",
+        type=Path,
+        default=mplib.DEFAULT_TARGET,
+        help="library folder (default: .venv/mplib, on the unix port's path)",
+    )
     p.set_defaults(func=run)
 
 

@@ -24,37 +24,77 @@ _SAMPLE = re.compile(r"\bSAMPLE\b.*\bseq=(\d+)")
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="run the virtual station (real firmware on the simulated board)")
-    p.add_argument("--board", default=str(REPO_ROOT / "board_configs" / "unix-sim.json"),
-                   help="board config (default: board_configs/unix-sim.json)")
+    p.add_argument(
+        "--board",
+        default=str(REPO_ROOT / "board_configs" / "unix-sim.json"),
+        help="board config (default: board_configs/unix-sim.json)",
+    )
     p.add_argument("--config", help="station config JSON to install on the virtual station")
     p.add_argument("--secrets", help="secrets JSON to install on the virtual station")
     dur = p.add_mutually_exclusive_group()
     dur.add_argument("--days", type=float, help="simulated days (default 1)")
     dur.add_argument("--hours", type=float, help="simulated hours")
     dur.add_argument("--cycles", type=int, help="number of sampling cycles")
-    p.add_argument("--interval", type=int, help="sampling interval in seconds (default from config: 600)")
-    p.add_argument("--uplink", choices=["console", "file", "mqtt", "lorawan"], default="mqtt",
-                   help="uplink for this run (default mqtt: a local broker is started and a "
-                        "subscriber decodes what arrives; lorawan: simulated modem and network "
-                        "server)")
-    p.add_argument("--broker", choices=["auto", "amqtt", "mosquitto"], default="auto",
-                   help="MQTT broker for --uplink mqtt (auto: Mosquitto if installed, else amqtt)")
-    p.add_argument("--trace", default="stonehaven", choices=["stonehaven", "office", "synthetic"],
-                   help="environment: a real trace from ../shared/data, or the synthetic model")
-    p.add_argument("--fault", action="append", default=[], metavar="SENSOR:KIND[@START[+DUR]]",
-                   help="inject a fault, e.g. bme280:nack@3600+1800 (repeatable)")
-    p.add_argument("--fs", default=str(REPO_ROOT / ".run" / "station"),
-                   help="the virtual station's flash folder (default .run/station)")
+    p.add_argument(
+        "--interval", type=int, help="sampling interval in seconds (default from config: 600)"
+    )
+    p.add_argument(
+        "--uplink",
+        choices=["console", "file", "mqtt", "lorawan"],
+        default="mqtt",
+        help="uplink for this run (default mqtt: a local broker is started and a "
+        "subscriber decodes what arrives; lorawan: simulated modem and network "
+        "server)",
+    )
+    p.add_argument(
+        "--broker",
+        choices=["auto", "amqtt", "mosquitto"],
+        default="auto",
+        help="MQTT broker for --uplink mqtt (auto: Mosquitto if installed, else amqtt)",
+    )
+    p.add_argument(
+        "--trace",
+        default="stonehaven",
+        choices=["stonehaven", "office", "synthetic"],
+        help="environment: a real trace from ../shared/data, or the synthetic model",
+    )
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SENSOR:KIND[@START[+DUR]]",
+        help="inject a fault, e.g. bme280:nack@3600+1800 (repeatable)",
+    )
+    p.add_argument(
+        "--fs",
+        default=str(REPO_ROOT / ".run" / "station"),
+        help="the virtual station's flash folder (default .run/station)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the station's flash from the last run")
-    p.add_argument("--heapsize", default=None,
-                   help="MicroPython heap (default: the board config's sim_heapsize, else 256K)")
-    p.add_argument("--romfs", action="store_true",
-                   help="run all code from a ROMFS image (code in flash, as on a board)")
-    p.add_argument("--heap", action="store_true",
-                   help="measure the heap: bytes per cycle (no GC inside a cycle) and live heap")
-    p.add_argument("--heap-every", type=int, metavar="N",
-                   help="print the live heap every N cycles (does anything accumulate?)")
-    p.add_argument("--quiet", action="store_true", help="print only decoded readings and the summary")
+    p.add_argument(
+        "--heapsize",
+        default=None,
+        help="MicroPython heap (default: the board config's sim_heapsize, else 256K)",
+    )
+    p.add_argument(
+        "--romfs",
+        action="store_true",
+        help="run all code from a ROMFS image (code in flash, as on a board)",
+    )
+    p.add_argument(
+        "--heap",
+        action="store_true",
+        help="measure the heap: bytes per cycle (no GC inside a cycle) and live heap",
+    )
+    p.add_argument(
+        "--heap-every",
+        type=int,
+        metavar="N",
+        help="print the live heap every N cycles (does anything accumulate?)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="print only decoded readings and the summary"
+    )
     p.add_argument("--json", action="store_true", help="decoded readings as JSON lines")
     p.set_defaults(func=run)
 
@@ -120,9 +160,17 @@ def build_command(args) -> list[str]:
 
 
 def format_reading(d: dict) -> str:
-    keys = [("temperature_c", "T", "°C"), ("humidity_pct", "RH", "%"), ("pressure_hpa", "p", "hPa"),
-            ("co2_ppm", "CO2", "ppm"), ("pm1_0_ugm3", "PM1", ""), ("pm2_5_ugm3", "PM2.5", ""),
-            ("pm10_ugm3", "PM10", ""), ("voc_index", "VOC", ""), ("battery_v", "bat", "V")]
+    keys = [
+        ("temperature_c", "T", "°C"),
+        ("humidity_pct", "RH", "%"),
+        ("pressure_hpa", "p", "hPa"),
+        ("co2_ppm", "CO2", "ppm"),
+        ("pm1_0_ugm3", "PM1", ""),
+        ("pm2_5_ugm3", "PM2.5", ""),
+        ("pm10_ugm3", "PM10", ""),
+        ("voc_index", "VOC", ""),
+        ("battery_v", "bat", "V"),
+    ]
     parts = [f"seq={d.get('seq')}"]
     for k, label, unit in keys:
         if k in d:
@@ -142,8 +190,15 @@ def run(args) -> int:
 
 def _run(args, link) -> int:
     cmd = build_command(args)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=micropython_env(), cwd=str(REPO_ROOT), bufsize=1)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=micropython_env(),
+        cwd=str(REPO_ROOT),
+        bufsize=1,
+    )
     produced: set[int] = set()
     delivered: set[int] = set()
     decode_errors = 0
@@ -173,8 +228,9 @@ def _run(args, link) -> int:
         m = _TX.search(line)
         if m and link.kind not in ("mqtt", "lorawan"):
             pm = _PORT.search(line)
-            decode_errors += _show(bytes.fromhex(m.group(1)), int(pm.group(1)) if pm else None,
-                                   delivered, args, link)
+            decode_errors += _show(
+                bytes.fromhex(m.group(1)), int(pm.group(1)) if pm else None, delivered, args, link
+            )
     rc = proc.wait()
     for frame, port in link.frames(final=True):
         decode_errors += _show(frame, port, delivered, args, link)

@@ -13,13 +13,21 @@ from stationctl.mpenv import REPO_ROOT
 def register(sub) -> None:
     p = sub.add_parser("soak", help="long simulated field run with random faults, one report")
     p.add_argument("--days", type=float, default=30, help="simulated days (default 30)")
-    p.add_argument("--seed", type=int, action="append",
-                   help="fault schedule seed (repeatable: one run per seed; default 1)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        action="append",
+        help="fault schedule seed (repeatable: one run per seed; default 1)",
+    )
     p.add_argument("--uplink", choices=["lorawan", "mqtt"], default="lorawan")
     p.add_argument("--board", type=Path, default=soak.BOARD)
     p.add_argument("--verbose", action="store_true", help="echo the station's diagnostics")
-    p.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "soak",
-                   help="folder for the JSON reports (default build/soak)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=REPO_ROOT / "build" / "soak",
+        help="folder for the JSON reports (default build/soak)",
+    )
     p.set_defaults(func=run)
 
 
@@ -28,8 +36,9 @@ def run(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     ok = True
     for seed in seeds:
-        r = soak.run_soak(args.days, seed, args.uplink, args.board,
-                          echo=print if args.verbose else None)
+        r = soak.run_soak(
+            args.days, seed, args.uplink, args.board, echo=print if args.verbose else None
+        )
         print(soak.format_report(r))
         if "error_tail" in r:
             print("\n".join(r["error_tail"]), file=sys.stderr)
