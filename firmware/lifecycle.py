@@ -161,20 +161,17 @@ class Lifecycle:
 
     def resume(self):
         """Leave safe mode now (technician at the REPL, or a downlink command)."""
-        c = self.crumbs
-        c.safe = False
-        c.safe_until = 0
-        c.resets = [0, 0, 0, 0]
-        c.reason = "command"
-        c.phase = "idle"
-        c.save()
+        self._leave("command")
 
     def expire(self):
         """The hold time is over: leave safe mode and reset into a normal boot."""
+        self._leave("safe_timeout")
+
+    def _leave(self, reason):
         c = self.crumbs
         c.safe = False
         c.safe_until = 0
         c.resets = [0, 0, 0, 0]
-        c.reason = "safe_timeout"
+        c.reason = reason
         c.phase = "idle"
         c.save()
