@@ -86,7 +86,12 @@ class DutyCycle:
         if not self.x:
             return 0
         w = time.ticks_diff(self.free_at, time.ticks_ms())
-        return w if w > 0 else 0
+        if w <= 0 or w > _HOUR_MS:
+            # passed; a deadline more than an hour ahead is an old one seen across the tick wrap
+            # (the band never closes for longer than 99 x the longest frame: about 5 minutes)
+            self.free_at = time.ticks_ms()
+            return 0
+        return w
 
     def spend(self, toa_ms):
         if self.x:
@@ -98,11 +103,15 @@ class JoinLimit:
 
     def __init__(self):
         self.t0 = time.ticks_ms()
+        self._age = 0  # ms since power-up, accumulated (ticks wrap after 12.4 days)
         self.used = [0, 0, 0]  # ms spent in phase 0 (1st hour), 1 (next 10 h), 2 (this 24 h window)
         self.window = 0  # index of the current 24 h window in phase 2
 
     def _phase(self):
-        age = time.ticks_diff(time.ticks_ms(), self.t0)
+        now = time.ticks_ms()
+        self._age += time.ticks_diff(now, self.t0)
+        self.t0 = now
+        age = self._age
         if age < _HOUR_MS:
             return 0, 36000
         if age < 11 * _HOUR_MS:

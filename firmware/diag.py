@@ -24,14 +24,28 @@ _sink = None  # optional callable(line) that also receives every line (tests, st
 counts = [0, 0, 0, 0]
 
 
+_up_ms = 0  # uptime accumulated in steps: time.ticks_diff is only valid below 2**29 ms (6.2 days)
+
+
 def reset_uptime():
     """Restart the uptime origin (at boot; the simulated board resets it on a simulated reset)."""
-    global _t0
+    global _t0, _up_ms
     _t0 = time.ticks_ms()
+    _up_ms = 0
+
+
+def uptime_ms():
+    """Milliseconds since boot, correct for any uptime as long as it is read at least once every
+    6 days (every diagnostic line and every cycle does): the tick counter wraps every 12.4 days."""
+    global _t0, _up_ms
+    now = time.ticks_ms()
+    _up_ms += time.ticks_diff(now, _t0)
+    _t0 = now
+    return _up_ms
 
 
 def uptime_s():
-    return time.ticks_diff(time.ticks_ms(), _t0) / 1000
+    return uptime_ms() / 1000
 
 
 def set_level(level):

@@ -230,6 +230,7 @@ class SensorSlot:
         self.total_failures = 0
         self.retry_at = None  # ticks_ms before which we do not retry
         self.opened_at = None
+        self.warm_done = False
         self.read_at = None
         self.warm_reading = False  # the reader said: taken during warm-up
         self.vals = [None] * S.N_CHANNELS
@@ -240,8 +241,14 @@ class SensorSlot:
         driver reported warm-up (PM fan, SCD4x first reading, VOC index learning)."""
         if self.opened_at is None or self.warm_reading:
             return True
+        if self.warm_done:
+            return False
         at = self.read_at if self.read_at is not None else now_ms
-        return time.ticks_diff(at, self.opened_at) < self.warmup_ms
+        if time.ticks_diff(at, self.opened_at) < self.warmup_ms:
+            return True
+        # latched: ticks wrap after 12.4 days, so an old opening time must not be compared again
+        self.warm_done = True
+        return False
 
     def prepare(self, log):
         hook = HOOKS.get(self.kind)
@@ -279,6 +286,7 @@ class SensorSlot:
             try:
                 self.driver = self._open(hal, self.entry)
                 self.opened_at = time.ticks_ms()
+                self.warm_done = False
                 log(1, "SENSOR.OPEN", self.name, attempt=self.failures + 1)
             except Exception as exc:  # noqa: any driver failure is a sensor fault, not a crash
                 self._fail(now_ms, exc, log, "SENSOR.ABSENT")

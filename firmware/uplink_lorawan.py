@@ -132,7 +132,8 @@ class LorawanUplink:
             diag.warn("LORAWAN.MODEM_RESTARTED", m.name)
         if self.ready and m.joined:
             return True
-        if time.ticks_diff(self.next_join, time.ticks_ms()) > 0:
+        wait = time.ticks_diff(self.next_join, time.ticks_ms())
+        if 0 < wait <= 2 * _JOIN_BACKOFF_MAX_MS:  # longer: an old deadline seen across the wrap
             return False
         if not (self._keys[0] and self._keys[1] and self._keys[2]):
             diag.error("LORAWAN.NO_KEYS", None, missing=",".join(

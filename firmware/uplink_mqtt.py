@@ -170,7 +170,8 @@ class MqttUplink:
                 self._drop_silently()  # the broker has dropped us by now; start over
             else:
                 return True
-        if time.ticks_diff(self.next_try, now) > 0:
+        wait = time.ticks_diff(self.next_try, now)
+        if 0 < wait <= 2 * _BACKOFF_MAX_MS:  # longer: an old deadline seen across the wrap
             return False
         self._begin()
         c = simple.MQTTClient(
