@@ -48,7 +48,7 @@ UART_KINDS = ("absent", "corrupt", "slow", "garbage", "truncate", "drop", "silen
 VALUE_KINDS = ("stuck", "force", "offset")
 MODEM_KINDS = ("busy", "nochannel", "noack", "joindeny", "reboot")
 
-_SAMPLE = re.compile(r"^\s*\d+\.\d+ I SAMPLE\b.*\bseq=(\d+)")
+_SAMPLE = re.compile(r"^\s*-?\d+\.\d+ I SAMPLE\b.*\bseq=(\d+)")
 _CODE = re.compile(r"^\s*\d+\.\d+ ([DIWE]) ([A-Z][A-Z0-9_.]*)")
 _NS_UP = re.compile(r"^@@NS up .*\bport=(\d+)\b.*\bhex=([0-9a-f]*)")
 _RF = re.compile(r"^@@RF tx kind=(\w+) dr=(\d+) bytes=(\d+) toa_ms=(\d+) t=(\d+)")
@@ -254,7 +254,8 @@ def run_soak(
         "samples_produced": len(made),
         "delivered": len(unique & made),
         "pending_at_end": pending,
-        "lost": len(made - unique) - pending,
+        # the records still in the journal are the newest ones: waiting, not lost
+        "lost": len(made - unique - set(sorted(made)[len(made) - pending:] if pending else ())),
         "duplicates": len(seqs) - len(unique),
         "decode_errors": decode_errors,
         "resets": resets,
