@@ -119,7 +119,11 @@ def _log(level, code, subject, fields):
         return
     out = _out or sys.stdout
     if _sink is None:
-        _write(out, level, code, subject, fields)
+        try:
+            _write(out, level, code, subject, fields)
+        except MemoryError:
+            # a report must never be what brings the station down: say at least the code
+            out.write("\n! %s (out of memory while reporting)\n" % code)
         return
     text = _line(level, code, subject, fields)
     _sink(text)

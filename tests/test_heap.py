@@ -29,8 +29,9 @@ KIB = 1024
 TARGET = 64 * KIB
 # The firmware's measured need (docs/memory.md): the smallest budget that ran a day cleanly was
 # 82-89 KiB (console), 114-125 (MQTT), 113-129 (LoRaWAN). Fragmentation makes it jump with small
-# changes (even the length of the flash folder's path), hence the margin.
-BUDGET = {"console": 104 * KIB, "mqtt": 136 * KIB, "lorawan": 144 * KIB}
+# changes (even the length of the flash folder's path: a clean clone in another folder needed more
+# than 120 KiB for the console station, docs/memory.md), hence the wide margin.
+BUDGET = {"console": 160 * KIB, "mqtt": 192 * KIB, "lorawan": 200 * KIB}
 BOARD = {
     "console": "unix-sim-full.json",
     "mqtt": "unix-sim-full.json",
