@@ -87,7 +87,7 @@ def test_join_backoff_grows_and_join_airtime_stays_within_the_limits():
         raise AssertionError("backoff beyond its bound: %r" % gaps)
     # the gateway is back: the next attempt joins
     netserver.down = False
-    for _ in range(400):
+    for _ in range(900):  # the backoff may be up to 1 h + 25 % jitter (unseeded) away
         if up.connect():
             break
         vtime.advance_us(10000000)
