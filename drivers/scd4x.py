@@ -92,17 +92,7 @@ class SCD4x:
         time.sleep_ms(wait_ms)
 
     def _read(self, buf, nwords, grace_ms=20):
-        # the chip NACKs its address until the command has executed: poll up to a deadline
-        deadline = time.ticks_add(time.ticks_ms(), grace_ms)
-        while True:
-            try:
-                self._i2c.readfrom_into(self.address, buf)
-                break
-            except OSError as exc:
-                if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                    raise OSError(_ETIMEDOUT if exc.args[0] == _EIO else exc.args[0])
-                time.sleep_ms(1)
-        sensirion.check(buf, nwords)
+        sensirion.read_polled(self._i2c, self.address, buf, nwords, grace_ms)
 
     def _query(self, cmd, wait_ms=1):
         self._send(cmd, wait_ms)

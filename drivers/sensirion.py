@@ -6,9 +6,29 @@ no reflection, no final XOR; datasheet example: 0xBEEF -> 0x92). Commands are wr
 Everything here works on caller-owned buffers and allocates nothing.
 """
 
+import time
+
 from micropython import const
 
 _POLY = const(0x31)
+_EIO = const(5)
+_ETIMEDOUT = const(110)
+
+
+def read_polled(i2c, address, buf, nwords, grace_ms=20):
+    """Read a word+CRC response into buf, polling while the chip NACKs its address (it does
+    until the command has executed) for up to grace_ms; then check every word's CRC.
+    Raises OSError(ETIMEDOUT) when the chip never answers, OSError for other bus errors."""
+    deadline = time.ticks_add(time.ticks_ms(), grace_ms)
+    while True:
+        try:
+            i2c.readfrom_into(address, buf)
+            break
+        except OSError as exc:
+            if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise OSError(_ETIMEDOUT if exc.args[0] == _EIO else exc.args[0])
+            time.sleep_ms(1)
+    check(buf, nwords)
 
 
 class CRCError(ValueError):

@@ -27,7 +27,6 @@ _SELF_TEST_OK = const(0xD4)
 _MEASURE_MS = const(30)
 _SELF_TEST_MS = const(320)
 _EIO = const(5)
-_ETIMEDOUT = const(110)
 _SRAW_MIN = const(1)  # 0 is not a valid raw signal (hotplate fault)
 _SRAW_MAX = const(64999)  # the gas index algorithm ignores values from 65000 up
 
@@ -63,16 +62,7 @@ class SGP40:
         time.sleep_ms(wait_ms)
 
     def _read(self, buf, nwords, grace_ms=20):
-        deadline = time.ticks_add(time.ticks_ms(), grace_ms)
-        while True:
-            try:
-                self._i2c.readfrom_into(self.address, buf)
-                break
-            except OSError as exc:
-                if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                    raise OSError(_ETIMEDOUT if exc.args[0] == _EIO else exc.args[0])
-                time.sleep_ms(1)
-        sensirion.check(buf, nwords)
+        sensirion.read_polled(self._i2c, self.address, buf, nwords, grace_ms)
 
     def self_test(self):
         """On-chip self test (320 ms); True when all tests passed (result 0xD4xx)."""

@@ -22,7 +22,6 @@ _CMD_MEASURE_LOW = const(0xE0)
 _CMD_SERIAL = const(0x89)
 _CMD_SOFT_RESET = const(0x94)
 _EIO = const(5)
-_ETIMEDOUT = const(110)
 
 WARMUP_MS = const(1)  # power-up time (datasheet t_PU max 1 ms)
 
@@ -70,16 +69,7 @@ class SHT4x:
     def _fetch(self, wait_us, grace_ms=20):
         """Wait the command's max duration, then read 6 bytes; polls while the chip NACKs."""
         time.sleep_us(wait_us)
-        deadline = time.ticks_add(time.ticks_ms(), grace_ms)
-        while True:
-            try:
-                self._i2c.readfrom_into(self.address, self._rx)
-                break
-            except OSError as exc:
-                if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                    raise OSError(_ETIMEDOUT if exc.args[0] == _EIO else exc.args[0])
-                time.sleep_ms(1)  # still measuring: the chip NACKs its address
-        sensirion.check(self._rx, 2)
+        sensirion.read_polled(self._i2c, self.address, self._rx, 2, grace_ms)
 
     def read_serial(self):
         """The chip's 32-bit serial number (identity check: two words with valid CRCs)."""
