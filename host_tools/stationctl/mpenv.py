@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -58,3 +59,17 @@ def micropython_env() -> dict[str, str]:
     env["MICROPYPATH"] = micropython_path()
     env.setdefault("STATION_SHARED_DATA", str(SHARED_DATA))
     return env
+
+
+def spawn(cmd: list[str]) -> subprocess.Popen:
+    """Start a MicroPython command (the virtual station) from the repository root with the
+    firmware path set; its stdout and stderr come back merged, line-buffered text."""
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=micropython_env(),
+        cwd=str(REPO_ROOT),
+        bufsize=1,
+    )

@@ -26,7 +26,6 @@ import json
 import math
 import random
 import re
-import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
@@ -34,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stationctl import codec
-from stationctl.mpenv import REPO_ROOT, micropython_env, micropython_exe
+from stationctl.mpenv import REPO_ROOT, micropython_exe, spawn
 
 DAY = 86400
 BOARD = REPO_ROOT / "board_configs" / "unix-sim-full-lorawan.json"
@@ -173,15 +172,7 @@ def run_soak(
         args += ["--fault", f]
     cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}", "sim/vstation.py", *args]
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=micropython_env(),
-        cwd=str(REPO_ROOT),
-        bufsize=1,
-    )
+    proc = spawn(cmd)
     produced: list[int] = []
     boots: list[list[tuple[int, int]]] = []  # per boot: (cycles, live heap after collection)
     frames: list[tuple[bytes, int | None]] = []
@@ -255,7 +246,7 @@ def run_soak(
         "delivered": len(unique & made),
         "pending_at_end": pending,
         # the records still in the journal are the newest ones: waiting, not lost
-        "lost": len(made - unique - set(sorted(made)[len(made) - pending:] if pending else ())),
+        "lost": len(made - unique - set(sorted(made)[len(made) - pending :] if pending else ())),
         "duplicates": len(seqs) - len(unique),
         "decode_errors": decode_errors,
         "resets": resets,

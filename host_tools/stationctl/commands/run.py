@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from stationctl import codec
-from stationctl.mpenv import REPO_ROOT, micropython_env, micropython_exe
+from stationctl.mpenv import REPO_ROOT, micropython_exe, spawn
 
 _TX = re.compile(r"\bUPLINK\.TX\b.*\bhex=([0-9a-f]+)")
 _PORT = re.compile(r"\bport=(\d+)")
@@ -190,15 +189,7 @@ def run(args) -> int:
 
 def _run(args, link) -> int:
     cmd = build_command(args)
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=micropython_env(),
-        cwd=str(REPO_ROOT),
-        bufsize=1,
-    )
+    proc = spawn(cmd)
     produced: set[int] = set()
     delivered: set[int] = set()
     decode_errors = 0
