@@ -2,7 +2,7 @@
 
 Example: `   12.345 I SENSE.OK bme280 temp_c=21.43 rh_pct=45.2 p_hpa=1002.1`
 
-Codes are stable (host_tools/stationctl/monitor.py parses them; docs/diagnostics.md lists them).
+Codes are stable (host_tools/stationctl/station/monitor.py parses them; docs/diagnostics.md lists them).
 Levels: D debug, I info, W warning, E error. Values that are secrets must never be passed here.
 """
 

@@ -8,7 +8,7 @@ HW_BOARD config) is built, the station's flash folder FS_DIR becomes the VFS roo
 runs, then `main.py` when MODE is `friendly` (a real board skips main.py after a soft reset from
 the raw REPL), then the interpreter's own REPL (`-i`) takes over on the pseudo-terminal.
 
-Two in-band markers tell the host-side front (host_tools/stationctl/simdevice.py) where it is:
+Two in-band markers tell the host-side front (host_tools/stationctl/virtual/simdevice.py) where it is:
 ESC ] simdev;up BEL once Ctrl-C can be delivered safely, ESC ] simdev;repl BEL right before the
 REPL, ESC ] simdev;fail BEL / simdev;reset:CAUSE BEL when the board could not start or was
 reset (the front then ends this interpreter). The front strips them; nothing else is added to

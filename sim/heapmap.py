@@ -10,7 +10,7 @@ That is the module's resident cost: globals dict, function and class objects, co
 doubling and are charged to the import that made them grow: single lines can jump by several KB,
 the total is exact. Sets: `console`, `mqtt`, `lorawan` (the firmware modules a
 station with that uplink imports, in the station's own order), `sim` (the simulation).
-Built by `stationctl run --romfs` (host_tools/stationctl/romfs.py); docs/memory.md uses it.
+Built by `stationctl run --romfs` (host_tools/stationctl/station/romfs.py); docs/memory.md uses it.
 """
 
 import gc

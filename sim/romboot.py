@@ -4,7 +4,7 @@
 
 The image bytes themselves sit in this process's heap (the unix port has no flash to map), so
 the runner reports them apart: `@@SIM rom_bytes=N`. Everything else on the heap is what a board
-would need in RAM. Built by host_tools/stationctl/romfs.py.
+would need in RAM. Built by host_tools/stationctl/station/romfs.py.
 """
 
 import gc

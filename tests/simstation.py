@@ -13,7 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host_tools"))
 
-from stationctl.simdevice import SimDevice  # noqa: E402
+from stationctl.virtual.simdevice import SimDevice  # noqa: E402
 
 BOARD = REPO / "board_configs" / "unix-sim.json"
 BIN = Path(sys.executable).parent

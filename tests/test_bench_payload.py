@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from stationctl import bench_payload as bench
+from stationctl.bench import payload as bench
 from stationctl.mpenv import SHARED_DATA
 
 
@@ -57,7 +57,7 @@ def test_entropy_of_known_deltas():
 def test_every_day_of_every_trace_fits_30_s_at_sf12_and_the_spec_frame_is_12_bytes():
     """The issue's targets, on the real traces: all 144 samples of each calendar day (counted
     on its own) within 30 s of SF12 airtime; an eight-channel sample sent at once in 12 bytes."""
-    from stationctl.mpcodec import FirmwareCodec
+    from stationctl.payload.firmware_codec import FirmwareCodec
 
     with FirmwareCodec() as fw:
         for name, samples in bench.load_traces().items():

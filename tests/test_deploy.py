@@ -6,9 +6,9 @@ import json
 
 import pytest
 from simstation import BOARD, sim_station, stationctl, tree
-from stationctl import deploy as dp
-from stationctl.device import connect
-from stationctl.transport import TransportError
+from stationctl.station import deploy as dp
+from stationctl.station.session import connect
+from stationctl.station.transport import TransportError
 
 FAST = 1_000_000  # simulated baud for functional tests (the benchmark uses 115200)
 GOOD = {

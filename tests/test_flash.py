@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from esptool.util import FatalError
 from simstation import BIN, REPO, sim_station, stationctl
-from stationctl import flash as fl
+from stationctl.station import flash as fl
 
 BOARDS = REPO / "board_configs"
 

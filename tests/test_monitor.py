@@ -10,7 +10,7 @@ import time
 
 from simstation import BIN, BOARD, SimDevice, stationctl
 from stationctl.commands.monitor import _use_colour
-from stationctl.monitor import Monitor, parse_line
+from stationctl.station.monitor import Monitor, parse_line
 
 
 def test_parse_diag_lines():

@@ -8,7 +8,7 @@ import math
 import random
 from pathlib import Path
 
-from stationctl import codec
+from stationctl.payload import decoder as codec
 
 GOLDEN = json.loads((Path(__file__).resolve().parent / "vectors" / "golden.json").read_text())
 SEEDS = [(bytes.fromhex(f["hex"]), v["fport"]) for v in GOLDEN["vectors"] for f in v["frames"]]
@@ -151,7 +151,7 @@ process.stdout.write(JSON.stringify(items.map(it => c.decodeUplink({{
 def test_firmware_decode_sample_agrees_with_python_decoder():
     """The station's journal reader (firmware decode_sample, in MicroPython) accepts exactly the
     single-sample frames the Python decoder accepts, with the same contents."""
-    from stationctl.mpcodec import FirmwareCodec
+    from stationctl.payload.firmware_codec import FirmwareCodec
 
     rnd = random.Random(5)
     singles = [f for f, port in SEEDS if port == 1 and f[0] >> 3 & 3 == 0]

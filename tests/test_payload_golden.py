@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from stationctl import codec
-from stationctl.mpcodec import FirmwareCodec
+from stationctl.payload import decoder as codec
+from stationctl.payload.firmware_codec import FirmwareCodec
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((REPO / "tests" / "vectors" / "golden.json").read_text())

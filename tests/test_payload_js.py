@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from stationctl import codec
+from stationctl.payload import decoder as codec
 
 REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = REPO / "host_tools" / "payload"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stationctl import codec
-from stationctl.mpcodec import FirmwareCodec
+from stationctl.payload import decoder as codec
+from stationctl.payload.firmware_codec import FirmwareCodec
 
 REPO = Path(__file__).resolve().parents[1]
 JS = REPO / "host_tools" / "payload" / "climate-station.js"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from serial.tools.list_ports_common import ListPortInfo
-from stationctl.ports import PortNotFoundError, candidates, choose
+from stationctl.station.ports import PortNotFoundError, candidates, choose
 
 
 def _port(device, vid=None, pid=None, serial=None):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from simstation import BIN, BOARD, sim_station, stationctl
-from stationctl.transport import PortBusyError, SerialTransport, TransportExecError
+from stationctl.station.transport import PortBusyError, SerialTransport, TransportExecError
 
 MAIN = b'import time\nprint("main running")\nwhile True:\n    time.sleep(0.05)\n'
 
@@ -174,7 +174,7 @@ def test_root_is_always_the_flash_folder(tmp_path):
     fs = tmp_path / "fs"
     fs.mkdir()
     (fs / "marker.txt").write_text("this station")
-    from stationctl.simdevice import SimDevice
+    from stationctl.virtual.simdevice import SimDevice
 
     for _ in range(3):
         dev = SimDevice(fs, BOARD)

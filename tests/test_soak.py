@@ -3,7 +3,7 @@ seeded storm of faults. The 30-day version is `make soak`."""
 
 from __future__ import annotations
 
-from stationctl import soak
+from stationctl.virtual import soak
 
 
 def test_three_day_soak_loses_nothing_and_keeps_the_budget(tmp_path):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from mqtt_proxy import Proxy
-from stationctl.broker import Broker, Subscriber, kinds_available
+from stationctl.virtual.broker import Broker, Subscriber, kinds_available
 from uplinkkit import StationRun, decode_seqs, report, wait_for
 
 KINDS = [
@@ -168,7 +168,7 @@ def test_half_open_link_costs_at_most_the_timeout(broker, tmp_path):
 
 def test_commands_on_cmd_are_answered_on_ack(broker, tmp_path):
     import paho.mqtt.publish as publish
-    from stationctl import codec
+    from stationctl.payload import decoder as codec
 
     sub = Subscriber(broker.port, PREFIX + "/#").start()
     sent = {}
@@ -205,7 +205,7 @@ def test_commands_on_cmd_are_answered_on_ack(broker, tmp_path):
 def test_tls_to_mosquitto(tmp_path):
     import shutil
 
-    from stationctl.broker import free_port
+    from stationctl.virtual.broker import free_port
 
     if "mosquitto" not in kinds_available() or not shutil.which("openssl"):
         pytest.skip("needs mosquitto and openssl")

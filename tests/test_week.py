@@ -19,7 +19,7 @@ from collections import defaultdict
 
 import pytest
 from mqtt_proxy import Proxy
-from stationctl.broker import Broker, Subscriber, kinds_available
+from stationctl.virtual.broker import Broker, Subscriber, kinds_available
 from uplinkkit import StationRun, decode_seqs, report, wait_for
 
 DAY = 86400
@@ -219,7 +219,7 @@ def test_spent_fair_use_budget_keeps_samples_in_the_journal(tmp_path):
 
 
 def test_lorawan_downlink_commands_are_answered(tmp_path):
-    from stationctl import codec
+    from stationctl.payload import decoder as codec
 
     secrets = tmp_path / "secrets.json"
     secrets.write_text(json.dumps(SECRETS))

@@ -12,8 +12,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host_tools"))
 
-from stationctl import codec  # noqa: E402
 from stationctl.mpenv import micropython_env, micropython_exe  # noqa: E402
+from stationctl.payload import decoder as codec  # noqa: E402
 
 _SAMPLE = re.compile(r"\bI SAMPLE\b.*\bseq=(\d+)")
 _UPTIME = re.compile(r"^\s*(\d+\.\d+) ")

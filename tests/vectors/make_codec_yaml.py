@@ -14,7 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "host_tools"))
 
-from stationctl import codec  # noqa: E402
+from stationctl.payload import decoder as codec  # noqa: E402
 
 G = json.loads((REPO / "tests" / "vectors" / "golden.json").read_text())
 

@@ -18,8 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "host_tools"))
 
-from stationctl import codec  # noqa: E402
-from stationctl.mpcodec import FirmwareCodec  # noqa: E402
+from stationctl.payload import decoder as codec  # noqa: E402
+from stationctl.payload.firmware_codec import FirmwareCodec  # noqa: E402
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 SYNC = {"clock_synced": True}

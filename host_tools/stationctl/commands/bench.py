@@ -13,8 +13,8 @@ from stationctl.mpenv import REPO_ROOT
 
 # section name -> module providing run() -> str
 SECTIONS = {
-    "payload": "stationctl.bench_payload",
-    "deploy": "stationctl.bench_deploy",
+    "payload": "stationctl.bench.payload",
+    "deploy": "stationctl.bench.deploy",
 }
 OUT_DIR = REPO_ROOT / "build" / "bench"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from stationctl.ports import add_port_args
+from stationctl.station.ports import add_port_args
 
 
 def register(sub) -> None:
@@ -38,7 +38,7 @@ def _read(path: str | None, what: str) -> str | None:
 
 
 def configure(args, out=print) -> int:
-    from stationctl import stationconfig as sc
+    from stationctl.station import stationconfig as sc
 
     cfg_text = _read(args.config, "config") if args.config else "{}"
     sec_text = _read(args.secrets, "secrets")
@@ -66,9 +66,9 @@ def configure(args, out=print) -> int:
 
 
 def _install(args, checked, secrets, summary, out) -> int:
-    from stationctl import stationconfig as sc
-    from stationctl.device import connect
-    from stationctl.transport import TransportError
+    from stationctl.station import stationconfig as sc
+    from stationctl.station.session import connect
+    from stationctl.station.transport import TransportError
 
     try:
         with connect(args.port, args.baud) as dev:
@@ -104,7 +104,7 @@ class NoFirmware(Exception):
 def apply(dev, checked) -> dict:
     """Write validated config (and secrets) atomically where the firmware reads them; return
     what the station itself reads back (digest, source, secrets set)."""
-    from stationctl.transport import TransportExecError
+    from stationctl.station.transport import TransportExecError
 
     dev.load_code("selftest.py")
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from stationctl import codec
+from stationctl.payload import decoder as codec
 
 
 def register(sub) -> None:

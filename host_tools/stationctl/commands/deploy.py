@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from stationctl.ports import add_port_args
+from stationctl.station.ports import add_port_args
 
 
 def register(sub) -> None:
@@ -28,11 +28,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from stationctl import deploy as dp
-    from stationctl.device import connect
     from stationctl.mplib import MplibError
-    from stationctl.progress import Progress
-    from stationctl.transport import TransportError
+    from stationctl.station import deploy as dp
+    from stationctl.station.progress import Progress
+    from stationctl.station.session import connect
+    from stationctl.station.transport import TransportError
 
     board = Path(args.board) if args.board else None
     if board is not None and not board.is_file():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sys
 
-from stationctl.mpcodec import EncoderError, FirmwareCodec
+from stationctl.payload.firmware_codec import EncoderError, FirmwareCodec
 
 
 def register(sub) -> None:

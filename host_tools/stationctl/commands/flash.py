@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from stationctl.ports import add_port_args
+from stationctl.station.ports import add_port_args
 
 
 def register(sub) -> None:
@@ -22,10 +22,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from stationctl import flash as fl
-    from stationctl.ports import resolve_port
-    from stationctl.progress import Progress
-    from stationctl.transport import TransportError
+    from stationctl.station import flash as fl
+    from stationctl.station.ports import resolve_port
+    from stationctl.station.progress import Progress
+    from stationctl.station.transport import TransportError
 
     try:
         plan = fl.plan(fl.load_board(Path(args.board)), Path(args.image))

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from stationctl.ports import add_port_args
+from stationctl.station.ports import add_port_args
 
 
 def register(sub) -> None:
@@ -42,9 +42,9 @@ def _use_colour(choice: str, stream) -> bool:
 
 
 def run(args) -> int:
-    from stationctl.monitor import Monitor
-    from stationctl.ports import PortNotFoundError, resolve_port
-    from stationctl.transport import PortBusyError, SerialTransport, TransportError
+    from stationctl.station.monitor import Monitor
+    from stationctl.station.ports import PortNotFoundError, resolve_port
+    from stationctl.station.transport import PortBusyError, SerialTransport, TransportError
 
     out = sys.stdout
     live = not args.no_status and not args.json and out.isatty()

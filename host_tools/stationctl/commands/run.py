@@ -13,8 +13,8 @@ import re
 import sys
 from pathlib import Path
 
-from stationctl import codec
 from stationctl.mpenv import REPO_ROOT, micropython_exe, spawn
+from stationctl.payload import decoder as codec
 
 _TX = re.compile(r"\bUPLINK\.TX\b.*\bhex=([0-9a-f]+)")
 _PORT = re.compile(r"\bport=(\d+)")
@@ -122,7 +122,7 @@ def _parse_size(text: str) -> int:
 def build_command(args) -> list[str]:
     heapsize = args.heapsize or board_heapsize(args.board)
     if getattr(args, "romfs", False):
-        from stationctl import romfs
+        from stationctl.station import romfs
 
         image = romfs.build_image()
         # the image stands for flash: it gets heap of its own on top of the station's heap
@@ -178,9 +178,9 @@ def format_reading(d: dict) -> str:
 
 
 def run(args) -> int:
-    from stationctl import uplinks
+    from stationctl.virtual import far_end
 
-    link = uplinks.prepare(args)
+    link = far_end.prepare(args)
     try:
         return _run(args, link)
     finally:

@@ -46,7 +46,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from stationctl.simdevice import serve
+    from stationctl.virtual.simdevice import serve
 
     if args.baud <= 0 or args.speed <= 0:
         print("stationctl sim-device: --baud and --speed must be positive")

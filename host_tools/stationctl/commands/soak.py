@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from stationctl import soak
 from stationctl.mpenv import REPO_ROOT
+from stationctl.virtual import soak
 
 
 def register(sub) -> None:

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from stationctl.ports import add_port_args
+from stationctl.station.ports import add_port_args
 
 
 def register(sub) -> None:
@@ -24,10 +24,10 @@ def register(sub) -> None:
 
 def verify(args, out=print):
     """Returns (exit code, report or None)."""
-    from stationctl import stationconfig as sc
-    from stationctl.device import connect
-    from stationctl.transport import TransportError
-    from stationctl.verify import run_checks
+    from stationctl.station import stationconfig as sc
+    from stationctl.station.session import connect
+    from stationctl.station.transport import TransportError
+    from stationctl.station.verify import run_checks
 
     expected = None
     if args.config:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from stationctl.mpenv import REPO_ROOT
-from stationctl.simdevice import SimDevice
+from stationctl.virtual.simdevice import SimDevice
 
 BOARD = REPO_ROOT / "board_configs" / "unix-sim.json"
 
@@ -34,7 +34,7 @@ def _timed(cmd: list[str]) -> float:
 
 
 def measure(baud: int = 115200) -> dict:
-    from stationctl.deploy import build_files, manifest_text, mpy_cross_version
+    from stationctl.station.deploy import build_files, manifest_text, mpy_cross_version
 
     files = build_files(BOARD)
     files["/manifest.json"] = manifest_text(files, mpy_cross_version()).encode()

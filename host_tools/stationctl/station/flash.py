@@ -121,7 +121,7 @@ def explain(exc: BaseException, port: str = "") -> str:
     for pattern, advice in _HELP:
         if re.search(pattern, text, re.IGNORECASE):
             if "busy" in pattern and port:
-                from stationctl.transport import port_holders
+                from stationctl.station.transport import port_holders
 
                 who = port_holders(port)
                 if who:

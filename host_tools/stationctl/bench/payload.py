@@ -1,6 +1,6 @@
 """Payload benchmark on the real traces in ../shared/data at 10-minute sampling.
 
-Every frame is made by the firmware encoder inside unix MicroPython (stationctl.mpcodec).
+Every frame is made by the firmware encoder inside unix MicroPython (stationctl.payload.firmware_codec).
 Reported per trace: bytes per sample for JSON, Cayenne LPP, the compact format single-sample and
 batched; LoRa time on air (Semtech formula) at SF7..SF12 and the samples per day deliverable
 within 30 s of airtime; bits per sample against the zeroth-order entropy of the quantised
@@ -16,9 +16,9 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from stationctl import codec
-from stationctl.mpcodec import FirmwareCodec
 from stationctl.mpenv import SHARED_DATA
+from stationctl.payload import decoder as codec
+from stationctl.payload.firmware_codec import FirmwareCodec
 
 INTERVAL_S = 600
 PER_DAY = 86400 // INTERVAL_S

@@ -38,7 +38,7 @@ class Link:
     def unwrap(self, seq: int) -> int:
         """Full sequence number of a frame's seq (frames carry it modulo codec.SEQ_MOD): the one
         nearest the previous sample's, as frames arrive oldest first."""
-        from stationctl import codec
+        from stationctl.payload import decoder as codec
 
         mod = getattr(codec, "SEQ_MOD", 1 << 32)
         self._prev += (seq - self._prev + mod // 2) % mod - mod // 2
@@ -115,7 +115,7 @@ class NetworkServerLink(Link):
 
 def prepare(args) -> Link:
     """Start what the chosen uplink needs and add its settings to args (args.set, board...)."""
-    from stationctl.broker import Broker, Subscriber, kinds_available
+    from stationctl.virtual.broker import Broker, Subscriber, kinds_available
 
     args.set = list(getattr(args, "set", None) or [])
     kind = args.uplink or "console"

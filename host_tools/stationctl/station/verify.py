@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 
-from stationctl.device import Station
+from stationctl.station.session import Station
 
 REQUIRED_SECRETS = {
     "lorawan": ("lorawan_deveui", "lorawan_joineui", "lorawan_appkey"),

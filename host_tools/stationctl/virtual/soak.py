@@ -32,8 +32,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stationctl import codec
 from stationctl.mpenv import REPO_ROOT, micropython_exe, spawn
+from stationctl.payload import decoder as codec
 
 DAY = 86400
 BOARD = REPO_ROOT / "board_configs" / "unix-sim-full-lorawan.json"
@@ -162,7 +162,7 @@ def run_soak(
         args += ["--set", "lorawan.confirmed=true", "--set", f"lorawan.dr={dr}"]
     broker = sub = None
     if uplink == "mqtt":
-        from stationctl.broker import Broker, Subscriber, kinds_available
+        from stationctl.virtual.broker import Broker, Subscriber, kinds_available
 
         kind = "mosquitto" if "mosquitto" in kinds_available() else "amqtt"
         broker = Broker(kind).start()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stationctl.transport import TransportError
+from stationctl.station.transport import TransportError
 
 # (vid, pid) -> what it usually is
 KNOWN_USB = {

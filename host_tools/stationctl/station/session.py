@@ -1,4 +1,4 @@
-"""A connected station (stationctl.device): the transport plus the stationctl helpers loaded into its REPL session.
+"""A connected station (stationctl.station.session): the transport plus the stationctl helpers loaded into its REPL session.
 
     with connect(port) as st:          # enters the raw REPL (the firmware stops)
         st.info()                        # mpy version, deflate, free flash
@@ -14,7 +14,12 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from stationctl.transport import SerialTransport, Transport, TransportError, TransportExecError
+from stationctl.station.transport import (
+    SerialTransport,
+    Transport,
+    TransportError,
+    TransportExecError,
+)
 
 ONDEVICE = Path(__file__).resolve().parent / "ondevice"
 HELPER = ONDEVICE / "deploy_helper.py"
@@ -114,7 +119,7 @@ class Station:
 
 def connect(port: str, baud: int = 115200) -> Station:
     """Open the port (resolving `auto`), stop the firmware, enter the raw REPL."""
-    from stationctl.ports import resolve_port
+    from stationctl.station.ports import resolve_port
 
     t = SerialTransport(resolve_port(port), baud)
     try:

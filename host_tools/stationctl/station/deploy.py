@@ -30,9 +30,9 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stationctl.device import Station
 from stationctl.mpenv import REPO_ROOT, mpy_cross_exe
-from stationctl.transport import TransportError, TransportExecError
+from stationctl.station.session import Station
+from stationctl.station.transport import TransportError, TransportExecError
 
 MANIFEST = "/manifest.json"
 BUNDLE = "/.deploy.bundle"

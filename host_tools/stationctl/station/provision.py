@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stationctl import stationconfig as sc
 from stationctl.mpenv import REPO_ROOT
+from stationctl.station import stationconfig as sc
 
 CONFIG_COLUMNS = {
     "station_id": "station_id",
@@ -213,7 +213,7 @@ class Provisioner:
 
     # --- waiting for boards ---
     def _port_for(self, row: Row) -> str | None:
-        from stationctl.ports import PortNotFoundError, resolve_port
+        from stationctl.station.ports import PortNotFoundError, resolve_port
 
         spec = row.port or self.port
         try:
@@ -242,8 +242,8 @@ class Provisioner:
 
     def wait_for_board(self, row: Row):
         """Connect to a board that was not provisioned in this run; None on timeout."""
-        from stationctl.device import connect
-        from stationctl.transport import PortBusyError, TransportError
+        from stationctl.station.session import connect
+        from stationctl.station.transport import PortBusyError, TransportError
 
         deadline = time.monotonic() + self.wait_timeout if self.wait_timeout else None
         told = None
@@ -301,16 +301,16 @@ class Provisioner:
 
     # --- one station ---
     def provision(self, row: Row) -> bool:
-        from stationctl import deploy as dp
         from stationctl.commands.configure import apply
-        from stationctl.transport import TransportError
-        from stationctl.verify import run_checks
+        from stationctl.station import deploy as dp
+        from stationctl.station.transport import TransportError
+        from stationctl.station.verify import run_checks
 
         if self.firmware:
             port = self.wait_for_port(row)
             if port is None:
                 raise TimeoutError(f"no board for {row.station_id} within {self.wait_timeout:g} s")
-            from stationctl import flash as fl
+            from stationctl.station import flash as fl
 
             try:
                 plan = fl.plan(fl.load_board(row.board), self.firmware)

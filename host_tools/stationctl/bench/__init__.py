@@ -1,0 +1,1 @@
+"""Benchmarks (`stationctl bench`, `make bench`): one module per section with `run() -> str`."""

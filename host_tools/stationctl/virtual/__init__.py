@@ -1,0 +1,2 @@
+"""The virtual station's rigs: the far end of its uplink, the MQTT broker, the simulated USB
+device, the soak runner."""
