@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stationctl.mpenv import REPO_ROOT, mpy_cross_exe
-from stationctl.station.session import Station
+from stationctl.station.session import Session
 from stationctl.station.transport import TransportError, TransportExecError
 
 MANIFEST = "/manifest.json"
@@ -186,7 +186,7 @@ class DeployReport:
     verified: bool = False
 
 
-def stream_bundle(device: Station, path: str, data: bytes, progress=None) -> int:
+def stream_bundle(device: Session, path: str, data: bytes, progress=None) -> int:
     """Send `data` into a file on the station through stdin; returns bytes on the wire."""
     t = device.t
     wire = escape(data)
@@ -216,7 +216,7 @@ def stream_bundle(device: Station, path: str, data: bytes, progress=None) -> int
 
 
 def deploy(
-    device: Station,
+    device: Session,
     files: dict[str, bytes],
     progress=None,
     cross=None,

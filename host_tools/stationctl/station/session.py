@@ -1,4 +1,5 @@
-"""A connected station (stationctl.station.session): the transport plus the stationctl helpers loaded into its REPL session.
+"""A session with a connected station: the transport plus the stationctl helpers loaded into its
+REPL.
 
     with connect(port) as st:          # enters the raw REPL (the firmware stops)
         st.info()                        # mpy version, deflate, free flash
@@ -52,7 +53,7 @@ def _packed(code: str) -> str:
     )
 
 
-class Station:
+class Session:
     def __init__(self, transport: Transport):
         self.t = transport
         self._helpers = False
@@ -117,7 +118,7 @@ class Station:
         self.close()
 
 
-def connect(port: str, baud: int = 115200) -> Station:
+def connect(port: str, baud: int = 115200) -> Session:
     """Open the port (resolving `auto`), stop the firmware, enter the raw REPL."""
     from stationctl.station.ports import resolve_port
 
@@ -137,4 +138,4 @@ def connect(port: str, baud: int = 115200) -> Station:
     except TransportError:
         t.close()
         raise
-    return Station(t)
+    return Session(t)

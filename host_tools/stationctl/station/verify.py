@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 
-from stationctl.station.session import Station
+from stationctl.station.session import Session
 
 REQUIRED_SECRETS = {
     "lorawan": ("lorawan_deveui", "lorawan_joineui", "lorawan_appkey"),
@@ -81,7 +81,7 @@ def _in_range(values: dict, ranges: dict) -> list[str]:
 
 
 def run_checks(
-    dev: Station, port: str, expected_digest: str | None = None, check_uplink: bool = False
+    dev: Session, port: str, expected_digest: str | None = None, check_uplink: bool = False
 ) -> Report:
     rep = Report(port=port, time_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     info = dev.info()
