@@ -73,8 +73,8 @@ def _install(args, checked, secrets, summary, out) -> int:
     try:
         with connect(args.port, args.baud) as dev:
             try:
-                got = apply(dev, checked)
-            except NoFirmware:
+                got = sc.apply(dev, checked)
+            except sc.NoFirmware:
                 print(
                     "stationctl configure: the station has no firmware yet: run "
                     "`stationctl deploy --board ...` first; nothing was written",
@@ -95,31 +95,6 @@ def _install(args, checked, secrets, summary, out) -> int:
         return 1
     out(f"configured {summary}; read back from the station: digest {got['digest']}")
     return 0
-
-
-class NoFirmware(Exception):
-    """The station has no deployed firmware to read its config root from."""
-
-
-def apply(dev, checked) -> dict:
-    """Write validated config (and secrets) atomically where the firmware reads them; return
-    what the station itself reads back (digest, source, secrets set)."""
-    from stationctl.station.transport import TransportExecError
-
-    dev.load_code("selftest.py")
-    try:
-        root = dev.call("_scfsroot()")
-    except TransportExecError as exc:
-        if "no module named" in exc.error_output or "board.json" in exc.error_output:
-            raise NoFirmware() from None
-        raise
-    base = root.rstrip("/")
-    if base:
-        dev.t.exec(f"_scmkdirs({[base]!r})")
-    dev.put_text(f"{base}/config.json", checked.config)
-    if checked.secrets is not None:
-        dev.put_text(f"{base}/secrets.json", checked.secrets)
-    return dev.call("print(repr(_scconfig()[0]))")
 
 
 def run(args) -> int:

@@ -301,8 +301,8 @@ class Provisioner:
 
     # --- one station ---
     def provision(self, row: Row) -> bool:
-        from stationctl.commands.configure import apply
         from stationctl.station import deploy as dp
+        from stationctl.station.stationconfig import apply
         from stationctl.station.transport import TransportError
         from stationctl.station.verify import run_checks
 

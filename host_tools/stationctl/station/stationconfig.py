@@ -95,3 +95,28 @@ def apply_sets(config_text: str, sets: list[str]) -> str:
                 raise ValueError(f"--set {key}: {part} is not a section")
         node[parts[-1]] = value
     return json.dumps(data)
+
+
+class NoFirmware(Exception):
+    """The station has no deployed firmware to read its config root from."""
+
+
+def apply(dev, checked) -> dict:
+    """Write validated config (and secrets) atomically where the firmware reads them; return
+    what the station itself reads back (digest, source, secrets set)."""
+    from stationctl.station.transport import TransportExecError
+
+    dev.load_code("selftest.py")
+    try:
+        root = dev.call("_scfsroot()")
+    except TransportExecError as exc:
+        if "no module named" in exc.error_output or "board.json" in exc.error_output:
+            raise NoFirmware() from None
+        raise
+    base = root.rstrip("/")
+    if base:
+        dev.t.exec(f"_scmkdirs({[base]!r})")
+    dev.put_text(f"{base}/config.json", checked.config)
+    if checked.secrets is not None:
+        dev.put_text(f"{base}/secrets.json", checked.secrets)
+    return dev.call("print(repr(_scconfig()[0]))")
