@@ -69,7 +69,7 @@ class SCD4x:
                 self._send(_CMD_STOP_PERIODIC, 500)
                 break
             except OSError as exc:
-                if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                if not sensirion.is_nack(exc) or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                     raise
                 time.sleep_ms(50)
         self.serial = self._read_serial()
@@ -237,7 +237,7 @@ class SCD4x:
                 if self.data_ready():
                     break
             except OSError as exc:
-                if exc.args[0] != _EIO:
+                if not sensirion.is_nack(exc):
                     raise
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 raise OSError(_ETIMEDOUT)

@@ -6,13 +6,34 @@ no reflection, no final XOR; datasheet example: 0xBEEF -> 0x92). Commands are wr
 Everything here works on caller-owned buffers and allocates nothing.
 """
 
+import sys
 import time
 
 from micropython import const
 
 _POLY = const(0x31)
 _EIO = const(5)
+_ENODEV = const(19)
 _ETIMEDOUT = const(110)
+
+# What a port's machine.I2C raises when a chip does not acknowledge (a Sensirion chip NACKs its
+# address while a command executes and during power-up). From the ports' machine_i2c.c:
+# ESP32 maps every NACK (ESP_FAIL) to ENODEV; RP2 reports EIO, or ETIMEDOUT when the transfer's
+# deadline passes; soft I2C and the other ports say ENODEV for an address NACK and EIO for data.
+# Under the unix port only simulated buses exist, and they take any port's error profile
+# (sim/i2c.py), so there the family is the union.
+NACK_ERRNOS = {
+    "esp32": (_ENODEV,),
+    "rp2": (_EIO, _ETIMEDOUT),
+    "generic": (_EIO, _ENODEV),
+    "linux": (_EIO, _ENODEV, _ETIMEDOUT),
+}
+_NACK = NACK_ERRNOS.get(sys.platform, NACK_ERRNOS["generic"])
+
+
+def is_nack(exc):
+    """True if the OSError exc is how this port reports a chip that did not acknowledge."""
+    return exc.args[0] in _NACK
 
 
 def read_polled(i2c, address, buf, nwords, grace_ms=20):
@@ -25,10 +46,26 @@ def read_polled(i2c, address, buf, nwords, grace_ms=20):
             i2c.readfrom_into(address, buf)
             break
         except OSError as exc:
-            if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                raise OSError(_ETIMEDOUT if exc.args[0] == _EIO else exc.args[0])
+            if not is_nack(exc):
+                raise
+            if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise OSError(_ETIMEDOUT)
             time.sleep_ms(1)
     check(buf, nwords)
+
+
+def send_polled(i2c, address, buf, deadline_ms, step_ms=1):
+    """Write a command, retrying while the chip NACKs (power-up, a command still executing) until
+    deadline_ms have passed; then the port's own error is raised (absent chip: ENODEV or EIO)."""
+    deadline = time.ticks_add(time.ticks_ms(), deadline_ms)
+    while True:
+        try:
+            i2c.writeto(address, buf)
+            return
+        except OSError as exc:
+            if not is_nack(exc) or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise
+            time.sleep_ms(step_ms)
 
 
 class CRCError(ValueError):

@@ -27,6 +27,7 @@ _SELF_TEST_OK = const(0xD4)
 _MEASURE_MS = const(30)
 _SELF_TEST_MS = const(320)
 _EIO = const(5)
+_POWERUP_MS = const(2)  # datasheet: power-up time 0.6 ms max; one more tick of ms resolution
 _SRAW_MIN = const(1)  # 0 is not a valid raw signal (hotplate fault)
 _SRAW_MAX = const(64999)  # the gas index algorithm ignores values from 65000 up
 
@@ -47,7 +48,11 @@ class SGP40:
         self.sraw = 0
         self._heater_on = False
         buf = bytearray(9)
-        self._send(_CMD_SERIAL, 1)
+        # right after power-up (0.6 ms) the chip does not acknowledge its address yet
+        self._cmd[0] = _CMD_SERIAL >> 8
+        self._cmd[1] = _CMD_SERIAL & 0xFF
+        sensirion.send_polled(self._i2c, self.address, self._cmd, _POWERUP_MS)
+        time.sleep_ms(1)
         self._read(buf, 3)
         self.serial = (sensirion.word(buf, 0) << 32) | (sensirion.word(buf, 1) << 16) | sensirion.word(buf, 2)
         if self.serial == 0 or self.serial == 0xFFFFFFFFFFFF:

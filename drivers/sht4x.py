@@ -21,7 +21,6 @@ _CMD_MEASURE_MED = const(0xF6)
 _CMD_MEASURE_LOW = const(0xE0)
 _CMD_SERIAL = const(0x89)
 _CMD_SOFT_RESET = const(0x94)
-_EIO = const(5)
 
 WARMUP_MS = const(1)  # power-up time (datasheet t_PU max 1 ms)
 
@@ -58,7 +57,7 @@ class SHT4x:
                 self.serial = self.read_serial()
                 break
             except OSError as exc:
-                if exc.args[0] != _EIO or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                if not sensirion.is_nack(exc) or time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                     raise
                 time.sleep_ms(1)
 

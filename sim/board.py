@@ -159,7 +159,11 @@ class SimBoard:
         if bus is None:
             from sim.i2c import SimI2C
 
-            bus = SimI2C(spec.get("id", 0), spec.get("freq", 100000))
+            from sim.i2c import profile_for
+
+            # the bus raises the errors of the board family's port (ESP32 NACK = ENODEV, ...)
+            profile = spec.get("sim_port_profile") or profile_for(self.cfg.get("family"))
+            bus = SimI2C(spec.get("id", 0), spec.get("freq", 100000), profile)
             for s in self._sensor_entries():
                 if s.get("bus") == name and not s.get("sim_absent"):
                     args = dict(s.get("sim", {}))

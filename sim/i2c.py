@@ -13,6 +13,15 @@ Faults, per address (`inject(addr, kind, count=None, **params)`; count None = un
     "slow"     - every transaction holds the bus (clock stretching) for `delay_us`
     "timeout"  - transaction fails with OSError(ETIMEDOUT) after `delay_us` (default 50000)
 Value faults (stuck values, out-of-range readings) belong to the chip models (sim.chip).
+
+Port error profiles (`SimI2C(profile=...)`, from the board family or the test): which errno each
+port's machine.I2C raises, read from the ports' machine_i2c.c, so a driver meets the errors of
+the board it will run on, not ours:
+    "esp32"   - every NACK (address or data) is ENODEV (ESP_FAIL); a bus timeout ETIMEDOUT
+    "rp2"     - every NACK is EIO (the SDK's PICO_ERROR_GENERIC); a bus timeout ETIMEDOUT
+    "generic" - (unix, soft I2C style) address NACK ENODEV, data NACK EIO; timeout ETIMEDOUT
+A busy Sensirion chip NACKs its address: ENODEV on esp32, EIO on rp2 and generic here (the
+fault kinds "absent" and "nack" above name the generic errno; the profile decides what is raised).
 """
 
 from sim import heap, vtime
@@ -21,15 +30,35 @@ ENODEV = 19
 EIO = 5
 ETIMEDOUT = 110
 
+# profile -> (errno for an address NACK, errno for a NACK by a busy/refusing device, timeout)
+PROFILES = {
+    "generic": (ENODEV, EIO, ETIMEDOUT),
+    "esp32": (ENODEV, ENODEV, ETIMEDOUT),
+    "rp2": (EIO, EIO, ETIMEDOUT),
+}
+# board families (board_configs/*.json "family") -> profile
+FAMILY_PROFILE = {"esp32": "esp32", "esp32s3": "esp32", "esp32c3": "esp32", "rp2": "rp2"}
+
+
+def profile_for(family):
+    """The port error profile of a board family ("generic" for unix and unknown families)."""
+    return FAMILY_PROFILE.get(family, "generic")
+
 
 class NackError(Exception):
     """Raised by a device model to NACK a transaction (e.g. Sensirion 'not ready')."""
 
 
 class SimI2C:
-    def __init__(self, bus_id=0, freq=100000):
+    def __init__(self, bus_id=0, freq=100000, profile="generic"):
+        if profile not in PROFILES:
+            raise ValueError(
+                "unknown I2C port profile %r: %s" % (profile, ", ".join(sorted(PROFILES)))
+            )
         self.bus_id = bus_id
         self.freq = freq
+        self.profile = profile
+        self.errno_absent, self.errno_nack, self.errno_timeout = PROFILES[profile]
         self.devices = {}
         self.faults = {}  # addr -> [kind, remaining count or None, params]
         self.transactions = 0
@@ -77,14 +106,14 @@ class SimI2C:
             vtime.advance_us(params.get("delay_us", 20000))
         elif kind == "timeout":
             vtime.advance_us(params.get("delay_us", 50000))
-            raise OSError(ETIMEDOUT)
+            raise OSError(self.errno_timeout)
         dev = self.devices.get(addr)
         if dev is None or kind == "absent":
             self._bus_time(0)
-            raise OSError(ENODEV)
+            raise OSError(self.errno_absent)
         if kind == "nack":
             self._bus_time(0)
-            raise OSError(EIO)
+            raise OSError(self.errno_nack)
         self._bus_time(nbytes)
         return dev, kind, params
 
@@ -93,7 +122,7 @@ class SimI2C:
         try:
             data = heap.call(dev.read, n, vtime.now_us())
         except NackError:
-            raise OSError(EIO)
+            raise OSError(self.errno_nack)
         data = bytes(data)
         if len(data) < n:
             data = data + b"\xff" * (n - len(data))  # bus released: reads high
@@ -107,7 +136,7 @@ class SimI2C:
         try:
             heap.call(dev.write, bytes(data), vtime.now_us())
         except NackError:
-            raise OSError(EIO)
+            raise OSError(self.errno_nack)
         return len(data) + 1
 
     # --- machine.I2C API ---
@@ -118,10 +147,16 @@ class SimI2C:
         pass
 
     def scan(self):
+        """Addresses that acknowledge an address-only write, as machine.I2C.scan() probes them
+        (a chip that is busy, e.g. a Sensirion chip mid-measurement, is not listed)."""
         out = []
         for addr in sorted(self.devices):
             f = self.faults.get(addr)
             if f is not None and f[0] in ("absent", "timeout"):
+                continue
+            try:
+                heap.call(self.devices[addr].write, b"", vtime.now_us())
+            except NackError:
                 continue
             out.append(addr)
         return out

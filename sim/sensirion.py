@@ -5,7 +5,9 @@ What every Sensirion chip does on the wire, as their datasheets describe it:
   optionally followed by argument words, each with a CRC-8; a wrong argument CRC is NACKed;
 - while a command executes the chip does not acknowledge its address (a read or write is NACKed);
 - the result is read afterwards as word+CRC triplets; reading when no result is pending is NACKed;
-- after power-up the chip needs `powerup_us` before it answers.
+- after power-up the chip needs `powerup_us` before it answers;
+- an address-only write (I2C scan, a driver's presence probe) is acknowledged when the chip is
+  idle and starts nothing (the address byte is ACKed by any idle I2C slave).
 
 Subclasses implement `command(cmd, args, now_us) -> (exec_us, words or None)` and may raise
 NackError for a command the chip does not accept in its current state.
@@ -79,6 +81,8 @@ class SensirionChip(Chip):
     def write(self, data, now_us):
         if now_us < self.busy_until:
             self.nack()
+        if not data:
+            return  # address-only write (an I2C scan's probe): ACKed when idle, no command
         n = self.CMD_LEN
         if len(data) < n:
             self.nack()

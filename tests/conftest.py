@@ -2,7 +2,9 @@
 
 Each file runs once in a fresh `micropython` process (tests/mp_runner.py); every `test_*`
 function in it becomes one pytest item. A file may ask for a device-sized heap with a line
-`# mp-heapsize: 64K` near its top.
+`# mp-heapsize: 64K` near its top. A file with a line `# mp-port-profiles: generic esp32 rp2` runs
+once per named I2C port error profile (sim/i2c.py PROFILES; the test reads it as
+`mptest.PORT_PROFILE`), and its items are named `test_x[esp32]`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from stationctl.mpenv import micropython_env, micropython_exe  # noqa: E402
 
 _HEAP_RE = re.compile(rb"^#\s*mp-heapsize:\s*(\w+)", re.M)
 _TIMEOUT_RE = re.compile(rb"^#\s*mp-timeout:\s*(\d+)", re.M)
+_PROFILES_RE = re.compile(rb"^#\s*mp-port-profiles:\s*([\w ]+)$", re.M)
 
 
 class MicroPythonFailure(Exception):
@@ -49,7 +52,7 @@ def pytest_pycollect_makemodule(module_path: Path, parent):
 
 
 class MpFile(pytest.File):
-    def _run(self, names=()):
+    def _run(self, names=(), profile=None):
         src = self.path.read_bytes()
         cmd = [str(micropython_exe())]
         m = _HEAP_RE.search(src)
@@ -60,6 +63,8 @@ class MpFile(pytest.File):
         cmd += [str(TESTS / "mp_runner.py"), str(self.path), *names]
         env = micropython_env()
         env["MICROPYPATH"] = str(TESTS) + ":" + env["MICROPYPATH"]
+        if profile:
+            env["MP_PORT_PROFILE"] = profile
         # a private scratch folder per file run, so parallel runs never share station files
         env["MP_TMP"] = tempfile.mkdtemp(prefix="mp_" + self.path.stem + "_")
         try:
@@ -77,16 +82,21 @@ class MpFile(pytest.File):
 
     def collect(self):
         # Discover test names statically (def test_...) so collection needs no interpreter run.
-        names = re.findall(r"^def (test_\w+)\s*\(", self.path.read_text(), re.M)
-        self._results = None
-        for name in sorted(names):
-            yield MpItem.from_parent(self, name=name)
+        text = self.path.read_text()
+        names = re.findall(r"^def (test_\w+)\s*\(", text, re.M)
+        m = _PROFILES_RE.search(text.encode())
+        profiles = m.group(1).decode().split() if m else [None]
+        self._results = {}
+        for profile in profiles:
+            for name in sorted(names):
+                item = name if profile is None else f"{name}[{profile}]"
+                yield MpItem.from_parent(self, name=item, test_name=name, profile=profile)
 
-    def results(self):
-        if self._results is None:
-            stdout, stderr = self._run()
-            self._results = _parse(stdout, stderr)
-        return self._results
+    def results(self, profile=None):
+        if profile not in self._results:
+            stdout, stderr = self._run(profile=profile)
+            self._results[profile] = _parse(stdout, stderr)
+        return self._results[profile]
 
 
 def _parse(stdout: str, stderr: str) -> dict[str, tuple[str, str]]:
@@ -116,11 +126,16 @@ def _parse(stdout: str, stderr: str) -> dict[str, tuple[str, str]]:
 
 
 class MpItem(pytest.Item):
+    def __init__(self, *, test_name, profile, **kwargs):
+        super().__init__(**kwargs)
+        self.test_name = test_name
+        self.profile = profile
+
     def runtest(self):
-        results = self.parent.results()
+        results = self.parent.results(self.profile)
         if "<import>" in results:
             raise MicroPythonFailure("import failed:\n" + results["<import>"][1])
-        status, detail = results.get(self.name, ("MISSING", ""))
+        status, detail = results.get(self.test_name, ("MISSING", ""))
         if status == "PASS":
             return
         if status == "SKIP":

@@ -1,5 +1,6 @@
 # SCD4x driver against the byte-level model.
 # mp-heapsize: 256K
+# mp-port-profiles: generic esp32 rp2
 import errno
 
 from sim import vtime
@@ -9,7 +10,7 @@ vtime.install()
 import micropython  # noqa: E402
 import scd4x  # noqa: E402
 import sensirion  # noqa: E402
-from mptest import approx, eq, raises  # noqa: E402
+from mptest import PORT_PROFILE, approx, eq, raises  # noqa: E402
 from replay import Recorder  # noqa: E402
 
 from sim.env import Environment  # noqa: E402
@@ -26,7 +27,7 @@ def setup():
     vtime.reset(epoch_s=1700000000)
     env = Environment("synthetic")
     env.overrides = {"pressure_hpa": 1013.25}
-    bus = SimI2C()
+    bus = SimI2C(profile=PORT_PROFILE)
     model = bus.attach(SCD4xModel(env))
     vtime.advance_ms(1000)  # power-up time
 
@@ -34,7 +35,7 @@ def setup():
 def test_powerup_time_is_respected():
     vtime.reset()
     m = SCD4xModel(env)
-    b = SimI2C()
+    b = SimI2C(profile=PORT_PROFILE)
     b.attach(m)
     raises(OSError, b.writeto, 0x62, b"\x36\x82")  # within 1000 ms of power-up: NACK
     d = scd4x.SCD4x(b)  # the driver waits the power-up time out
@@ -162,7 +163,7 @@ def test_self_test_and_frc():
 
 def test_absent():
     exc = raises(OSError, scd4x.SCD4x, bus, 0x63)
-    eq(exc.args[0], errno.ENODEV, "errno")
+    eq(exc.args[0], bus.errno_absent, "errno")
 
 
 def test_nack_then_recovery():

@@ -1,7 +1,8 @@
 # Station integration of the six sensor types: merge rule, compensation, warm-up, PM wake overlap.
 # mp-heapsize: 1M
+# mp-port-profiles: generic esp32 rp2
 import sample as S  # noqa: I001
-from mptest import approx, eq
+from mptest import PORT_PROFILE, approx, eq
 from stationkit import Rig
 
 from sim import vtime
@@ -18,6 +19,7 @@ ALL = [BME, SHT, SCD, SGP, PMS, SDS]  # config order is not read order
 def rig(sensors):
     r = Rig(sensors=sensors)
     r.cfg["uart"] = {"pm": {"id": 1, "baud": 9600}, "pm2": {"id": 2, "baud": 9600}}
+    r.cfg["i2c"]["main"]["sim_port_profile"] = PORT_PROFILE  # the port's NACK errnos
     return r.boot()
 
 

@@ -1,5 +1,6 @@
 # SGP40 driver against the byte-level model; VOC index behaviour.
 # mp-heapsize: 256K
+# mp-port-profiles: generic esp32 rp2
 import errno
 
 from sim import vtime
@@ -9,7 +10,7 @@ vtime.install()
 import micropython  # noqa: E402
 import sensirion  # noqa: E402
 import sgp40  # noqa: E402
-from mptest import approx, eq, raises  # noqa: E402
+from mptest import PORT_PROFILE, approx, eq, raises  # noqa: E402
 from replay import Recorder  # noqa: E402
 from voc_index import VocIndex  # noqa: E402
 
@@ -27,7 +28,7 @@ def setup():
     vtime.reset(epoch_s=1700000000)
     env = Environment("synthetic")
     env.overrides = {"voc_ppb": 120.0, "humidity_pct": 50.0, "temperature_c": 25.0}
-    bus = SimI2C()
+    bus = SimI2C(profile=PORT_PROFILE)
     model = bus.attach(SGP40Model(env))
     vtime.advance_ms(1)
 
@@ -102,7 +103,7 @@ def test_measure_takes_30ms():
 
 def test_absent_nack_crc_slow():
     exc = raises(OSError, sgp40.SGP40, bus, 0x58)
-    eq(exc.args[0], errno.ENODEV, "absent")
+    eq(exc.args[0], bus.errno_absent, "absent")
     d = sgp40.SGP40(bus)
     bus.inject(0x59, "nack")
     raises(OSError, d.measure_raw)

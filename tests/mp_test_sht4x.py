@@ -1,5 +1,6 @@
 # SHT4x driver against the byte-level model; Sensirion CRC datasheet vector.
 # mp-heapsize: 256K
+# mp-port-profiles: generic esp32 rp2
 import errno
 
 from sim import vtime
@@ -10,7 +11,7 @@ import micropython  # noqa: E402
 import sample as S  # noqa: E402
 import sensirion  # noqa: E402
 import sht4x  # noqa: E402
-from mptest import eq, raises  # noqa: E402
+from mptest import PORT_PROFILE, eq, raises  # noqa: E402
 from replay import Recorder  # noqa: E402
 
 from sim.env import Environment  # noqa: E402
@@ -26,7 +27,7 @@ def setup():
     global env, bus, model
     vtime.reset(epoch_s=1700000000)
     env = Environment("synthetic")
-    bus = SimI2C()
+    bus = SimI2C(profile=PORT_PROFILE)
     model = bus.attach(SHT4xModel(env))
     vtime.advance_ms(2)  # past the 1 ms power-up
 
@@ -96,7 +97,7 @@ def test_heater_warms_the_reading():
 
 def test_absent_chip_raises_enodev():
     exc = raises(OSError, sht4x.SHT4x, bus, 0x45)
-    eq(exc.args[0], errno.ENODEV, "errno")
+    eq(exc.args[0], bus.errno_absent, "errno")
 
 
 def test_nack_raises_oserror_and_recovers():
@@ -186,3 +187,28 @@ def test_measure_allocates_nothing():
         micropython.heap_unlock()
     eq(rec.mismatches, 0, "replayed writes differ")
     eq((d.temp_cdeg, d.rh_cpct), (2345, 5678), "replayed result")
+
+
+def test_nack_family_of_every_port_covers_its_simulated_bus():
+    # the errno each simulated port raises for a busy chip is one the driver polls on, on that
+    # port's firmware (sys.platform "esp32"/"rp2") and under unix where all profiles run
+    from sim.i2c import PROFILES
+
+    for port in ("esp32", "rp2"):
+        _, busy, _ = PROFILES[port]
+        if busy not in sensirion.NACK_ERRNOS[port]:
+            raise AssertionError("%s: busy errno %d not polled" % (port, busy))
+        if busy not in sensirion.NACK_ERRNOS["linux"]:
+            raise AssertionError("unix: %s busy errno %d not polled" % (port, busy))
+    eq(sensirion.NACK_ERRNOS["esp32"], (errno.ENODEV,), "ESP32: every NACK is ENODEV")
+
+
+def test_address_only_probe_is_acknowledged_when_idle():
+    # machine.I2C.scan() and drivers' presence probes write no byte after the address
+    eq(bus.writeto(0x44, b""), 1, "probe ACKed")
+    eq(bus.scan(), [0x44], "scan lists the idle chip")
+    bus.writeto(0x44, b"\xfd")  # measuring for 6.9 ms: the address is not acknowledged
+    eq(bus.scan(), [], "busy chip does not answer the scan")
+    raises(OSError, bus.writeto, 0x44, b"")
+    vtime.advance_ms(10)
+    eq(bus.scan(), [0x44], "listed again once idle")

@@ -4,6 +4,8 @@ import os
 
 # private scratch folder of this test file's run (set by tests/conftest.py)
 TMP = os.getenv("MP_TMP") or "/tmp"
+# I2C port error profile this run simulates (sim/i2c.py PROFILES; set by tests/conftest.py)
+PORT_PROFILE = os.getenv("MP_PORT_PROFILE") or "generic"
 
 
 class Skip(Exception):
