@@ -115,10 +115,16 @@ class PMS5003:
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         buf = self._buf
         while True:
-            if self._byte(deadline) != _START1:
-                continue
-            if self._byte(deadline) != _START2:
-                continue
+            # hunt the header; a 0x42 that is not followed by 0x4D may itself be followed by the
+            # real header's 0x42 (a stray start byte): every candidate is tried
+            b = self._byte(deadline)
+            while True:
+                if b != _START1:
+                    b = self._byte(deadline)
+                    continue
+                b = self._byte(deadline)
+                if b == _START2:
+                    break
             buf[0] = _START1
             buf[1] = _START2
             self._fill(self._mv_len, deadline)

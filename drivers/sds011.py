@@ -92,31 +92,47 @@ class SDS011:
         b1 = self._b1
         buf = self._buf
         mv = self._mv_rest
+        n = 0  # bytes of the candidate frame in buf (n > 0: buf[0] is a head byte)
         while True:
-            while not self._uart.readinto(b1) or b1[0] != _HEAD:
-                if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                    raise OSError(_ETIMEDOUT)
-            buf[0] = _HEAD
-            # the other 9 bytes in one go; after a short read, byte by byte
-            n = self._uart.readinto(mv) or 0
-            while n < 9:
+            if n == 0:
+                while not self._uart.readinto(b1) or b1[0] != _HEAD:
+                    if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                        raise OSError(_ETIMEDOUT)
+                buf[0] = _HEAD
+                # the other 9 bytes in one go (the usual case); after a short read, byte by byte
+                n = 1 + (self._uart.readinto(mv) or 0)
+            while n < 10:
                 if self._uart.readinto(b1):
-                    mv[n] = b1[0]
+                    buf[n] = b1[0]
                     n += 1
                 elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                     raise OSError(_ETIMEDOUT)
-            if buf[1] != _DATA and buf[1] != _REPLY:
-                continue  # an 0xAA inside other bytes: resynchronise
             s = 0
             for i in range(2, 8):
                 s += buf[i]
-            if buf[9] != _TAIL or s & 0xFF != buf[8]:
+            kind_ok = buf[1] == _DATA or buf[1] == _REPLY
+            if not kind_ok or buf[9] != _TAIL or s & 0xFF != buf[8]:
+                # not a frame from this head byte: the frame may start at a later 0xAA among
+                # the bytes already read (a stray 0xAA up to 9 bytes before it)
+                n = self._resync()
+                if n or not kind_ok:
+                    continue
                 self.bad_frames += 1
                 raise SDSError("SDS011: bad frame (checksum or tail)")
             if self.dev_id != 0xFFFF and ((buf[6] << 8) | buf[7]) != self.dev_id:
                 self.bad_frames += 1
                 raise SDSError("SDS011: frame from device %02x%02x" % (buf[6], buf[7]))
             return buf[1]
+
+    def _resync(self):
+        """Move the bytes from the next 0xAA in buf[1:10] to the front; returns how many (0: none)."""
+        buf = self._buf
+        for i in range(1, 10):
+            if buf[i] == _HEAD:
+                for j in range(i, 10):
+                    buf[j - i] = buf[j]
+                return 10 - i
+        return 0
 
     def _expect_reply(self, cmd, timeout_ms):
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)

@@ -5,7 +5,8 @@ virtual time; `read()` waits (advancing the virtual clock) up to the UART's `tim
 real one. Bytes the firmware writes are delivered to the peer's `receive(data, now_us)`.
 
 Faults (`inject(kind, count=None, **params)`) on the peer -> firmware direction:
-    "garbage"   - `nbytes` random bytes arrive before the next peer transmission
+    "garbage"   - `nbytes` random bytes (or the bytes `data`) arrive before the next peer
+                  transmission
     "truncate"  - the next peer transmission is cut to `keep` bytes
     "corrupt"   - one bit flipped at byte `index` (default middle) of the next transmission
     "drop"      - the next transmission never arrives
@@ -83,8 +84,10 @@ class SimUART:
             delay_us += params.get("delay_us", 500000)
         kind, params = self._take_fault(("garbage",))
         if kind == "garbage":
-            n = params.get("nbytes", 8)
-            data = bytes(self._rand() & 0xFF for _ in range(n)) + bytes(data)
+            junk = params.get("data")  # given bytes (e.g. a stray start byte), else random
+            if junk is None:
+                junk = bytes(self._rand() & 0xFF for _ in range(params.get("nbytes", 8)))
+            data = bytes(junk) + bytes(data)
         kind, params = self._take_fault(("truncate", "corrupt", "drop"))
         if kind == "drop":
             return

@@ -130,6 +130,22 @@ def test_garbage_before_frame_is_skipped():
     eq(d.pm2_5, 10, "read through garbage")
 
 
+def test_stray_start_byte_right_before_a_frame_is_resynchronised():
+    # 0x42 0x42 0x4D ...: the second 0x42 is the header; skipping the byte after a failed
+    # candidate would miss every frame (and, with the stray byte each time, time out)
+    d = pms5003.PMS5003(uart)
+    vtime.advance_ms(d.ready_in_ms())
+    env.overrides = {"pm2_5_ugm3": 10.0}
+    for junk in (b"\x42", b"\x42\x42", b"\x00\x42", b"\x42\x00\x42"):
+        uart.clear()
+        uart.inject("garbage", None, data=junk)
+        t0 = vtime.now_us()
+        d.read()
+        eq(d.pm2_5, 10, "read after %r" % junk)
+        if vtime.now_us() - t0 > 200000:
+            raise AssertionError("stray %r cost %d us" % (junk, vtime.now_us() - t0))
+
+
 def test_truncated_frame_retried_then_error():
     d = pms5003.PMS5003(uart)
     warm(d)

@@ -111,6 +111,22 @@ def test_garbage_and_truncation():
     raises(OSError, d.read)
 
 
+def test_stray_head_byte_up_to_nine_bytes_before_a_frame_is_resynchronised():
+    # an 0xAA (line noise, the tail of a cut frame) 1..9 bytes before the real head: the driver
+    # must try every 0xAA among the bytes it already read, not skip the 9 bytes after the first
+    d = sds011.SDS011(uart)
+    warm(d)
+    for k in range(9):
+        uart.clear()
+        uart.inject("garbage", None, data=b"\xaa" + bytes(k))
+        t0 = vtime.now_us()
+        d.read()
+        eq(d.pm2_5_d, 83, "read with 0xAA %d bytes before the frame" % (k + 1))
+        if vtime.now_us() - t0 > 100000:
+            raise AssertionError("stray 0xAA + %d bytes cost %d us" % (k, vtime.now_us() - t0))
+    eq(d.bad_frames, 0, "a stray byte is not a bad frame")
+
+
 def test_corrupt_frame():
     d = sds011.SDS011(uart)
     uart.inject("corrupt", None, index=3)
