@@ -51,6 +51,7 @@ _SRAW_MINIMUM = const(20000)
 _GAMMA_SCALING = const(64.0)
 _ADDITIONAL_GAMMA_MEAN_SCALING = const(8.0)
 _FIX16_MAX = const(32767.0)
+_PERSISTENCE_UPTIME_GAMMA_S = const(10800.0)  # a restored estimator counts as 3 h into learning
 # derived from the above, written out so a call does not recompute them (each float operation
 # allocates on a MicroPython heap)
 _GATING_SPAN = const(170.0)  # _GATING_THRESHOLD_INITIAL - _GATING_THRESHOLD
@@ -100,6 +101,24 @@ class VocIndex:
     def learning(self):
         """True while the estimator is in its initial learning phase (first 45 min)."""
         return self.uptime_s <= _INITIAL_BLACKOUT_S or self._uptime_gamma < _INIT_DURATION_MEAN_S
+
+    def states(self):
+        """(mean, std) of the learned raw-signal statistics, as Sensirion's get_states: what is
+        worth keeping across a reset (persisted by the station, restored with `restore`)."""
+        return self._mean + self._offset, self._std
+
+    def restore(self, mean, std):
+        """Resume from `states()` taken earlier (Sensirion's set_states): the estimator starts
+        3 h into its learning, so the 45-min initial learning is skipped; the 45 s blackout and
+        the low-pass filter start afresh. Raises ValueError for values no estimator produces."""
+        if not (-65535.0 < mean < 65535.0 and 0.0 < std < 65535.0):
+            raise ValueError("VOC index: implausible state mean %r std %r" % (mean, std))
+        self._est_ready = True
+        self._mean = float(mean)
+        self._offset = 0.0
+        self._std = float(std)
+        self._uptime_gamma = _PERSISTENCE_UPTIME_GAMMA_S
+        self._sraw = float(mean)
 
     def process(self, sraw, dt_s=1.0):
         """Feed one raw value taken dt_s after the previous one; returns the index (0 = n/a)."""
@@ -177,7 +196,10 @@ class VocIndex:
                 _GAMMA_SCALING * dt_h / (_TAU_VARIANCE_H + dt_h),
                 _MEAN_SCALE * dt / (_TAU_INITIAL_MEAN_S + dt),
                 _GAMMA_SCALING * dt / (_TAU_INITIAL_VARIANCE_S + dt),
-                _FIX16_MAX - dt,
+                # the reference stops its uptime counters below the 16.16 fixed-point maximum;
+                # an interval beyond it (the config allows 24 h) must still count once, or the
+                # estimator would never leave its initial learning
+                _FIX16_MAX - dt if dt < _FIX16_MAX - 1.0 else 1.0,
             )
             self._dt = dt
         return self._k

@@ -92,22 +92,91 @@ def _feedback_scd4x(drv, merged):
 
 
 class _Voc:
-    """An SGP40 with its VOC index state (the index learns over hours: it lives with the driver)."""
+    """An SGP40 with its VOC index state. The index learns over hours, so its state outlives the
+    driver: a re-open after a bus error carries it over (`_carry_voc`), and it is persisted to
+    flash every `_VOC_SAVE_S` (as ESPHome keeps its baseline every 3 h) and restored at open
+    when the saved copy is at most `voc_state_max_age_s` old and from the same chip."""
 
-    __slots__ = ("sgp", "index", "last_ms")
+    __slots__ = ("sgp", "index", "last_ms", "path", "max_age_s", "saved_s", "restored")
 
-    def __init__(self, sgp):
+    def __init__(self, sgp, path, max_age_s):
         from voc_index import VocIndex
 
         self.sgp = sgp
         self.index = VocIndex()
         self.last_ms = None
+        self.path = path
+        self.max_age_s = max_age_s
+        self.saved_s = None  # unix time of the last save (None: not this boot)
+        self.restored = False
+
+
+# Sensirion's get_states needs 3 h of operation; ESPHome saves its baseline every 3 h
+_VOC_SAVE_S = const(10800)
+_VOC_MAX_AGE_S = const(14400)  # one save period plus an hour of outage
+
+
+def _now_unix(hal):
+    """Unix time when the clock is set (a persisted state's age can be judged), else None."""
+    if hal is None or not hal.time_synced():
+        return None
+    return int(time.time())
+
+
+def _voc_restore(voc, hal):
+    """Load the persisted index state if it is recent enough and from this chip (else ignore)."""
+    now = _now_unix(hal)
+    if now is None:
+        return
+    try:
+        with open(voc.path) as f:
+            parts = f.read().split()
+        serial, saved, mean, std = int(parts[0]), int(parts[1]), float(parts[2]), float(parts[3])
+    except (OSError, ValueError, IndexError):
+        return  # none yet, or damaged: learn afresh
+    if serial != voc.sgp.serial or not 0 <= now - saved <= voc.max_age_s:
+        return
+    try:
+        voc.index.restore(mean, std)
+    except ValueError:
+        return
+    voc.saved_s = saved
+    voc.restored = True
+
+
+def _voc_save(voc, hal):
+    """Persist the index state every _VOC_SAVE_S once the initial learning is over."""
+    now = _now_unix(hal)
+    if now is None or voc.index.learning:
+        return
+    if voc.saved_s is not None and now - voc.saved_s < _VOC_SAVE_S:
+        return
+    import config
+
+    mean, std = voc.index.states()
+    try:
+        config.write_atomic(voc.path, "%d %d %r %r\n" % (voc.sgp.serial, now, mean, std))
+    except OSError:
+        return  # flash full or failing: the in-RAM state still serves this boot
+    voc.saved_s = now
 
 
 def _open_sgp40(hal, entry):
     from sgp40 import SGP40
 
-    return _Voc(SGP40(hal.i2c(entry["bus"]), entry.get("address", 0x59)))
+    sgp = SGP40(hal.i2c(entry["bus"]), entry.get("address", 0x59))
+    path = hal.fs_root + "/voc-" + entry.get("name", "sgp40")
+    voc = _Voc(sgp, path, entry.get("voc_state_max_age_s", _VOC_MAX_AGE_S))
+    _voc_restore(voc, hal)
+    return voc
+
+
+def _carry_voc(old, new):
+    """Re-opened after a bus error: the same chip keeps its learned index (not 45 min anew)."""
+    if old.sgp.serial == new.sgp.serial:
+        new.index = old.index
+        new.last_ms = old.last_ms
+        new.saved_s = old.saved_s
 
 
 def _read_sgp40(voc, vals, now_ms, merged):
@@ -119,10 +188,16 @@ def _read_sgp40(voc, vals, now_ms, merged):
         NO_RH if rh is None else int(rh * 100), NO_T if t is None else int(t * 100), settle=True
     )
     voc.sgp.heater_off()  # sparse sampling: the hotplate rests between cycles
-    dt = 1.0 if voc.last_ms is None else time.ticks_diff(now_ms, voc.last_ms) / 1000
+    if voc.last_ms is None:
+        # the first sample counts as one sampling interval, as in the reference algorithm (1.0 s
+        # here would stretch the 45 s blackout over one more cycle)
+        dt = _interval_s
+    else:
+        dt = time.ticks_diff(now_ms, voc.last_ms) / 1000
     voc.last_ms = now_ms
-    idx = voc.index.process(sraw, dt if dt > 0 else 1.0)
+    idx = voc.index.process(sraw, dt if dt > 0 else _interval_s)
     vals[S.VOC] = idx if idx > 0 else None  # 0: blackout, no index yet
+    _voc_save(voc, _hal)
     return voc.index.learning
 
 
@@ -167,6 +242,7 @@ def _wake(drv):
 
 
 _hal = None  # the Hal of the read in progress (its watchdog is fed during long waits)
+_interval_s = 60.0  # the station's sampling interval (set by build()); first-sample VOC dt
 
 
 def _wait_ms(ms):
@@ -188,7 +264,9 @@ TYPES = {
     "bme280": (_open_bme280, _read_bme280, (S.TEMPERATURE, S.HUMIDITY, S.PRESSURE), 2, 10),
     "pms5003": (_open_pms5003, _read_pms5003, (S.PM1_0, S.PM2_5, S.PM10), 30000, 8),
     "sds011": (_open_sds011, _read_sds011, (S.PM2_5, S.PM10), 30000, 6),
-    "sgp40": (_open_sgp40, _read_sgp40, (S.VOC,), 2745000, 1),
+    # the VOC index says itself when it is learning (blackout + 45 min, none after a restore or a
+    # re-open that kept its state): no fixed warm-up from the open
+    "sgp40": (_open_sgp40, _read_sgp40, (S.VOC,), 0, 1),
 }
 
 # type -> driver modules it uses (loaded at boot by build())
@@ -200,6 +278,9 @@ MODULES = {
     "pms5003": ("pms5003",),
     "sds011": ("sds011",),
 }
+
+# type -> carry(old driver, new driver): state that outlives a re-open after a failure
+CARRY = {"sgp40": _carry_voc}
 
 # type -> (prepare(driver) or None, feedback(driver, merged) or None)
 HOOKS = {
@@ -226,6 +307,7 @@ class SensorSlot:
         self.warmup_ms = entry.get("warmup_ms", warmup_ms)
         self.priority = entry.get("priority", priority)
         self.driver = None
+        self.previous = None  # the driver closed after a failure, until a re-open carries it over
         self.failures = 0  # consecutive
         self.total_failures = 0
         self.retry_at = None  # ticks_ms before which we do not retry
@@ -285,6 +367,10 @@ class SensorSlot:
                 return False
             try:
                 self.driver = self._open(hal, self.entry)
+                carry = CARRY.get(self.kind)
+                if carry is not None and self.previous is not None:
+                    carry(self.previous, self.driver)
+                self.previous = None
                 self.opened_at = time.ticks_ms()
                 self.warm_done = False
                 log(1, "SENSOR.OPEN", self.name, attempt=self.failures + 1)
@@ -298,6 +384,7 @@ class SensorSlot:
             for i in range(S.N_CHANNELS):
                 v[i] = None
             self._fail(now_ms, exc, log, "SENSOR.FAIL")
+            self.previous = self.driver
             self.driver = None  # re-initialise on the next attempt
             return False
         if self.failures:
@@ -322,8 +409,12 @@ class SensorSlot:
         log(3 if self.failures == 1 else 2, code, self.name, **fields)
 
 
-def build(board_cfg, log):
-    """SensorSlots for every sensor the board config lists (unknown types are logged, skipped)."""
+def build(board_cfg, log, interval_s=None):
+    """SensorSlots for every sensor the board config lists (unknown types are logged, skipped).
+    interval_s: the station's sampling interval (the VOC index's first time step)."""
+    global _interval_s
+    if interval_s:
+        _interval_s = float(interval_s)
     slots = []
     for entry in board_cfg.get("sensors", []):
         try:

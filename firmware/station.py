@@ -78,7 +78,7 @@ class Station:
             diag.warn("SAFE.ACTIVE", None, remaining_s=self.life.remaining_s(),
                       resets=self.reset_info["unexpected_resets"])
             return
-        self.slots = sensors.build(self.board_cfg, diag.log)
+        self.slots = sensors.build(self.board_cfg, diag.log, cfg["interval_s"])
         diag.info(
             "SENSORS",
             None,

@@ -186,3 +186,17 @@ def test_index_rises_with_voc_event_and_relearns():
 def test_index_sampling_interval_is_validated():
     v = VocIndex()
     raises(ValueError, v.process, 30000, 0)
+
+
+def test_voc_index_with_a_cycle_longer_than_the_fixed_point_range_leaves_learning():
+    # the config allows a 24 h interval; the reference's uptime counters stop below 32767 s, so
+    # an interval above that must still count, or the index never leaves its initial learning
+    for dt in (32766.0, 32767.0, 40000.0, 86400.0):
+        v = VocIndex()
+        for _ in range(4):
+            v.process(30000, dt)
+        eq(v.learning, False, "learning after 4 samples at %d s" % dt)
+        quiet = v.process(30000, dt)
+        event = v.process(28500, dt)  # more VOC: a lower raw signal
+        if not (quiet < 150 < event):
+            raise AssertionError("dt %d: index %d quiet, %d in an event" % (dt, quiet, event))
