@@ -10,7 +10,9 @@ given as integers (0.01 %RH, 0.01 degC, e.g. from an SHT4x). It allocates nothin
     sgp.heater_off()                          # between sparse samples: saves ~3 mA
 
 After the heater was off, the first measurement is not settled: `measure_raw(..., settle=True)`
-takes one extra measurement first and discards it (30 ms more).
+follows Sensirion's low-power procedure (SGP40 low-power example / application note): one
+measurement switches the hotplate on and is discarded, the kept one is requested 170 ms after it
+(heater on for about 230 ms in all), then `heater_off()`.
 """
 
 import time
@@ -25,6 +27,7 @@ _CMD_HEATER_OFF = const(0x3615)
 _CMD_SERIAL = const(0x3682)
 _SELF_TEST_OK = const(0xD4)
 _MEASURE_MS = const(30)
+_HEAT_UP_MS = const(170)  # low-power procedure: wait after the discarded measurement
 _SELF_TEST_MS = const(320)
 _EIO = const(5)
 _POWERUP_MS = const(2)  # datasheet: power-up time 0.6 ms max; one more tick of ms resolution
@@ -97,7 +100,8 @@ class SGP40:
         sensirion.put_word(b, 2, (rh_cpct * 65535 + 5000) // 10000)
         sensirion.put_word(b, 5, ((t_cdeg + 4500) * 65535 + 8750) // 17500)
         if settle and not self._heater_on:
-            self._measure_once()
+            self._measure_once()  # switches the hotplate on; its value is not settled
+            time.sleep_ms(_HEAT_UP_MS)
         self._measure_once()
         s = sensirion.word(self._rx3, 0)
         if s < _SRAW_MIN or s > _SRAW_MAX:

@@ -13,9 +13,13 @@ the log of the reducing-gas concentration and with water vapour; SRAW is proport
 log of that resistance. The model uses
     SRAW = 30000 - 400 ln(1 + voc_ppb / 50) - 60 (AH_actual - AH_told)
 with AH the absolute humidity in g/m3 of the actual air and of the RH/T the host sent as
-compensation: with correct compensation the raw signal does not depend on humidity. After the
-heater was off (idle) for more than 10 s, the first measurement reads 1500 ticks high (the
-hotplate is still cold); the next one is settled.
+compensation: with correct compensation the raw signal does not depend on humidity.
+Cold hotplate (Sensirion's SGP40 low-power procedure, the same document the driver follows: a
+first measure_raw switches the heater on, the measurement requested 170 ms after it, i.e. 200 ms
+after the heater came on, is the one to use): a measurement that starts less than
+`HEAT_UP_US` = 200 ms after the hotplate was switched on from idle (power-up, heater off, self
+test) reads high, by 1500 ticks at once falling linearly to 0 at 200 ms (the size and shape of
+the error are our assumption; the settling time is Sensirion's).
 Model-side faults besides sim.chip's: `inject_value("force", "sraw", value=N)` forces the raw
 word (e.g. 0: a broken hotplate).
 """
@@ -26,7 +30,7 @@ from sim.sensirion import SensirionChip
 
 _MEASURE_US = 30000
 _SELF_TEST_US = 320000
-_COLD_AFTER_US = 10000000
+HEAT_UP_US = 200000
 _COLD_OFFSET = 1500
 
 
@@ -51,7 +55,7 @@ class SGP40Model(SensirionChip):
         super().__init__(env, address, serial=serial, powerup_us=600)
 
     def reset_state(self):
-        self.heater_off_since = 0  # us; None while the heater runs
+        self.heater_on_since = None  # us the hotplate was switched on; None: idle (cold)
         self.last_told = None
 
     def inject_value(self, kind, quantity=None, **params):
@@ -73,18 +77,19 @@ class SGP40Model(SensirionChip):
             self.last_told = (rh_told, t_told)
             c = self.conditions(now_us + _MEASURE_US)
             sraw = sraw_for(c.voc_ppb, c.humidity_pct, c.temperature_c, rh_told, t_told)
-            off = self.heater_off_since
-            if off is not None and now_us - off > _COLD_AFTER_US:
-                sraw = min(65535, sraw + _COLD_OFFSET)
-            self.heater_off_since = None
+            if self.heater_on_since is None:
+                self.heater_on_since = now_us  # idle: this command switches the hotplate on
+            hot_us = now_us - self.heater_on_since
+            if hot_us < HEAT_UP_US:
+                sraw = min(65535, sraw + _COLD_OFFSET * (HEAT_UP_US - hot_us) // HEAT_UP_US)
             if self.forced_sraw is not None:
                 sraw = self.forced_sraw
             return _MEASURE_US, [sraw]
         if cmd == 0x280E:
+            self.heater_on_since = None  # the chip returns to idle after the self test
             return _SELF_TEST_US, [0xD400 if self.self_test_ok else 0x4B00]
         if cmd == 0x3615:
-            if self.heater_off_since is None:
-                self.heater_off_since = now_us
+            self.heater_on_since = None
             return 1000, None
         if cmd == 0x3682:
             return 1000, list(self.serial)
