@@ -13,6 +13,12 @@ Reproduces (datasheet SCD4x, version 1.4, section 3):
   (800 ms), perform_factory_reset 0x3632 (1200 ms), reinit 0x3646 (20 ms);
   SCD41 only: measure_single_shot 0x219D (5000 ms), measure_single_shot_rht_only 0x2196 (50 ms;
   CO2 word 0), power_down 0x36E0, wake_up 0x36F6 (not acknowledged, 30 ms);
+- newer datasheet revisions (v1.5+): get_sensor_variant 0x202F (bits 15-12: 0 SCD40, 1 SCD41),
+  set/get_automatic_self_calibration_target 0x243A/0x233F (ppm, default 400),
+  set/get_automatic_self_calibration_initial_period 0x2445/0x2340 (hours, default 44) and
+  standard_period 0x244E/0x234B (hours, default 156), all idle mode, 1 ms;
+- start_periodic / start_low_power_periodic have no execution time (the datasheet lists none):
+  the next command (e.g. get_data_ready_status) is accepted at once;
 - in periodic mode only read_measurement, get_data_ready_status, stop_periodic and
   set/get_ambient_pressure are accepted, other commands are NACKed;
 - read_measurement when no new data is available is NACKed; reading clears data-ready;
@@ -60,6 +66,9 @@ class SCD4xModel(SensirionChip):
         self.altitude_m = 0
         self.ambient_hpa = 0  # 0 = not set: use altitude
         self.asc = 1
+        self.asc_target_ppm = 400
+        self.asc_initial_h = 44
+        self.asc_standard_h = 156
         self.measurements = 0
         self.single_until = None
 
@@ -126,7 +135,7 @@ class SCD4xModel(SensirionChip):
             self.period_us = _PERIOD_US if cmd == 0x21B1 else _LP_PERIOD_US
             self.next_meas_us = now_us + self.period_us
             self.ready = False
-            return 1000, None
+            return 0, None
         if cmd == 0xEC05:
             if not self.ready:
                 self.nack()
@@ -164,6 +173,25 @@ class SCD4xModel(SensirionChip):
             return 1000, [self.asc]
         if cmd == 0x3682:
             return 1000, list(self.serial)
+        if cmd == 0x202F:
+            return 1000, [(1 if self.variant == "scd41" else 0) << 12]
+        if cmd == 0x243A and args:
+            self.asc_target_ppm = args[0]
+            return 1000, None
+        if cmd == 0x233F:
+            return 1000, [self.asc_target_ppm]
+        if cmd in (0x2445, 0x244E) and args:
+            if args[0] % 4:
+                self.nack()  # periods are in multiples of 4 hours
+            if cmd == 0x2445:
+                self.asc_initial_h = args[0]
+            else:
+                self.asc_standard_h = args[0]
+            return 1000, None
+        if cmd == 0x2340:
+            return 1000, [self.asc_initial_h]
+        if cmd == 0x234B:
+            return 1000, [self.asc_standard_h]
         if cmd == 0x3639:
             return 10000000, [0]
         if cmd == 0x362F and args:

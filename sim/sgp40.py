@@ -6,6 +6,8 @@ Reproduces (datasheet SGP40, version 1.1, section 4):
   50 %RH / 25 degC, "no compensation"); result after 30 ms: one word SRAW + CRC;
 - sgp40_execute_self_test 0x280E: 320 ms, result 0xD400 (all tests passed) or 0x4B00;
 - sgp4x_turn_heater_off 0x3615 (idle mode), get_serial_number 0x3682 (three words, 1 ms);
+- get_featureset 0x202F (one word, 1 ms; 0x3220 on the SGP40: product type 3 in the high byte,
+  as Sensirion's and Adafruit's drivers check it before use);
 - NACK while a command executes, NACK of a wrong argument CRC, power-up time 0.6 ms.
 
 Raw signal (plausible model, not datasheet numbers): a metal-oxide layer's resistance falls with
@@ -93,4 +95,6 @@ class SGP40Model(SensirionChip):
             return 1000, None
         if cmd == 0x3682:
             return 1000, list(self.serial)
+        if cmd == 0x202F:
+            return 1000, [0x3220]
         self.nack()

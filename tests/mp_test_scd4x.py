@@ -223,3 +223,26 @@ def test_read_measurement_allocates_nothing():
         micropython.heap_unlock()
     eq(rec.mismatches, 0, "replayed writes")
     eq((d.co2_ppm, d.temp_cdeg, d.rh_cpct), (733, 2222, 3333), "replayed result")
+
+
+def test_commands_accepted_right_after_start_and_newer_datasheet_commands():
+    # start_periodic has no execution time in the datasheet: data-ready may follow at once
+    bus.writeto(0x62, b"\x21\xb1")
+    bus.writeto(0x62, b"\xe4\xb8")
+    vtime.advance_ms(1)  # get_data_ready_status executes in 1 ms
+    buf = bytearray(3)
+    bus.readfrom_into(0x62, buf)
+    eq(sensirion.word(buf, 0) & 0x07FF, 0, "not ready yet")
+    bus.writeto(0x62, b"\x3f\x86")
+    vtime.advance_ms(500)
+    for cmd, want in (
+        (b"\x20\x2f", 0x1000),
+        (b"\x23\x3f", 400),
+        (b"\x23\x40", 44),
+        (b"\x23\x4b", 156),
+    ):
+        bus.writeto(0x62, cmd)
+        vtime.advance_ms(1)
+        bus.readfrom_into(0x62, buf)
+        sensirion.check(buf, 1)
+        eq(sensirion.word(buf, 0), want, "reply to %s" % cmd)
