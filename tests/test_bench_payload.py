@@ -67,3 +67,13 @@ def test_every_day_of_every_trace_fits_30_s_at_sf12_and_the_spec_frame_is_12_byt
             assert sf12["airtime_s"] <= bench.AIRTIME_S, name
         sizes = bench.frame_sizes(fw)
     assert sizes[0][1:] == (12, 14, 16)  # live, 16-bit age, 32-bit unix time
+
+
+def test_requantise_rounds_to_the_logger_steps():
+    fine = [
+        {"pressure_hpa": 1013.26, "humidity_pct": 45.5, "pm2_5_ugm3": 6.4, "temperature_c": 21.37}
+    ]
+    (coarse,) = bench.requantise(fine)
+    assert coarse == {"pressure_hpa": 1013.0, "humidity_pct": 46.0, "pm2_5_ugm3": 6.0,
+                      "temperature_c": 21.37}  # fmt: skip
+    assert fine[0]["pressure_hpa"] == 1013.26  # the input is left alone
