@@ -129,9 +129,24 @@ def _put(v, n):
     _wpos = p
 
 
-def _put32(v):
-    _put((v >> 16) & 0xFFFF, 16)
-    _put(v & 0xFFFF, 16)
+# --- times without big-int arithmetic: unix times and uptimes above 2**30 are heap integers
+# on ports with 31-bit small ints (every 32-bit board), and any arithmetic on them allocates.
+# A time is packed into 4 bytes (no allocation) and differences are taken in 16-bit halves.
+_tb = bytearray(8)
+_FAR = const(0x3FFFFFFF)  # "further apart than any field can carry": a small int on every port
+
+
+def _tdiff(a, b):
+    """a - b for times 0 .. 2**32 - 1 (ints of any size), without allocating; _FAR or -_FAR
+    when the difference is 2**30 or more away."""
+    t = _tb
+    struct.pack_into(">II", t, 0, a, b)
+    hi = ((t[0] << 8) | t[1]) - ((t[4] << 8) | t[5])
+    if hi > 0x3FFF:
+        return _FAR
+    if hi < -0x3FFF:
+        return -_FAR
+    return (hi << 16) + (((t[2] << 8) | t[3]) - ((t[6] << 8) | t[7]))
 
 
 def _bitlen(v):
@@ -331,7 +346,7 @@ def _time_of(smp, now):
     """Choose the time kind and value of the frame's (first) sample."""
     global _tkind, _tval
     if now is not None:
-        age = now - smp.time
+        age = _tdiff(now, smp.time)
         # a sample "after now" (the clock was stepped back) or older than 18 h keeps its
         # absolute time
         if 0 <= age <= 0xFFFF:
@@ -339,7 +354,10 @@ def _time_of(smp, now):
             _tval = age
             return
     _tkind = TIME_UNIX if smp.flags & S.FLAG_CLOCK_SYNCED else TIME_UPTIME
-    _tval = smp.time & 0xFFFFFFFF
+    struct.pack_into(">I", _tabs, 0, smp.time)  # the low 32 bits, as bytes (no allocation)
+
+
+_tabs = bytearray(4)  # the frame's absolute time (kinds 2, 3), big-endian
 
 
 def _put_time():
@@ -347,7 +365,9 @@ def _put_time():
     if k == TIME_AGE16:
         _put(_tval, 16)
     elif k != TIME_NOW:
-        _put32(_tval)
+        t = _tabs
+        _put((t[0] << 8) | t[1], 16)
+        _put((t[2] << 8) | t[3], 16)
 
 
 def _header(ftype):
@@ -420,7 +440,7 @@ def _run_length(samples, count):
     if count == 1:
         _interval = 0
         return 1
-    step = samples[1].time - first.time
+    step = _tdiff(samples[1].time, first.time)
     if step <= 0 or step > _MAX_INTERVAL:
         _interval = 0
         return 1
@@ -431,7 +451,7 @@ def _run_length(samples, count):
         s = samples[i]
         if (s.seq - prev.seq) & SEQ_MASK != 1 or (s.flags & S.FLAG_CLOCK_SYNCED) != sync:
             return i
-        j = s.time - prev.time - step
+        j = _tdiff(s.time, prev.time) - step
         if j > 0x7FFF or j < -0x7FFF:
             return i
         prev = s
@@ -456,7 +476,7 @@ def _best_k(ch):
 def _tbits(smp, now):
     """Bits of the time field when smp is a batch's last sample (see _time_of)."""
     if now is not None:
-        age = now - smp.time
+        age = _tdiff(now, smp.time)
         if 0 <= age <= 0xFFFF:
             return 0 if age <= NOW_SLACK_S else 16
     return 32
@@ -485,7 +505,7 @@ def _fit(samples, run, max_bits, now):
             first = _present
         else:
             prefixes += 1
-            j = s.time - samples[i - 1].time - _interval
+            j = _tdiff(s.time, samples[i - 1].time) - _interval
             changed = not _same_state(s)
             if changed or j:
                 uniform = False
@@ -561,7 +581,7 @@ def _put_batch(samples, m):
         s = samples[i]
         _scan(s)
         union |= _present
-        if i and (s.time - samples[i - 1].time != _interval or not _same_state(s)):
+        if i and (_tdiff(s.time, samples[i - 1].time) != _interval or not _same_state(s)):
             uniform = 0
     _put(uniform, 1)  # 1: no per-sample prefixes (same state, steady spacing throughout)
     _scan(first)
@@ -581,7 +601,7 @@ def _put_batch(samples, m):
             _keep_state(s)
         else:
             _scan(s)
-            j = s.time - samples[i - 1].time - _interval
+            j = _tdiff(s.time, samples[i - 1].time) - _interval
             changed = not _same_state(s)
             if changed or j:
                 _put(1, 1)
