@@ -27,7 +27,8 @@ from micropython import const
 
 import sample as S
 
-VERSION = const(1)
+VERSION = const(2)  # uplink frames (v1: battery to 5 V, no steps in batches; never deployed)
+COMMAND_VERSION = const(1)  # downlink commands (firmware/commands.py)
 
 FRAME_SAMPLE = const(0)
 FRAME_BATCH = const(1)
@@ -62,8 +63,8 @@ _MAX_INTERVAL = const(131071)  # 17 bits
 _MUL = (5, 1, 5, 1, 5, 5, 5, 1, 25)
 _SHIFT = (1, 1, 1, 0, 1, 1, 1, 0, 2)  # scale 10, 2, 10, 1, 10, 10, 10, 1, 100
 _OFF = (400, 0, -3000, 0, 0, 0, 0, -1, 0)
-_QMAX = (1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 500)
-_FULL = (11, 8, 13, 16, 14, 14, 14, 9, 9)  # bits of the full form
+_QMAX = (1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 4000)
+_FULL = (11, 8, 13, 16, 14, 14, 14, 9, 12)  # bits of the full form (battery: 0..40.95 V)
 _SLO = (300, 0, 6500, 350, 0, 0, 0, 0, 300)  # short form: q - SLO in SBITS bits
 _SBITS = (9, 0, 10, 10, 9, 9, 9, 0, 7)  # 0: the channel has only the full form
 
@@ -132,21 +133,29 @@ def _put(v, n):
 # --- times without big-int arithmetic: unix times and uptimes above 2**30 are heap integers
 # on ports with 31-bit small ints (every 32-bit board), and any arithmetic on them allocates.
 # A time is packed into 4 bytes (no allocation) and differences are taken in 16-bit halves.
-_tb = bytearray(8)
+_tb = bytearray(16)
 _FAR = const(0x3FFFFFFF)  # "further apart than any field can carry": a small int on every port
 
 
 def _tdiff(a, b):
-    """a - b for times 0 .. 2**32 - 1 (ints of any size), without allocating; _FAR or -_FAR
-    when the difference is 2**30 or more away."""
+    """a - b for integer times of any size, without allocating: both are packed as 64-bit
+    integers and subtracted in 16-bit limbs from the top; _FAR or -_FAR when the difference
+    is 2**30 or more away."""
     t = _tb
-    struct.pack_into(">II", t, 0, a, b)
-    hi = ((t[0] << 8) | t[1]) - ((t[4] << 8) | t[5])
-    if hi > 0x3FFF:
-        return _FAR
-    if hi < -0x3FFF:
-        return -_FAR
-    return (hi << 16) + (((t[2] << 8) | t[3]) - ((t[6] << 8) | t[7]))
+    struct.pack_into(">qq", t, 0, a, b)
+    acc = 0
+    for i in range(0, 8, 2):
+        if acc > 0x3FFF:
+            return _FAR
+        if acc < -0x3FFF:
+            return -_FAR
+        ha = (t[i] << 8) | t[i + 1]
+        hb = (t[i + 8] << 8) | t[i + 9]
+        if i == 0:  # the sign limb
+            ha -= (ha & 0x8000) << 1
+            hb -= (hb & 0x8000) << 1
+        acc = (acc << 16) + (ha - hb)
+    return acc
 
 
 def _bitlen(v):
@@ -409,6 +418,39 @@ def encode_sample(smp, buf, now=None):
 _cost = [0] * (S.N_CHANNELS * (_MAX_K + 1))  # Rice cost per channel and k, cumulative
 _k = [0] * S.N_CHANNELS  # chosen k per channel
 _kfit = [0] * S.N_CHANNELS  # best k of the longest prefix that fitted
+_step = [1] * S.N_CHANNELS  # per channel: every delta of the batch is a multiple of this
+
+
+def _gcd(a, b):
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def _find_steps(samples, run):
+    """Fill _step: per channel the largest step that divides every delta of samples[:run]
+    (a sensor reporting whole hPa moves pressure in steps of 10 quanta); 1 when there is none."""
+    global _have
+    _have = 0
+    for ch in range(S.N_CHANNELS):
+        _step[ch] = 0
+    for i in range(run):
+        _scan(samples[i])
+        p = _present
+        for ch in range(S.N_CHANNELS):
+            bit = 1 << ch
+            if not p & bit:
+                continue
+            q = _q[ch]
+            if _have & bit:
+                d = q - _prev[ch]
+                _step[ch] = _gcd(_step[ch], d if d >= 0 else -d)
+            else:
+                _have |= bit
+            _prev[ch] = q
+    for ch in range(S.N_CHANNELS):
+        if _step[ch] == 0:
+            _step[ch] = 1  # no change at all: any step would do, 1 costs the least
 
 
 def _rice_bits(z, k, ch, q):
@@ -492,6 +534,8 @@ def _fit(samples, run, max_bits, now):
     # prefixes are added per prefix below)
     fixed = 8 + 6 + 8 + _interval_bits() + 1
     union = 0
+    steps = 0  # bits of the per-channel steps, sent when some channel has a step above 1
+    stepped = False
     first = 0
     prefixes = 0  # bits of the per-sample prefixes, needed unless the batch is uniform
     uniform = True
@@ -522,8 +566,12 @@ def _fit(samples, run, max_bits, now):
             if not union & bit:
                 union |= bit
                 fixed += 3
+                st = _step[ch]
+                steps += _eg_bits(st - 1)
+                if st > 1:
+                    stepped = True
             if _have & bit:
-                z = _zig(q - _prev[ch])
+                z = _zig((q - _prev[ch]) // _step[ch])
                 base = ch * (_MAX_K + 1)
                 for k in range(_MAX_K + 1):
                     _cost[base + k] += _rice_bits(z, k, ch, q)
@@ -531,7 +579,9 @@ def _fit(samples, run, max_bits, now):
                 fixed += _value_bits(ch, q)
                 _have |= bit
             _prev[ch] = q
-        total = fixed + _tbits(s, now) + (1 if union == first else 10)
+        total = fixed + _tbits(s, now) + (1 if union == first else 10) + 1
+        if stepped:
+            total += steps
         if not uniform:
             total += prefixes
         for ch in range(S.N_CHANNELS):
@@ -591,9 +641,17 @@ def _put_batch(samples, m):
     else:
         _put(0, 1)
         _put(union, 9)
+    stepped = 0
     for ch in range(S.N_CHANNELS):
         if union & (1 << ch):
             _put(_kfit[ch], 3)
+            if _step[ch] > 1:
+                stepped = 1
+    _put(stepped, 1)  # 1: a step per channel follows; deltas are sent in units of it
+    if stepped:
+        for ch in range(S.N_CHANNELS):
+            if union & (1 << ch):
+                _put_eg(_step[ch] - 1)
     _have = 0
     for i in range(m):
         s = samples[i]
@@ -619,7 +677,7 @@ def _put_batch(samples, m):
                 continue
             q = _q[ch]
             if _have & bit:
-                _put_rice(_zig(q - _prev[ch]), _kfit[ch], ch, q)
+                _put_rice(_zig((q - _prev[ch]) // _step[ch]), _kfit[ch], ch, q)
             else:
                 _put_value(ch, q)
                 _have |= bit
@@ -647,6 +705,7 @@ def encode_batch(samples, count, buf, max_len, now=None):
     max_bits = max_len * 8
     m = 0
     if run > 1:
+        _find_steps(samples, run)
         m = _fit(samples, run, max_bits, now)
     if m <= 1:
         _time_of(first, now)
@@ -708,6 +767,15 @@ def _get_value(ch):
     return q
 
 
+def _skip_extension():
+    """Read past an extension list: channels added after this firmware (the journal never
+    holds any: this encoder writes none)."""
+    for _ in range(_get(3) + 1):
+        if _get(6) < S.N_CHANNELS:
+            raise FrameError("extension channel id of a base channel")
+        _get(_get(5) + 1)
+
+
 def value_of(ch, q):
     """The channel value (float, int for 1-unit channels) of a quantised value."""
     scale = _MUL[ch] << _SHIFT[ch]
@@ -746,14 +814,17 @@ def decode_sample(frame, smp, now=None):
     fault = warm = impl = 0
     if _get(1):
         which = _get(3)
-        if which == 0:
-            raise FrameError("empty health block")
+        ext = which == 0  # extension channels follow the masks (spec 5.1)
+        if ext:
+            which = _get(3)
         if which & 4:
             fault = _get(9)
         if which & 2:
             warm = _get(9)
         if which & 1:
             impl = _get(9)
+        if ext:
+            _skip_extension()
     qs = _q
     for ch in range(S.N_CHANNELS):
         if present & (1 << ch):

@@ -84,7 +84,7 @@ def parse(payload):
     n = len(payload)
     if n < 2:
         raise CommandError(BAD_LENGTH, "command shorter than 2 bytes")
-    if payload[0] >> 5 != codec.VERSION:
+    if payload[0] >> 5 != codec.COMMAND_VERSION:
         raise CommandError(BAD_VERSION, "unknown command version %d" % (payload[0] >> 5))
     op = payload[0] & 0x1F
     if op == 0 or op >= len(NAMES):

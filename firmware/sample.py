@@ -41,7 +41,7 @@ RANGES = (
     (0.0, 1000.0),
     (0.0, 1000.0),
     (1.0, 500.0),
-    (0.0, 5.0),
+    (0.0, 40.0),  # Li-ion cells and 12 V / 24 V lead-acid or LiFePO4 systems with their chargers
 )
 
 # Sample-wide flags (Sample.flags).

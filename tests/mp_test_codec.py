@@ -82,6 +82,8 @@ def test_quantisation_without_floats_matches_rounding():
         (4, 0.04, 0),
         (7, 1, 0),
         (8, 4.996, 500),
+        (8, 13.2, 1320),  # a 12 V lead-acid or LiFePO4 station
+        (8, 39.996, 4000),
         (0, -3.25, 367),
         (8, 3.706, 371),
     )
@@ -93,7 +95,7 @@ def test_quantisation_without_floats_matches_rounding():
         (2, 299.9),
         (3, 40000.6),
         (7, 0.4),
-        (8, 5.006),
+        (8, 40.006),
         (4, -0.06),
         (0, float("nan")),
         (0, float("inf")),

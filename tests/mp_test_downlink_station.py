@@ -17,13 +17,13 @@ def test_station_applies_and_acks_a_command():
     rig = Rig(fs=FS).boot()
     st = rig.st
     ack = st.handle_downlink(bytes([0x27, 3, 9]) + b"log_level" + b'"W"')
-    eq(bytes(ack), bytes([0x38, 3, 0]), "ack ok")
+    eq(bytes(ack), bytes([0x58, 3, 0]), "ack ok")
     eq(st.cfg["log_level"], "W", "in effect")
     with open(FS + "/config.json") as f:
         eq(json.loads(f.read())["log_level"], "W", "on the station's flash")
     before = config.canonical(st.cfg)
     ack = st.handle_downlink(bytes([0x23, 4, 0x09]))  # DR9 does not exist
-    eq(bytes(ack), bytes([0x38, 4, 4]), "out_of_range")
+    eq(bytes(ack), bytes([0x58, 4, 4]), "out_of_range")
     eq(config.canonical(st.cfg), before, "unchanged")
 
 
@@ -31,7 +31,7 @@ def test_status_frame_of_a_booted_station_decodes():
     rig = Rig(fs=FS).boot().run_cycles(2)
     buf = bytearray(64)
     n = rig.st._status_frame(buf)
-    eq(buf[0], 0x30, "status header")
+    eq(buf[0], 0x50, "status header")
     eq(n, 16 + buf[15], "length matches the sensor count")
     eq(buf[16] & 0x7F, codec.sensor_type_id("bme280"), "the fitted BME280")
     eq("%02x%02x%02x%02x" % (buf[4], buf[5], buf[6], buf[7]), config.digest(rig.st.cfg), "digest")

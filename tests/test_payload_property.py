@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 JS = REPO / "host_tools" / "payload" / "climate-station.js"
 KEYS = codec.KEYS
 RANGES = [(-40.0, 85.0), (0.0, 100.0), (300.0, 1100.0), (0.0, 40000.0), (0.0, 1000.0),
-          (0.0, 1000.0), (0.0, 1000.0), (1.0, 500.0), (0.0, 5.0)]  # fmt: skip
+          (0.0, 1000.0), (0.0, 1000.0), (1.0, 500.0), (0.0, 40.0)]  # fmt: skip
 RESOLUTION = [0.1, 0.5, 0.1, 1, 0.1, 0.1, 0.1, 1, 0.01]
 SETTINGS = settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

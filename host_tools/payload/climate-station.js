@@ -7,13 +7,14 @@
 // Uplinks on FPort 1 (samples, batches), 3 (status), 4 (command acks) are self-describing
 // frames; FPort 2 carries Cayenne LPP. Downlink commands go on FPort 10.
 
-var VERSION = 1;
+var VERSION = 2; // uplink frames
+var COMMAND_VERSION = 1; // downlink commands
 var KEYS = ['temperature_c', 'humidity_pct', 'pressure_hpa', 'co2_ppm', 'pm1_0_ugm3',
   'pm2_5_ugm3', 'pm10_ugm3', 'voc_index', 'battery_v'];
 var SCALE = [10, 2, 10, 1, 10, 10, 10, 1, 100];
 var OFF = [400, 0, -3000, 0, 0, 0, 0, -1, 0];
-var QMAX = [1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 500];
-var FULL = [11, 8, 13, 16, 14, 14, 14, 9, 9];
+var QMAX = [1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 4000];
+var FULL = [11, 8, 13, 16, 14, 14, 14, 9, 12];
 var SLO = [300, 0, 6500, 350, 0, 0, 0, 0, 300];
 var SBITS = [9, 0, 10, 10, 9, 9, 9, 0, 7];
 var ESC = 8;
@@ -134,17 +135,31 @@ function readState(b, preset) {
   }
   var present = preset ? PRESET : b.get(9);
   var st = { present: present, rh: (present & 2) ? 0 : b.get(1), fault: 0, warmup: 0,
-    implausible: 0 };
+    implausible: 0, ext: [] };
   if (b.get(1)) {
     var which = b.get(3);
-    if (which === 0) {
-      fail('empty health block');
-    }
+    var extended = which === 0; // extension channels follow the masks
+    if (extended) { which = b.get(3); }
     if (which & 4) { st.fault = b.get(9); }
     if (which & 2) { st.warmup = b.get(9); }
     if (which & 1) { st.implausible = b.get(9); }
+    if (extended) { st.ext = readExtension(b); }
   }
   return st;
+}
+
+// The extension list (spec 5.1): channels added after format v2's nine, each with its id and
+// width so that a decoder which does not know a channel can step over it.
+function readExtension(b) {
+  var out = [], n = b.get(3) + 1;
+  for (var i = 0; i < n; i++) {
+    var id = b.get(6);
+    if (id < KEYS.length) {
+      fail('extension channel id ' + id + ' is a base channel');
+    }
+    out.push({ id: id, raw: b.get(b.get(5) + 1) });
+  }
+  return out;
 }
 
 function readTime(b, kind) {
@@ -170,6 +185,13 @@ function sampleObject(seq, kind, t, recvTime, st, qs) {
   for (var ch = 0; ch < KEYS.length; ch++) {
     if (st.present & (1 << ch)) {
       out[KEYS[ch]] = valueOf(ch, qs[ch]);
+    }
+  }
+  if (st.ext.length) {
+    // no extension channel is defined yet: a decoder reports what it does not know
+    out.unknown_channels = [];
+    for (var e = 0; e < st.ext.length; e++) {
+      out.unknown_channels.push({ id: st.ext[e].id, raw: st.ext[e].raw });
     }
   }
   // the time kind says whether the clock was synced (2 unix: yes, 3 uptime: no); kinds 0/1
@@ -212,6 +234,10 @@ function decodeBatchFrame(b, kind, preset, recvTime) {
     ks.push(union & (1 << ch) ? b.get(3) : 0);
     prev.push(null);
   }
+  var steps = [], stepped = b.get(1); // deltas are sent in units of the channel's step
+  for (ch = 0; ch < KEYS.length; ch++) {
+    steps.push(stepped && (union & (1 << ch)) ? b.eg() + 1 : 1);
+  }
   var rows = [], rel = 0;
   for (var i = 0; i < count; i++) {
     if (i > 0) {
@@ -239,7 +265,7 @@ function decodeBatchFrame(b, kind, preset, recvTime) {
             q = readValue(b, ch);
           } else {
             var k = ks[ch];
-            q = prev[ch] + unzig(u * Math.pow(2, k) + b.get(k));
+            q = prev[ch] + unzig(u * Math.pow(2, k) + b.get(k)) * steps[ch];
             if (q < 0 || q > QMAX[ch]) {
               fail(KEYS[ch] + ' out of range');
             }
@@ -344,6 +370,24 @@ function decodeLpp(bytes) {
   return out;
 }
 
+// Extension channels this decoder does not know (spec 5.1): one warning per channel id.
+function unknownChannelWarnings(samples, warnings) {
+  var seen = {}, ids = [], i, j;
+  for (i = 0; i < samples.length; i++) {
+    var u = samples[i].unknown_channels || [];
+    for (j = 0; j < u.length; j++) {
+      if (!seen[u[j].id]) {
+        seen[u[j].id] = true;
+        ids.push(u[j].id);
+      }
+    }
+  }
+  ids.sort(function (a, b) { return a - b; });
+  for (i = 0; i < ids.length; i++) {
+    warnings.push('channel ' + ids[i] + ' is not known to this decoder (raw value in unknown_channels)');
+  }
+}
+
 function checkBytes(bytes) {
   if (!bytes || typeof bytes.length !== 'number') {
     fail('no bytes');
@@ -386,6 +430,9 @@ function decodeUplink(input) {
       fail('empty frame');
     }
     var h = bytes[0];
+    if (h >> 5 === 1) {
+      fail('frame format version 1 (pre-release firmware) is not decoded: update the station');
+    }
     if (h >> 5 !== VERSION) {
       fail('unknown frame version ' + (h >> 5));
     }
@@ -404,8 +451,11 @@ function decodeUplink(input) {
     if (kind < TIME_UNIX && recv === null) {
       warnings.push('no receive time: sample times left null (see age_s)');
     }
+    var samples = type === 0 ? decodeSampleFrame(b, kind, h & 1, recv) :
+      decodeBatchFrame(b, kind, h & 1, recv);
+    unknownChannelWarnings(samples, warnings);
     if (type === 0) {
-      var s = decodeSampleFrame(b, kind, h & 1, recv)[0];
+      var s = samples[0];
       var data = { frame: 'sample' };
       for (var key in s) {
         if (Object.prototype.hasOwnProperty.call(s, key)) {
@@ -414,8 +464,7 @@ function decodeUplink(input) {
       }
       return { data: data, warnings: warnings, errors: [] };
     }
-    return { data: { frame: 'batch', samples: decodeBatchFrame(b, kind, h & 1, recv) },
-      warnings: warnings, errors: [] };
+    return { data: { frame: 'batch', samples: samples }, warnings: warnings, errors: [] };
   } catch (e) {
     if (e instanceof FrameError) {
       return { data: {}, warnings: [], errors: [e.message] };
@@ -497,7 +546,7 @@ function encodeDownlink(input) {
         COMMANDS.slice(1).join(', ') + ')');
     }
     var cmdId = data.cmd_id === undefined ? 0 : intArg(data, 'cmd_id', 0, 255);
-    var bytes = [(VERSION << 5) | op, cmdId];
+    var bytes = [(COMMAND_VERSION << 5) | op, cmdId];
     var name = COMMANDS[op];
     if (name === 'set_interval') {
       var s = intArg(data, 'interval_s', 0, 16777215);
@@ -547,7 +596,7 @@ function decodeDownlink(input) {
     if (p.length < 2) {
       fail('command truncated');
     }
-    if (p[0] >> 5 !== VERSION) {
+    if (p[0] >> 5 !== COMMAND_VERSION) {
       fail('unknown command version ' + (p[0] >> 5));
     }
     var op = p[0] & 0x1f;

@@ -2,8 +2,8 @@
 
     .venv/bin/python tests/vectors/make_golden.py
 
-Run only on a deliberate format change (then bump the format version; the v1 layout was
-rewritten in place once before any station was deployed, see the spec's history). The vectors
+Run only on a deliberate format change (then bump the format version, as v2 did: see the spec's
+history). The vectors
 are checked three ways by tests/test_payload_golden.py: the firmware encoder must reproduce
 every frame, the Python and JavaScript decoders must give `decoded`, and frames are assembled
 bit by bit from docs/payload-format.md in the test itself, independently of any encoder.
@@ -152,6 +152,37 @@ SAMPLE_VECTORS = [
 ]
 
 
+def coarse_batch():
+    """A logger that reports whole hPa, whole % RH and whole ug/m3: deltas in steps."""
+    return [
+        s(
+            60 + i,
+            T0 + 600 * i,
+            temperature_c=8.0 + (0.1, 0.2, 0.2, 0.4, 0.3, 0.5)[i],
+            humidity_pct=(81, 82, 82, 80, 79, 79)[i],
+            pressure_hpa=(1009, 1009, 1010, 1010, 1010, 1011)[i],
+            pm2_5_ugm3=(7, 6, 9, 8, 8, 12)[i],
+            pm10_ugm3=(11, 11, 14, 13, 12, 19)[i],
+        )
+        for i in range(6)
+    ]
+
+
+# A frame from a station with a channel added after format v2 (id 9, 10 bits, raw 623), built
+# bit by bit from the spec (5.1): today's decoders must step over it and report it.
+EXTENSION_FRAME_BITS = (
+    "010 00 10 0",  # v2, single sample, unix time, presence mask follows
+    "00000101",  # seq 5
+    format(T0, "032b"),
+    "000000111",  # T, RH, p
+    "1 000 000",  # a block follows; which 0: extended; then which 0: no health masks
+    "000 001001 01001 1001101111",  # one extension channel: id 9, 10 bits, raw 623
+    "0 100111010",  # 21.4 degC, short form
+    "01011011",  # 45.5 %
+    "0 1001111000",  # 1013.2 hPa, short form
+)
+
+
 def batch_samples():
     out = []
     temps = [14.2, 14.3, 14.3, 14.1, 13.9, 18.9, 18.7, 18.8]
@@ -223,6 +254,13 @@ def main() -> None:
             ),
             ("batch, clock not synced, live (first sample's age)", live_batch(), 5, 242, True),
             ("30 samples at EU868 DR0 (51 bytes): split into frames", long_batch(), 30, 51, False),
+            (
+                "batch of coarse readings (whole hPa, %, ug/m3): deltas in steps",
+                coarse_batch(),
+                6,
+                242,
+                False,
+            ),
         ]:
             frames = fw.encode(samples, batch=batch, max_len=max_len, live=live)
             vectors.append(("batch", name, samples, batch, max_len, live, frames, None))
@@ -239,7 +277,7 @@ def main() -> None:
         ack = fw.ack(42, 4)
         lpp = fw.encode([s(1, T0, **FULL)], fmt="lpp")
     out = {
-        "format_version": 1,
+        "format_version": codec.VERSION,
         "comment": __doc__.strip().splitlines()[0],
         "vectors": [],
         "invalid": [],
@@ -295,6 +333,32 @@ def main() -> None:
             "frames": [{"hex": lf.hex(), "samples": 1, "decoded": codec.decode(lf, 2)}],
         }
     )
+    ext = _bits(*EXTENSION_FRAME_BITS)
+    out["vectors"].append(
+        {
+            "name": "a channel unknown to this format's decoders (extension id 9)",
+            "kind": "extension",
+            "fport": 1,
+            "input": {"bits": list(EXTENSION_FRAME_BITS)},
+            "received_at": None,
+            "frames": [{"hex": ext.hex(), "samples": 1, "decoded": codec.decode(ext, 1)}],
+        }
+    )
+    battery = [s(70, T0 + 3000, temperature_c=11.5, humidity_pct=77.0, battery_v=13.2)]
+    with FirmwareCodec() as fw:
+        bf = fw.encode(battery)
+    out["vectors"].append(
+        {
+            "name": "12 V station: battery 13.2 V (full form)",
+            "kind": "sample",
+            "fport": 1,
+            "input": {"samples": battery, "batch": 1, "max_len": 242, "live": False},
+            "received_at": None,
+            "frames": [
+                {"hex": f.hex(), "samples": n, "decoded": codec.decode(f, 1)} for f, n in bf
+            ],
+        }
+    )
     full = bytes.fromhex(out["vectors"][0]["frames"][0]["hex"])
     by_kind = {}
     for v in out["vectors"]:
@@ -303,7 +367,7 @@ def main() -> None:
     bad = [
         ("empty frame", b"", 1, "empty frame"),
         ("version 0", bytes([full[0] & 0x1F]) + full[1:], 1, "unknown frame version 0"),
-        ("version 2", bytes([(full[0] & 0x1F) | 0x40]) + full[1:], 1, "unknown frame version 2"),
+        ("version 3", bytes([(full[0] & 0x1F) | 0x60]) + full[1:], 1, "unknown frame version 3"),
         (
             "the interim layout (0xF0)",
             bytes.fromhex("f00001") + full[3:],
@@ -314,13 +378,13 @@ def main() -> None:
         ("trailing byte", full + b"\x00", 1, "trailing"),
         (
             "temperature full form above 85 degC",
-            _bits("001 00 00 0", "00000000", "000000001", "0", "0", "1 11111111111"),
+            _bits("010 00 00 0", "00000000", "000000001", "0", "0", "1 11111111111"),
             1,
             "temperature_c out of range",
         ),
         (
             "batch interval of 0 minutes",
-            _bits("001 01 00 0", "000001", "00000000", "1 0000 10100", "0" * 40),
+            _bits("010 01 00 0", "000001", "00000000", "1 0000 10100", "0" * 40),
             1,
             "batch interval not positive",
         ),
@@ -331,7 +395,7 @@ def main() -> None:
             3,
             "status frame truncated",
         ),
-        ("ack with unknown status", bytes([0x38, 1, 200]), 4, "unknown ack status"),
+        ("ack with unknown status", bytes([0x58, 1, 200]), 4, "unknown ack status"),
         (
             "LPP type not accepted",
             bytes([1, 0x88, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
@@ -339,6 +403,18 @@ def main() -> None:
             "unsupported LPP type",
         ),
         ("FPort without frames", full, 7, "FPort"),
+        (
+            "format version 1 (pre-release)",
+            bytes([(full[0] & 0x1F) | 0x20]) + full[1:],
+            1,
+            "format version 1",
+        ),
+        (
+            "extension list naming a base channel",
+            _bits("010 00 00 0", "00000000", "000000000", "0", "1 000 000", "000 000011 00000 1"),
+            1,
+            "extension channel id 3 is a base channel",
+        ),
     ]
     for name, frame, port, msg in bad:
         try:

@@ -28,7 +28,8 @@ KEYS = (
     "battery_v",
 )
 N_CHANNELS = len(KEYS)
-VERSION = 1
+VERSION = 2  # uplink frames
+COMMAND_VERSION = 1  # downlink commands
 FRAME_SAMPLE, FRAME_BATCH, FRAME_STATUS, FRAME_ACK = 0, 1, 2, 3
 FPORT_DATA, FPORT_LPP, FPORT_STATUS, FPORT_ACK, FPORT_COMMAND = 1, 2, 3, 4, 10
 TIME_NOW, TIME_AGE16, TIME_UNIX, TIME_UPTIME = 0, 1, 2, 3
@@ -36,8 +37,8 @@ TIME_NOW, TIME_AGE16, TIME_UNIX, TIME_UPTIME = 0, 1, 2, 3
 # value = (q - OFF) / SCALE, q in 0..QMAX  (the table of docs/payload-format.md)
 SCALE = (10, 2, 10, 1, 10, 10, 10, 1, 100)
 OFF = (400, 0, -3000, 0, 0, 0, 0, -1, 0)
-QMAX = (1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 500)
-FULL = (11, 8, 13, 16, 14, 14, 14, 9, 9)
+QMAX = (1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 4000)
+FULL = (11, 8, 13, 16, 14, 14, 14, 9, 12)
 SLO = (300, 0, 6500, 350, 0, 0, 0, 0, 300)
 SBITS = (9, 0, 10, 10, 9, 9, 9, 0, 7)
 RESOLUTION = (0.1, 0.5, 0.1, 1, 0.1, 0.1, 0.1, 1, 0.01)
@@ -143,14 +144,38 @@ def _state(b: _Bits, preset: int) -> dict:
     present = PRESET if preset else b.get(9)
     rh = b.get(1) if not present & 2 else 0  # sent only when humidity is absent
     fault = warm = impl = 0
+    ext: list[dict] = []
     if b.get(1):
         which = b.get(3)
-        if which == 0:
-            raise FrameError("empty health block")
+        extended = which == 0  # extension channels follow the masks
+        if extended:
+            which = b.get(3)
         fault = b.get(9) if which & 4 else 0
         warm = b.get(9) if which & 2 else 0
         impl = b.get(9) if which & 1 else 0
-    return {"present": present, "rh": rh, "fault": fault, "warmup": warm, "implausible": impl}
+        if extended:
+            ext = _extension(b)
+    return {
+        "present": present,
+        "rh": rh,
+        "fault": fault,
+        "warmup": warm,
+        "implausible": impl,
+        "ext": ext,
+    }
+
+
+def _extension(b: _Bits) -> list[dict]:
+    """The extension list (spec 5.1): channels added after format v2's nine, each with its id
+    and width so that a decoder which does not know a channel can step over it."""
+    out = []
+    for _ in range(b.get(3) + 1):
+        cid = b.get(6)
+        if cid < N_CHANNELS:
+            raise FrameError(f"extension channel id {cid} is a base channel")
+        raw = b.get(b.get(5) + 1)
+        out.append({"id": cid, "raw": raw})
+    return out
 
 
 def _time(b: _Bits, kind: int) -> int:
@@ -178,6 +203,9 @@ def _sample_dict(
     for ch in range(N_CHANNELS):
         if st["present"] & (1 << ch):
             out[KEYS[ch]] = value_of(ch, qs[ch])
+    if st["ext"]:
+        # no extension channel is defined yet: a decoder reports what it does not know
+        out["unknown_channels"] = [dict(e) for e in st["ext"]]
     if st["present"] & 2:
         rh_high = qs[1] > RH_HIGH_Q  # derived from the quantised humidity: above 70.0 %
     else:
@@ -220,6 +248,11 @@ def _decode_batch(b: _Bits, kind: int, preset: int, received_at: int | None) -> 
     for ch in range(N_CHANNELS):
         if union & (1 << ch):
             ks[ch] = b.get(3)
+    steps = [1] * N_CHANNELS  # deltas are sent in units of the channel's step
+    if b.get(1):
+        for ch in range(N_CHANNELS):
+            if union & (1 << ch):
+                steps[ch] = b.eg() + 1
     prev: list[int | None] = [None] * N_CHANNELS
     rows = []
     rel = 0  # seconds after the first sample
@@ -246,7 +279,7 @@ def _decode_batch(b: _Bits, kind: int, preset: int, received_at: int | None) -> 
                     q = _value(b, ch)
                 else:
                     k = ks[ch]
-                    q = last + _unzig((u << k) | b.get(k))
+                    q = last + _unzig((u << k) | b.get(k)) * steps[ch]
                     if not 0 <= q <= QMAX[ch]:
                         raise FrameError(f"{KEYS[ch]} out of range")
             prev[ch] = q
@@ -362,6 +395,10 @@ def decode(frame: bytes, fport: int | None = None, received_at: int | None = Non
     if not frame:
         raise FrameError("empty frame")
     h = frame[0]
+    if h >> 5 == 1:
+        raise FrameError(
+            "frame format version 1 (pre-release firmware) is not decoded: update the station"
+        )
     if h >> 5 != VERSION:
         raise FrameError(f"unknown frame version {h >> 5}")
     ftype = (h >> 3) & 3
@@ -396,7 +433,7 @@ def encode_command(name: str, cmd_id: int = 0, **args) -> bytes:
         raise CommandError(f"unknown command {name!r} (one of {', '.join(COMMANDS)})")
     if not isinstance(cmd_id, int) or not 0 <= cmd_id <= 255:
         raise CommandError("cmd_id must be 0..255")
-    head = bytes([(VERSION << 5) | COMMANDS[name], cmd_id])
+    head = bytes([(COMMAND_VERSION << 5) | COMMANDS[name], cmd_id])
     expected = {
         "set_interval": {"interval_s"},
         "set_batch": {"batch"},
@@ -436,7 +473,7 @@ def decode_command(payload: bytes) -> dict:
     p = bytes(payload)
     if len(p) < 2:
         raise CommandError("command truncated")
-    if p[0] >> 5 != VERSION:
+    if p[0] >> 5 != COMMAND_VERSION:
         raise CommandError(f"unknown command version {p[0] >> 5}")
     op = p[0] & 0x1F
     if op not in _NAMES:
