@@ -19,18 +19,12 @@ from collections import defaultdict
 
 import pytest
 from mqtt_proxy import Proxy
+from stationctl.virtual import vstation
 from stationctl.virtual.broker import Broker, Subscriber, kinds_available
 from uplinkkit import StationRun, decode_seqs, report, wait_for
 
 DAY = 86400
 PREFIX = "climate/station-0000"
-SECRETS = {
-    "lorawan_deveui": "70B3D57ED0000001",
-    "lorawan_joineui": "0000000000000000",
-    "lorawan_appkey": "2B7E151628AED2A6ABF7158809CF4F3C",
-}
-_NS_UP = re.compile(r"^@@NS up .*\bport=(\d+)\b.*\bhex=([0-9a-f]*)")
-_RF = re.compile(r"^@@RF tx kind=(\w+) dr=(\d+) bytes=(\d+) toa_ms=(\d+) t=(\d+)")
 
 
 def _power_cuts(seed: int, days: float) -> list[str]:
@@ -114,7 +108,7 @@ def toa_ms_oracle(dr: int, phy_bytes: int) -> int:
 
 def _lorawan_week(tmp_path, board: str, days: float, outage_at: float, seed: int):
     secrets = tmp_path / "secrets.json"
-    secrets.write_text(json.dumps(SECRETS))
+    secrets.write_text(json.dumps(vstation.NS_SECRETS))
     d = DAY
     faults = [
         f"gateway:down@{outage_at}+{12 * 3600}",
@@ -135,9 +129,9 @@ def _lorawan_week(tmp_path, board: str, days: float, outage_at: float, seed: int
     wall = time.monotonic() - t0
     frames = []
     for line in run.lines:
-        m = _NS_UP.match(line)
-        if m and int(m.group(1)) == 1:
-            frames.append((bytes.fromhex(m.group(2)), 1))
+        up = vstation.network_server_up(line)
+        if up and up[0] == 1:
+            frames.append((up[1], 1))
     seqs = decode_seqs(frames)
     fig = report(f"week-lorawan-{board}", run.produced, seqs, run)
     # airtime: every transmission (received or not) against the oracle, summed per UTC day
@@ -147,11 +141,10 @@ def _lorawan_week(tmp_path, board: str, days: float, outage_at: float, seed: int
     per_day: dict[int, int] = defaultdict(int)
     txs = 0
     for line in run.lines:
-        m = _RF.match(line)
-        if m:
-            dr, nbytes, toa, t = int(m[2]), int(m[3]), int(m[4]), int(m[5])
-            assert toa == toa_ms_oracle(dr, nbytes), line
-            per_day[(epoch + t) // DAY] += toa
+        tx = vstation.radio_tx(line)
+        if tx:
+            assert tx.toa_ms == toa_ms_oracle(tx.dr, tx.phy_bytes), line
+            per_day[(epoch + tx.t_s) // DAY] += tx.toa_ms
             txs += 1
     worst = max(per_day.values())
     print(
@@ -194,7 +187,7 @@ def test_three_days_lorawan_lora_e5(tmp_path, board):
 def test_spent_fair_use_budget_keeps_samples_in_the_journal(tmp_path):
     """With a 3 s/day budget the station stops sending for the day; samples wait, none is lost."""
     secrets = tmp_path / "secrets.json"
-    secrets.write_text(json.dumps(SECRETS))
+    secrets.write_text(json.dumps(vstation.NS_SECRETS))
     args = [
         "--board", "board_configs/unix-sim-lorawan.json", "--secrets", str(secrets),
         "--uplink", "lorawan", "--set", "lorawan.dr=5", "--set", "lorawan.confirmed=true",
@@ -203,15 +196,15 @@ def test_spent_fair_use_budget_keeps_samples_in_the_journal(tmp_path):
     run = StationRun(args, tmp_path / "fs").wait(timeout=300)
     per_day: dict[int, int] = defaultdict(int)
     for line in run.lines:
-        m = _RF.match(line)
-        if m:
-            per_day[(1700000000 + int(m[5])) // DAY] += int(m[4])
+        tx = vstation.radio_tx(line)
+        if tx:
+            per_day[(1700000000 + tx.t_s) // DAY] += tx.toa_ms
     print(f"fair-use 3 s: airtime_ms_per_day={dict(per_day)} journal={run.journal}")
     assert max(per_day.values()) <= 3000
     assert run.find("LORAWAN.BUDGET")
     assert int(run.journal["pending"]) > 0  # waiting, not dropped
     assert run.journal["dropped"] == "0"
-    frames = [(bytes.fromhex(m.group(2)), 1) for m in map(_NS_UP.match, run.lines) if m]
+    frames = [(up[1], 1) for up in map(vstation.network_server_up, run.lines) if up]
     seqs = set(decode_seqs(frames))
     pending = int(run.journal["pending"])
     # everything not yet sent is exactly the newest `pending` samples, still in the journal
@@ -222,7 +215,7 @@ def test_lorawan_downlink_commands_are_answered(tmp_path):
     from stationctl.payload import decoder as codec
 
     secrets = tmp_path / "secrets.json"
-    secrets.write_text(json.dumps(SECRETS))
+    secrets.write_text(json.dumps(vstation.NS_SECRETS))
     status = codec.encode_command("request_status", cmd_id=7).hex()
     bad = codec.encode_command("set_interval", cmd_id=8, interval_s=5).hex()  # out of range
     args = [
@@ -231,7 +224,7 @@ def test_lorawan_downlink_commands_are_answered(tmp_path):
         "--trace", "synthetic", "--cycles", "5", "--downlink", f"10:{status}", "--downlink", f"10:{bad}",
     ]  # fmt: skip
     run = StationRun(args, tmp_path / "fs").wait(timeout=120)
-    ups = [(int(m.group(1)), bytes.fromhex(m.group(2))) for m in map(_NS_UP.match, run.lines) if m]
+    ups = [up for up in map(vstation.network_server_up, run.lines) if up]
     acks = {d["cmd_id"]: d["result"] for p, f in ups if p == 4 for d in codec.decode(f, 4)}
     assert acks == {7: "ok", 8: "out_of_range"}, ups
     statuses = [codec.decode(f, 3)[0] for p, f in ups if p == 3]

@@ -12,12 +12,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "host_tools"))
 
-from stationctl.mpenv import micropython_env, micropython_exe  # noqa: E402
+from stationctl.mpenv import spawn  # noqa: E402
 from stationctl.payload import decoder as codec  # noqa: E402
-
-_SAMPLE = re.compile(r"\bI SAMPLE\b.*\bseq=(\d+)")
-_UPTIME = re.compile(r"^\s*(\d+\.\d+) ")
-_KV = re.compile(r"(\w+)=(\S+)")
+from stationctl.payload.seqnum import unwrap_seq  # noqa: E402
+from stationctl.virtual import vstation  # noqa: E402
 
 
 class StationRun:
@@ -29,26 +27,8 @@ class StationRun:
         self.end: dict[str, str] = {}
         self.journal: dict[str, str] = {}
         self.on_line = on_line
-        cmd = [
-            str(micropython_exe()),
-            "-X",
-            f"heapsize={heapsize}",
-            "sim/vstation.py",
-            "--fresh",
-            "--fs",
-            str(fs),
-            *args,
-        ]
-        env = micropython_env()
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            cwd=str(REPO),
-            bufsize=1,
-        )
+        cmd = vstation.command(*vstation.flags(fresh=True, fs=fs), *args, heapsize=heapsize)
+        self.proc = spawn(cmd)
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
 
@@ -56,13 +36,14 @@ class StationRun:
         for line in self.proc.stdout:
             line = line.rstrip("\n")
             self.lines.append(line)
-            m = _SAMPLE.search(line)
-            if m:
-                self.produced.append(int(m.group(1)))
-            if line.startswith("@@SIM end"):
-                self.end = dict(_KV.findall(line))
-            elif line.startswith("@@SIM journal"):
-                self.journal = dict(_KV.findall(line))
+            seq = vstation.sample_seq(line)
+            if seq is not None:
+                self.produced.append(seq)
+            sim_line = vstation.sim_report(line)
+            if sim_line and sim_line[0] == "end":
+                self.end = sim_line[1]
+            elif sim_line and sim_line[0] == "journal":
+                self.journal = sim_line[1]
             if self.on_line:
                 self.on_line(self, line)
 
@@ -89,14 +70,12 @@ def decode_seqs(frames: list[tuple[bytes, int | None]]) -> list[int]:
     never spans half the modulus (the journal holds < 128 records in these tests), so each seq
     is unwrapped to the full number nearest the previous one.
     """
-    mod = getattr(codec, "SEQ_MOD", 1 << 32)
     seqs = []
     prev = 0
     for frame, port in frames:
         for d in codec.decode(frame, port):
             if "seq" in d:
-                delta = (d["seq"] - prev + mod // 2) % mod - mod // 2
-                prev += delta
+                prev = unwrap_seq(d["seq"], near=prev)
                 seqs.append(prev)
     return seqs
 

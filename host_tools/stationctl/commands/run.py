@@ -13,12 +13,12 @@ import re
 import sys
 from pathlib import Path
 
-from stationctl.mpenv import REPO_ROOT, micropython_exe, spawn
+from stationctl.mpenv import REPO_ROOT, spawn
 from stationctl.payload import decoder as codec
+from stationctl.virtual import vstation
 
 _TX = re.compile(r"\bUPLINK\.TX\b.*\bhex=([0-9a-f]+)")
 _PORT = re.compile(r"\bport=(\d+)")
-_SAMPLE = re.compile(r"\bSAMPLE\b.*\bseq=(\d+)")
 
 
 def register(sub) -> None:
@@ -121,41 +121,35 @@ def _parse_size(text: str) -> int:
 
 def build_command(args) -> list[str]:
     heapsize = args.heapsize or board_heapsize(args.board)
+    image = None
     if getattr(args, "romfs", False):
         from stationctl.station import romfs
 
         image = romfs.build_image()
         # the image stands for flash: it gets heap of its own on top of the station's heap
         heapsize = str(_parse_size(heapsize) + image.stat().st_size + 4096)
-        cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}", "sim/romboot.py", str(image)]
-    else:
-        cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}", "sim/vstation.py"]
-    cmd += ["--board", str(Path(args.board).resolve()), "--fs", str(args.fs), "--trace", args.trace]
-    if not args.keep:
-        cmd.append("--fresh")
-    for opt in ("config", "secrets"):
-        val = getattr(args, opt)
-        if val:
-            cmd += [f"--{opt}", str(Path(val).resolve())]
     if args.cycles is not None:
-        cmd += ["--cycles", str(args.cycles)]
+        duration = {"cycles": args.cycles}
     elif args.hours is not None:
-        cmd += ["--hours", str(args.hours)]
+        duration = {"hours": args.hours}
     else:
-        cmd += ["--days", str(args.days if args.days is not None else 1)]
-    if args.interval:
-        cmd += ["--interval", str(args.interval)]
-    if args.uplink:
-        cmd += ["--uplink", args.uplink]
-    for kv in getattr(args, "set", None) or ():
-        cmd += ["--set", kv]
-    for f in args.fault:
-        cmd += ["--fault", f]
-    if getattr(args, "heap", False):
-        cmd.append("--heap")
-    if getattr(args, "heap_every", None):
-        cmd += ["--heap-every", str(args.heap_every)]
-    return cmd
+        duration = {"days": args.days if args.days is not None else 1}
+    options = vstation.flags(
+        board=Path(args.board).resolve(),
+        fs=args.fs,
+        trace=args.trace,
+        fresh=not args.keep,
+        config=Path(args.config).resolve() if args.config else None,
+        secrets=Path(args.secrets).resolve() if args.secrets else None,
+        **duration,
+        interval=args.interval or None,
+        uplink=args.uplink or None,
+        set=list(getattr(args, "set", None) or ()),
+        fault=args.fault,
+        heap=getattr(args, "heap", False),
+        heap_every=getattr(args, "heap_every", None) or None,
+    )
+    return vstation.command(*options, heapsize=heapsize, romfs_image=image)
 
 
 def format_reading(d: dict) -> str:
@@ -211,9 +205,9 @@ def _run(args, link) -> int:
             decode_errors += _show(frame, port, delivered, args, link)
         if line.startswith("@@"):
             continue
-        m = _SAMPLE.search(line)
-        if m:
-            produced.add(int(m.group(1)))
+        seq = vstation.sample_seq(line)
+        if seq is not None:
+            produced.add(seq)
         if not args.quiet:
             print(line)
         m = _TX.search(line)

@@ -9,22 +9,14 @@ the frames counted are those it received. console/file: the station's UPLINK.TX 
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 from stationctl.mpenv import REPO_ROOT
-
-# keys for the simulated network server only: never a real device's
-SIM_SECRETS = {
-    "lorawan_deveui": "70B3D57ED0005EED",
-    "lorawan_joineui": "0000000000000000",
-    "lorawan_appkey": "00112233445566778899AABBCCDDEEFF",
-}
-_NS_UP = re.compile(r"^@@NS up .*\bport=(\d+)\b.*\bhex=([0-9a-f]*)")
-_RF = re.compile(r"^@@RF tx kind=\w+ dr=\d+ bytes=\d+ toa_ms=(\d+) t=(\d+)")
+from stationctl.payload.seqnum import unwrap_seq
+from stationctl.virtual import vstation
 
 
 class Link:
@@ -38,10 +30,7 @@ class Link:
     def unwrap(self, seq: int) -> int:
         """Full sequence number of a frame's seq (frames carry it modulo codec.SEQ_MOD): the one
         nearest the previous sample's, as frames arrive oldest first."""
-        from stationctl.payload import decoder as codec
-
-        mod = getattr(codec, "SEQ_MOD", 1 << 32)
-        self._prev += (seq - self._prev + mod // 2) % mod - mod // 2
+        self._prev = unwrap_seq(seq, near=self._prev)
         return self._prev
 
     def feed_line(self, line: str) -> None:
@@ -93,12 +82,13 @@ class NetworkServerLink(Link):
         self.airtime: Counter[int] = Counter()
 
     def feed_line(self, line: str) -> None:
-        m = _NS_UP.match(line)
-        if m:
-            self._frames.append((bytes.fromhex(m.group(2)), int(m.group(1))))
-        m = _RF.match(line)
-        if m:
-            self.airtime[int(m.group(2)) // 86400] += int(m.group(1))
+        up = vstation.network_server_up(line)
+        if up:
+            port, frame = up
+            self._frames.append((frame, port))
+        tx = vstation.radio_tx(line)
+        if tx:
+            self.airtime[tx.t_s // 86400] += tx.toa_ms
 
     def frames(self, final: bool = False):
         out, self._frames = self._frames, []
@@ -140,7 +130,7 @@ def prepare(args) -> Link:
         if not args.secrets:
             tmp = tempfile.TemporaryDirectory(prefix="stationctl-run-")
             path = Path(tmp.name) / "secrets.json"
-            path.write_text(json.dumps(SIM_SECRETS))
+            path.write_text(json.dumps(vstation.NS_SECRETS))
             args.secrets = str(path)
         # the network server's demo settings: DR5 (SF7) and confirmed uplinks (end-to-end delivery)
         args.set += ["lorawan.dr=5", "lorawan.confirmed=true"]

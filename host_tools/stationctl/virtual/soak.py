@@ -32,26 +32,19 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stationctl.mpenv import REPO_ROOT, micropython_exe, spawn
+from stationctl.mpenv import REPO_ROOT, spawn
 from stationctl.payload import decoder as codec
+from stationctl.payload.seqnum import unwrap_seq
+from stationctl.virtual import vstation
 
 DAY = 86400
 BOARD = REPO_ROOT / "board_configs" / "unix-sim-full-lorawan.json"
-SECRETS = {  # test keys of the simulated network server, not of any real device
-    "lorawan_deveui": "70B3D57ED0000001",
-    "lorawan_joineui": "0000000000000000",
-    "lorawan_appkey": "2B7E151628AED2A6ABF7158809CF4F3C",
-}
 BUS_KINDS = ("absent", "nack", "corrupt", "slow", "timeout")
 UART_KINDS = ("absent", "corrupt", "slow", "garbage", "truncate", "drop", "silent")
 VALUE_KINDS = ("stuck", "force", "offset")
 MODEM_KINDS = ("busy", "nochannel", "noack", "joindeny", "reboot")
 
-_SAMPLE = re.compile(r"^\s*-?\d+\.\d+ I SAMPLE\b.*\bseq=(\d+)")
 _CODE = re.compile(r"^\s*\d+\.\d+ ([DIWE]) ([A-Z][A-Z0-9_.]*)")
-_NS_UP = re.compile(r"^@@NS up .*\bport=(\d+)\b.*\bhex=([0-9a-f]*)")
-_RF = re.compile(r"^@@RF tx kind=(\w+) dr=(\d+) bytes=(\d+) toa_ms=(\d+) t=(\d+)")
-_KV = re.compile(r"(\w+)=(\S+)")
 
 
 @dataclass
@@ -138,28 +131,12 @@ def run_soak(
     fs = Path(fs or REPO_ROOT / ".run" / f"soak-{seed}")
     fs.mkdir(parents=True, exist_ok=True)
     secrets = fs.parent / f"soak-{seed}-secrets.json"
-    secrets.write_text(json.dumps(SECRETS))
-    args = [
-        "--board",
-        str(Path(board).resolve()),
-        "--fs",
-        str(fs),
-        "--fresh",
-        "--days",
-        str(days),
-        "--uplink",
-        uplink,
-        "--secrets",
-        str(secrets),
-        "--trace",
-        "stonehaven",
-        "--heap-every",
-        "72",
-    ]
+    secrets.write_text(json.dumps(vstation.NS_SECRETS))
+    sets = []
     if uplink == "lorawan":
         # confirmed uplinks: a frame leaves the journal only when the network has ACKed it,
         # so a gateway outage costs airtime, never data
-        args += ["--set", "lorawan.confirmed=true", "--set", f"lorawan.dr={dr}"]
+        sets += ["lorawan.confirmed=true", f"lorawan.dr={dr}"]
     broker = sub = None
     if uplink == "mqtt":
         from stationctl.virtual.broker import Broker, Subscriber, kinds_available
@@ -167,10 +144,20 @@ def run_soak(
         kind = "mosquitto" if "mosquitto" in kinds_available() else "amqtt"
         broker = Broker(kind).start()
         sub = Subscriber(broker.port, "climate/#").start()
-        args += ["--set", f"mqtt.port={broker.port}", "--set", "mqtt.timeout_s=2"]
-    for f in sched.faults:
-        args += ["--fault", f]
-    cmd = [str(micropython_exe()), "-X", f"heapsize={heapsize}", "sim/vstation.py", *args]
+        sets += [f"mqtt.port={broker.port}", "mqtt.timeout_s=2"]
+    options = vstation.flags(
+        board=Path(board).resolve(),
+        fs=fs,
+        fresh=True,
+        days=days,
+        uplink=uplink,
+        secrets=secrets,
+        trace="stonehaven",
+        heap_every=72,
+        set=sets,
+        fault=sched.faults,
+    )
+    cmd = vstation.command(*options, heapsize=heapsize)
     t0 = time.monotonic()
     proc = spawn(cmd)
     produced: list[int] = []
@@ -188,9 +175,9 @@ def run_soak(
         tail = (tail + [line])[-40:]
         if echo:
             echo(line)
-        m = _SAMPLE.match(line)
-        if m:
-            produced.append(int(m[1]))
+        seq = vstation.sample_seq(line)
+        if seq is not None:
+            produced.append(seq)
             if broker is not None and restarts and len(produced) >= restarts[0]:
                 restarts.pop(0)
                 broker_restarts += 1
@@ -198,21 +185,22 @@ def run_soak(
         m = _CODE.match(line)
         if m:
             codes[m[2]] += 1
-        m = _NS_UP.match(line)
-        if m:
-            frames.append((bytes.fromhex(m[2]), int(m[1]), len(produced)))
-        m = _RF.match(line)
-        if m and m[1] == "up":
-            airtime[int(m[5]) // DAY] += int(m[4])
-        if line.startswith("@@SIM live "):
-            kv = dict(_KV.findall(line))
+        up = vstation.network_server_up(line)
+        if up:
+            port, frame = up
+            frames.append((frame, port, len(produced)))
+        tx = vstation.radio_tx(line)
+        if tx and tx.kind == "up":
+            airtime[tx.t_s // DAY] += tx.toa_ms
+        sim_line = vstation.sim_report(line)
+        if sim_line and sim_line[0] == "live":
+            kv = sim_line[1]
             cyc, live = int(kv["cycles"]), int(kv["live_heap"])
             if not boots or cyc <= boots[-1][-1][0]:
                 boots.append([])  # cycle count restarted: a new boot
             boots[-1].append((cyc, live))
-        elif line.startswith("@@SIM "):
-            word = line.split()[1]
-            sim[word] = dict(_KV.findall(line))
+        elif sim_line:
+            sim[sim_line[0]] = sim_line[1]
     rc = proc.wait()
     wall_s = time.monotonic() - t0
     if sub is not None:
@@ -284,7 +272,6 @@ def unwrap_seqs(frames, produced: list[int]) -> tuple[list[int], int]:
     That holds for any backlog length. Frames without arrival context (MQTT, read from the
     subscriber at the end) are unwrapped against the previous sample, which holds for backlogs
     under half the modulus."""
-    mod = getattr(codec, "SEQ_MOD", 1 << 32)
     seqs: list[int] = []
     errors = 0
     delivered: set[int] = set()
@@ -302,7 +289,7 @@ def unwrap_seqs(frames, produced: list[int]) -> tuple[list[int], int]:
             if "seq" not in d:
                 continue
             base = ref if n_produced is not None else prev + 1
-            full = base + (d["seq"] - base + mod // 2) % mod - mod // 2
+            full = unwrap_seq(d["seq"], near=base)
             if n_produced is not None:
                 ref = full + 1
             prev = full
