@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import os
@@ -161,3 +162,94 @@ def test_live_status_line_on_a_terminal(tmp_path):
     assert "\r\x1b[K" in text  # the status line is redrawn in place
     assert "[online]" in text and "T=21.5C" in text and "last=SENSOR.FAIL bme280" in text
     assert "\x1b[33m" in text  # warnings in yellow on a terminal
+
+
+def test_firmware_not_running_is_told_apart_from_waiting():
+    out = io.StringIO()
+    mon = Monitor(out, json_mode=True)
+    mon.feed(b"   5.000 I SAMPLE seq=1 temperature_c=20.0\r\n")
+    assert mon.status.firmware == "running"
+    mon.feed(b"MicroPython v1.26.0 on 2025-08-09; linux [GCC 12.2.0] version\r\n>>> ")
+    assert mon.status.firmware == "not running (REPL)"
+    events = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert any(e.get("event") == "firmware-not-running" for e in events)
+    mon = Monitor(io.StringIO())
+    mon.feed(b'   0.120 E BOOT.FAILED exc=ImportError msg="no module named station"\r\n')
+    assert mon.status.firmware.startswith("not running (BOOT.FAILED")
+    assert "firmware=not running" in mon.status.line()
+
+
+def test_boot_after_replug_and_restart_from_uptime():
+    out = io.StringIO()
+    mon = Monitor(out, json_mode=True)
+    mon.feed(b"  100.000 I SAMPLE seq=9 temperature_c=20.0\r\n   100.5 I SAMP")  # half a line
+    mon.lost_link()  # unplugged; the board's ROM prints noise while it boots again
+    mon.feed(b"\x00\xff ets Jul 29 2019    0.010 I BOOT climate-station station=st-7 fw=1\r\n")
+    assert mon.status.boots == 1 and mon.status.station == "st-7"
+    mon.feed(b"    3.000 I SAMPLE seq=10 temperature_c=20.1\r\n")  # uptime continues: no restart
+    assert mon.status.restarts == 0
+    mon.feed(b"    1.000 I SAMPLE seq=11 temperature_c=20.1\r\n")  # no BOOT line, uptime dropped
+    assert mon.status.restarts == 1
+    events = [json.loads(x) for x in out.getvalue().splitlines()]
+    restart = [e for e in events if e.get("event") == "restart"]
+    assert restart and "3 s to 1 s" in restart[0]["detail"]
+
+
+def test_filter_by_level_and_code_and_tracebacks_counted():
+    out = io.StringIO()
+    mon = Monitor(out, colour=True, min_level="W", codes=("SENSOR",))
+    mon.feed(
+        b"   1.000 I SAMPLE seq=1 temperature_c=20.0\r\n"
+        b"   1.100 W SENSOR.FAIL bme280 errno=5\r\n"
+        b"   1.200 E UPLINK.FAIL mqtt errno=113\r\n"
+        b"   1.300 I SENSOR.RECOVERED bme280\r\n"
+        b"Traceback (most recent call last):\r\n"
+        b'  File "station.py", line 10, in cycle\r\n'
+        b"ZeroDivisionError: divide by zero\r\n"
+        b"   2.000 W SENSOR.FAIL sht4x errno=19\r\n"
+    )
+    text = out.getvalue()
+    assert "SENSOR.FAIL bme280" in text and "SENSOR.FAIL sht4x" in text
+    assert "SAMPLE" not in text and "UPLINK.FAIL" not in text and "RECOVERED" not in text
+    # tracebacks always show, highlighted, whatever the filter
+    assert '\x1b[35;1m  File "station.py", line 10' in text
+    assert "\x1b[35;1mZeroDivisionError: divide by zero" in text
+    assert mon.status.tracebacks == 1 and "tracebacks=1" in mon.status.line()
+    assert mon.status.errors == 1  # counted even when not shown
+
+
+def test_json_timestamps_carry_date_and_zone():
+    out = io.StringIO()
+    mon = Monitor(out, json_mode=True)
+    mon.feed(b"   1.000 I SAMPLE seq=1 temperature_c=20.0\r\n")
+    stamp = json.loads(out.getvalue().splitlines()[0])["host_time"]
+    parsed = datetime.datetime.fromisoformat(stamp)
+    assert parsed.tzinfo is not None and parsed.date() == datetime.date.today(), stamp
+
+
+def test_monitor_into_a_closed_pipe_is_quiet(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_text(
+        "import time\n"
+        "n = 0\n"
+        "while True:\n"
+        "    n += 1\n"
+        "    print('%9.3f I SAMPLE seq=%d temperature_c=21.5' % (n, n))\n"
+        "    time.sleep(0.05)\n"
+    )
+    dev = SimDevice(fs, BOARD, link=tmp_path / "tty")
+    dev.start()
+    try:
+        proc = subprocess.run(
+            f"{BIN / 'stationctl'} monitor --port {tmp_path / 'tty'} --color always "
+            "--duration 20 | head -3",
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        dev.stop()
+    assert len(proc.stdout.splitlines()) == 3
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from stationctl import exitcodes
 from stationctl.station.ports import add_port_args
 
 
@@ -80,12 +81,12 @@ def _install(args, checked, secrets, summary, out) -> int:
                     "`stationctl deploy --board ...` first; nothing was written",
                     file=sys.stderr,
                 )
-                return 1
+                return exitcodes.FAILED
             if not args.no_reset:
                 dev.t.soft_reset(run_main=True)
     except TransportError as exc:
         print(sc.mask(f"stationctl configure: {exc}", secrets), file=sys.stderr)
-        return 1
+        return exitcodes.for_transport_error(exc)
     if got.get("digest") != checked.digest or got.get("source") != "file":
         print(
             f"stationctl configure: the station reads back digest {got.get('digest')} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from stationctl import exitcodes
 from stationctl.station.ports import add_port_args
 
 
@@ -37,13 +38,13 @@ def run(args) -> int:
     board = Path(args.board) if args.board else None
     if board is not None and not board.is_file():
         print(f"stationctl deploy: board config {board} not found", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     try:
         files = dp.build_files(board)
         cross = dp.mpy_cross_version()
     except (dp.DeployError, MplibError, OSError) as exc:
         print(f"stationctl deploy: {exc}", file=sys.stderr)
-        return 2
+        return exitcodes.USAGE
     try:
         with connect(args.port, args.baud) as dev:
             if board is None:
@@ -54,7 +55,7 @@ def run(args) -> int:
                         "board_configs/<your board>.json",
                         file=sys.stderr,
                     )
-                    return 2
+                    return exitcodes.USAGE
                 files["/board.json"] = text.encode()
             rep = dp.deploy(
                 dev,
@@ -67,17 +68,17 @@ def run(args) -> int:
                 dev.t.soft_reset(run_main=True)
     except dp.DeployError as exc:
         print(f"stationctl deploy: {exc}", file=sys.stderr)
-        return 1
+        return exitcodes.FAILED
     except TransportError as exc:
         print(f"stationctl deploy: {exc}", file=sys.stderr)
         print(
             "  nothing is left half-written: run the same deploy again to finish it",
             file=sys.stderr,
         )
-        return 1
+        return exitcodes.for_transport_error(exc)
     print(
         f"deploy: {len(rep.sent_files)} sent, {rep.unchanged} unchanged, "
         f"{rep.payload_bytes} B payload as {rep.wire_bytes} B on the wire, "
         f"verified on the station, {rep.seconds:.1f} s"
     )
-    return 0
+    return exitcodes.OK

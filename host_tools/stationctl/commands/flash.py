@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from stationctl import exitcodes
 from stationctl.station.ports import add_port_args
 
 
@@ -51,8 +52,11 @@ def run(args) -> int:
             progress=None if args.quiet else Progress(),
             say=lambda m: print(f"  {m}", file=sys.stderr),
         )
-    except (fl.FlashError, TransportError) as exc:
+    except fl.FlashError as exc:
         print(f"stationctl flash: {exc}", file=sys.stderr)
-        return 1
+        return exitcodes.FAILED
+    except TransportError as exc:
+        print(f"stationctl flash: {exc}", file=sys.stderr)
+        return exitcodes.for_transport_error(exc)
     print("flashed and verified; the board restarts into MicroPython. Next: stationctl deploy")
     return 0

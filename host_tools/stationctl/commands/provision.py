@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from stationctl import exitcodes
+from stationctl.commands.monitor import positive_seconds
 from stationctl.station.ports import add_port_args
 
 
@@ -17,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("--firmware", help="MicroPython image to flash first on every board")
     p.add_argument(
         "--wait-timeout",
-        type=float,
+        type=positive_seconds,
         help="give up waiting for the next board after this many seconds",
     )
     p.set_defaults(func=run)
@@ -50,12 +52,13 @@ def run(args) -> int:
         counts = prov.run(rows)
     except TimeoutError as exc:
         print(f"stationctl provision: {exc}; run the same command again to resume", file=sys.stderr)
-        return 3
+        return exitcodes.UNREACHABLE
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+        return exitcodes.INTERRUPTED
     print(
         f"done: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped, "
         f"{counts['already']} already provisioned; report: {args.report}"
     )
-    return 0 if counts["failed"] == 0 and counts["skipped"] == 0 else 1
+    ok = counts["failed"] == 0 and counts["skipped"] == 0
+    return exitcodes.OK if ok else exitcodes.FAILED

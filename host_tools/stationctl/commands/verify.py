@@ -1,4 +1,5 @@
-"""`stationctl verify`: one report proving a station is set up right (exit 1 on any failure)."""
+"""`stationctl verify`: one report proving a station is set up right (exit codes: see
+stationctl.exitcodes: 1 a check failed, 3 the station could not be reached)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from stationctl import exitcodes
 from stationctl.station.ports import add_port_args
 
 
@@ -35,7 +37,7 @@ def verify(args, out=print):
             text = Path(args.config).read_text()
         except OSError as exc:
             print(f"stationctl verify: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
-            return 2, None
+            return exitcodes.USAGE, None
         checked = sc.validate(text, None)
         if not checked.ok:
             print(
@@ -43,7 +45,7 @@ def verify(args, out=print):
                 + "\n  ".join(checked.problems),
                 file=sys.stderr,
             )
-            return 2, None
+            return exitcodes.USAGE, None
         expected = checked.digest
     try:
         with connect(args.port, args.baud) as dev:
@@ -51,22 +53,39 @@ def verify(args, out=print):
             if not args.no_reset:
                 dev.t.soft_reset(run_main=True)
     except TransportError as exc:
+        code = exitcodes.for_transport_error(exc)
         print(f"stationctl verify: {exc}", file=sys.stderr)
-        return 1, None
+        if args.json:  # a script reading the JSON must not get an empty answer
+            what = "unreachable" if code == exitcodes.UNREACHABLE else "failed"
+            out(json.dumps({"port": args.port, "ok": False, what: str(exc)}, indent=1))
+        return code, None
     if args.json:
         out(json.dumps(rep.to_json(), indent=1))
     else:
         out(rep.text())
     if args.save:
-        folder = Path(args.save)
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = rep.time_utc.replace(":", "").replace("-", "")
-        dest = folder / f"{rep.station_id or 'unknown'}-{stamp}.json"
-        tmp = dest.with_suffix(".part")
-        tmp.write_text(json.dumps(rep.to_json(), indent=1) + "\n")
-        tmp.replace(dest)
+        try:
+            dest = save_report(rep, Path(args.save))
+        except OSError as exc:
+            print(
+                f"stationctl verify: the report could not be saved in {args.save}: "
+                f"{exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return exitcodes.FAILED, rep
         print(f"report saved: {dest}", file=sys.stderr)
-    return (0 if rep.ok else 1), rep
+    return (exitcodes.OK if rep.ok else exitcodes.FAILED), rep
+
+
+def save_report(rep, folder: Path) -> Path:
+    """Write the JSON report to folder/<station>-<time>.json (atomically); OSError if it cannot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = rep.time_utc.replace(":", "").replace("-", "")
+    dest = folder / f"{rep.station_id or 'unknown'}-{stamp}.json"
+    tmp = dest.with_suffix(".part")
+    tmp.write_text(json.dumps(rep.to_json(), indent=1) + "\n")
+    tmp.replace(dest)
+    return dest
 
 
 def run(args) -> int:
