@@ -321,9 +321,11 @@ def main(argv):
         has_file = False
     if has_file and source != "file":
         # leave a broken config file in place: the station must show the problem itself
+        # (a --set written over it would replace it by defaults plus one key: a silent new config)
         print("@@SIM note=config_invalid_overrides_ignored")
         opts.pop("interval", None)
         opts.pop("uplink", None)
+        opts.pop("set", None)
     if opts.get("interval"):
         cfg = config.set_key(cfg, "interval_s", int(interval))
         changed = True

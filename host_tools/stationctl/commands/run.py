@@ -8,17 +8,35 @@ every frame the station sends with the host decoder, and ends with
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
 from pathlib import Path
 
+from stationctl import exitcodes
 from stationctl.mpenv import REPO_ROOT, spawn
 from stationctl.payload import decoder as codec
 from stationctl.virtual import vstation
 
 _TX = re.compile(r"\bUPLINK\.TX\b.*\bhex=([0-9a-f]+)")
 _PORT = re.compile(r"\bport=(\d+)")
+_CONFIG_INVALID = re.compile(r"\bCONFIG\.INVALID\b(.*)")
+
+
+def _positive(kind):
+    """argparse type: a number above zero (0 or less would silently mean something else)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        return value
+
+    return parse
 
 
 def register(sub) -> None:
@@ -31,11 +49,13 @@ def register(sub) -> None:
     p.add_argument("--config", help="station config JSON to install on the virtual station")
     p.add_argument("--secrets", help="secrets JSON to install on the virtual station")
     dur = p.add_mutually_exclusive_group()
-    dur.add_argument("--days", type=float, help="simulated days (default 1)")
-    dur.add_argument("--hours", type=float, help="simulated hours")
-    dur.add_argument("--cycles", type=int, help="number of sampling cycles")
+    dur.add_argument("--days", type=_positive(float), help="simulated days (default 1)")
+    dur.add_argument("--hours", type=_positive(float), help="simulated hours")
+    dur.add_argument("--cycles", type=_positive(int), help="number of sampling cycles")
     p.add_argument(
-        "--interval", type=int, help="sampling interval in seconds (default from config: 600)"
+        "--interval",
+        type=_positive(int),
+        help="sampling interval in seconds (default from config: 600)",
     )
     p.add_argument(
         "--uplink",
@@ -188,6 +208,7 @@ def _run(args, link) -> int:
     delivered: set[int] = set()
     decode_errors = 0
     sim_end = ""
+    config_rejected = ""
     assert proc.stdout is not None
     for line in proc.stdout:
         line = line.rstrip("\n")
@@ -202,23 +223,31 @@ def _run(args, link) -> int:
             if not args.quiet and line.startswith("@@NS"):
                 print(line.replace("@@NS", "network-server:"))
         for frame, port in link.frames():
-            decode_errors += _show(frame, port, delivered, args, link)
+            decode_errors += _show(frame, port, produced, delivered, args, link)
         if line.startswith("@@"):
             continue
         seq = vstation.sample_seq(line)
         if seq is not None:
             produced.add(seq)
+        m = _CONFIG_INVALID.search(line)
+        if m and not config_rejected:
+            config_rejected = m.group(1).strip()
         if not args.quiet:
             print(line)
         m = _TX.search(line)
         if m and link.kind not in ("mqtt", "lorawan"):
             pm = _PORT.search(line)
             decode_errors += _show(
-                bytes.fromhex(m.group(1)), int(pm.group(1)) if pm else None, delivered, args, link
+                bytes.fromhex(m.group(1)),
+                int(pm.group(1)) if pm else None,
+                produced,
+                delivered,
+                args,
+                link,
             )
     rc = proc.wait()
     for frame, port in link.frames(final=True):
-        decode_errors += _show(frame, port, delivered, args, link)
+        decode_errors += _show(frame, port, produced, delivered, args, link)
     lost = len(produced - delivered)
     far_end = link.summary()
     if far_end:
@@ -226,14 +255,25 @@ def _run(args, link) -> int:
     print(f"summary: samples={len(produced)} uplinked={len(delivered & produced)} lost={lost}")
     if rc != 0:
         print(f"stationctl run: the virtual station exited with code {rc}", file=sys.stderr)
-        return rc
+        return exitcodes.FAILED
     if not sim_end:
         print("stationctl run: the virtual station did not finish its run", file=sys.stderr)
-        return 1
-    return 1 if decode_errors else 0
+        return exitcodes.FAILED
+    failed = []
+    if args.config and config_rejected:
+        failed.append(f"the station rejected --config {args.config} ({config_rejected})")
+    if lost:
+        failed.append(f"{lost} sample(s) never reached the far end")
+    if decode_errors:
+        failed.append(f"{decode_errors} frame(s) could not be decoded")
+    for why in failed:
+        print(f"stationctl run: FAILED: {why}", file=sys.stderr)
+    return exitcodes.FAILED if failed else exitcodes.OK
 
 
-def _show(frame: bytes, port: int | None, delivered: set[int], args, link) -> int:
+def _show(
+    frame: bytes, port: int | None, produced: set[int], delivered: set[int], args, link
+) -> int:
     """Decode and print one frame that reached the far end; 1 if it could not be decoded."""
     try:
         samples = codec.decode(frame, port)
@@ -242,7 +282,7 @@ def _show(frame: bytes, port: int | None, delivered: set[int], args, link) -> in
         return 1
     for d in samples:
         if "seq" in d:
-            full = link.unwrap(d["seq"])
+            full = link.unwrap(d["seq"], produced - delivered)
             delivered.add(full)
             link.seen[full] += 1
             print(json.dumps(d) if args.json else "  decoded: " + format_reading(d))

@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from stationctl.mpenv import REPO_ROOT
+from stationctl.payload.decoder import SEQ_MOD
 from stationctl.payload.seqnum import unwrap_seq
 from stationctl.virtual import vstation
 
@@ -25,13 +26,29 @@ class Link:
     def __init__(self, kind: str):
         self.kind = kind
         self.seen: Counter[int] = Counter()
-        self._prev = 0
+        self._prev: int | None = None
 
-    def unwrap(self, seq: int) -> int:
-        """Full sequence number of a frame's seq (frames carry it modulo codec.SEQ_MOD): the one
-        nearest the previous sample's, as frames arrive oldest first."""
-        self._prev = unwrap_seq(seq, near=self._prev)
-        return self._prev
+    def unwrap(self, seq: int, waiting: set[int]) -> int:
+        """Full sequence number of a frame's seq (frames carry it modulo codec.SEQ_MOD).
+
+        `waiting`: the samples the station produced (full numbers, from its SAMPLE lines) that
+        the far end has not had yet. The seq is the waiting sample with that remainder nearest
+        the one after the previous frame's (delivery is oldest first; samples the station
+        dropped stay waiting forever but lie behind). A seq matching none (a duplicate) is the
+        number nearest that reference. The first reference is the oldest waiting sample, not 0:
+        a run need not start at seq 0."""
+        mod = SEQ_MOD
+        if self._prev is not None:
+            ref = self._prev + 1
+        else:
+            ref = min(waiting) if waiting else seq
+        matches = [q for q in waiting if q % mod == seq % mod]
+        if matches:
+            full = min(matches, key=lambda q: (abs(q - ref), q))
+        else:
+            full = unwrap_seq(seq, near=ref)
+        self._prev = full
+        return full
 
     def feed_line(self, line: str) -> None:
         pass
