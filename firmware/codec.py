@@ -928,6 +928,7 @@ def encode_status(buf, **fields):
 
 
 # --- Cayenne LPP (types the built-in decoders of The Things Stack and ChirpStack accept) ---
+LPP_DIGITAL_IN = const(0)  # 1 byte: here the channels left out (LPP_LEFT_OUT_CHANNEL)
 LPP_ANALOG_IN = const(2)  # 0.01 signed, 2 bytes
 LPP_ILLUMINANCE = const(101)  # unsigned 16 bit, 1 unit (carries ppm and the VOC index here)
 LPP_TEMPERATURE = const(103)  # 0.1 degC signed, 2 bytes
@@ -948,13 +949,18 @@ LPP_TYPES = (
 )
 # LPP raw value = round(v * 10^dec) from the quantised value: (q - OFF) * LPP_MUL // LPP_DIV
 _LPP_MUL = (1, 1, 1, 1, 10, 10, 10, 1, 1)
+# LPP channel 10 (after the nine channels), digital input: bit i set = channel PM1 + i (PM above
+# 327.67 ug/m3) did not fit its analog-input type and was left out. Sent only when one was.
+LPP_LEFT_OUT_CHANNEL = const(10)
 
 
 def encode_lpp(smp, buf):
     """Cayenne LPP of the sample's valid channels; values the LPP type cannot hold (PM above
-    327.67) are left out. Returns the length; sequence, time and health are not carried."""
+    327.67) are left out and named in a digital input on LPP_LEFT_OUT_CHANNEL. Returns the
+    length; sequence, time and health are not carried."""
     _scan(smp)
     n = 0
+    left_out = 0
     p = _present
     for ch in range(S.N_CHANNELS):
         if not p & (1 << ch):
@@ -966,6 +972,7 @@ def encode_lpp(smp, buf):
         else:
             size = 4
             if t == LPP_ANALOG_IN and raw > 32767:
+                left_out |= 1 << (ch - S.PM1_0)
                 continue
         if n + size > len(buf):
             raise ValueError("frame buffer too small")
@@ -978,4 +985,11 @@ def encode_lpp(smp, buf):
             buf[n + 2] = raw >> 8
             buf[n + 3] = raw & 0xFF
         n += size
+    if left_out:
+        if n + 3 > len(buf):
+            raise ValueError("frame buffer too small")
+        buf[n] = LPP_LEFT_OUT_CHANNEL
+        buf[n + 1] = LPP_DIGITAL_IN
+        buf[n + 2] = left_out
+        n += 3
     return n

@@ -39,7 +39,16 @@ def test_decode_reads_stdin_and_lpp():
     dec = stationctl("decode", "--fport", "2", stdin=enc.stdout)
     assert dec.returncode == 0, dec.stderr
     d = json.loads(dec.stdout)
-    assert d == {"temperature_c": 20.0, "humidity_pct": 55.0, "pressure_hpa": 1001.3}
+    assert d == {
+        "temperature_c": 20.0,
+        "humidity_pct": 55.0,
+        "pressure_hpa": 1001.3,
+        "lpp_types": {
+            "temperature_c": "temperature",
+            "humidity_pct": "humidity",
+            "pressure_hpa": "barometer",
+        },
+    }
 
 
 def test_bad_frames_and_input_exit_2_with_a_message():

@@ -178,7 +178,9 @@ def test_commands_on_cmd_are_answered_on_ack(broker, tmp_path):
             sent["x"] = True
             for cmd in (
                 codec.encode_command("request_status", cmd_id=7),
-                codec.encode_command("set_interval", cmd_id=8, interval_s=5),  # out of range
+                codec.encode_command(
+                    "set_interval", cmd_id=8, check=False, interval_s=5
+                ),  # out of range: the station must refuse it
             ):
                 publish.single(PREFIX + "/cmd", cmd, qos=1, hostname="127.0.0.1", port=broker.port)
 

@@ -32,13 +32,49 @@ var ACK_STATUS = ['ok', 'bad_version', 'unknown_command', 'bad_length', 'out_of_
 var COMMANDS = ['', 'set_interval', 'set_batch', 'set_datarate', 'request_status', 'reboot',
   'clear_journal', 'set_config'];
 var FPORT_DATA = 1, FPORT_LPP = 2, FPORT_STATUS = 3, FPORT_ACK = 4, FPORT_COMMAND = 10;
+// Cayenne LPP has no CO2, PM or VOC type: the stations send CO2 and the VOC index as
+// illuminance and PM as analog input (decoded data names the type in lpp_types)
 var LPP = {
-  2: { size: 2, scale: 100, signed: true },
-  101: { size: 2, scale: 1, signed: false },
-  103: { size: 2, scale: 10, signed: true },
-  104: { size: 1, scale: 2, signed: false },
-  115: { size: 2, scale: 10, signed: false }
+  2: { size: 2, scale: 100, signed: true, name: 'analog input' },
+  101: { size: 2, scale: 1, signed: false, name: 'illuminance' },
+  103: { size: 2, scale: 10, signed: true, name: 'temperature' },
+  104: { size: 1, scale: 2, signed: false, name: 'humidity' },
+  115: { size: 2, scale: 10, signed: false, name: 'barometer' }
 };
+var LPP_DIGITAL_IN = 0;
+var LPP_LEFT_OUT_CHANNEL = 10; // digital input: bit i = channel PM1 + i did not fit (> 327.67)
+var PM1_0 = 4;
+
+// --- config rules: written by tests/vectors/make_config_rules.py from firmware/config.py, do not edit
+var CONFIG_RULES = {
+  "batch": ["int", 1, 32],
+  "format": ["enum", ["compact", "lpp"]],
+  "interval_s": ["int", 10, 86400],
+  "journal.max_bytes": ["int", 1024, 4194304],
+  "log_level": ["enum", ["D", "I", "W", "E"]],
+  "lorawan.adr": ["bool"],
+  "lorawan.confirmed": ["bool"],
+  "lorawan.dr": ["int", 0, 5],
+  "lorawan.fair_use_s": ["int", 1, 3600],
+  "lorawan.join_retries": ["int", 1, 100],
+  "lorawan.port": ["int", 1, 223],
+  "lorawan.region": ["enum", ["EU868", "US915"]],
+  "mqtt.host": ["str", 1, 64, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."],
+  "mqtt.keepalive_s": ["int", 0, 3600],
+  "mqtt.max_payload": ["int", 11, 4096],
+  "mqtt.port": ["int", 1, 65535],
+  "mqtt.prefix": ["str", 1, 48, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/"],
+  "mqtt.timeout_s": ["int", 1, 60],
+  "mqtt.tls": ["bool"],
+  "mqtt.user": ["str", 0, 64, null],
+  "safe_mode.hold_s": ["int", 60, 604800],
+  "safe_mode.resets": ["int", 2, 20],
+  "safe_mode.window_s": ["int", 60, 604800],
+  "station_id": ["str", 1, 32, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"],
+  "uplink": ["enum", ["console", "file", "mqtt", "lorawan"]],
+  "warmup_s": ["int", 0, 600]
+};
+// --- end of config rules
 
 function FrameError(message) {
   this.message = message;
@@ -339,13 +375,27 @@ function decodeAck(bytes) {
 }
 
 function decodeLpp(bytes) {
-  var out = {}, i = 0;
+  var out = {}, types = {}, leftOut = [], i = 0;
   if (bytes.length === 0) {
     fail('empty LPP frame');
   }
   while (i < bytes.length) {
     if (i + 2 > bytes.length) {
       fail('LPP frame truncated');
+    }
+    if (bytes[i] === LPP_LEFT_OUT_CHANNEL && bytes[i + 1] === LPP_DIGITAL_IN) {
+      if (i + 3 > bytes.length) {
+        fail('LPP frame truncated');
+      }
+      var mask = bytes[i + 2];
+      if (mask === 0 || mask >> 3) {
+        fail('LPP left-out mask ' + mask + ' names no PM channel');
+      }
+      for (var m = 0; m < 3; m++) {
+        if (mask & (1 << m)) { leftOut.push(KEYS[PM1_0 + m]); }
+      }
+      i += 3;
+      continue;
     }
     var ch = bytes[i] - 1, type = LPP[bytes[i + 1]];
     if (ch < 0 || ch >= KEYS.length) {
@@ -365,7 +415,12 @@ function decodeLpp(bytes) {
       raw -= 65536;
     }
     out[KEYS[ch]] = raw / type.scale;
+    types[KEYS[ch]] = type.name;
     i += 2 + type.size;
+  }
+  out.lpp_types = types;
+  if (leftOut.length) {
+    out.left_out = leftOut; // above 327.67 ug/m3: more than LPP's analog input holds
   }
   return out;
 }
@@ -418,9 +473,12 @@ function decodeUplink(input) {
     checkBytes(bytes);
     var port = input.fPort;
     if (port === FPORT_LPP) {
-      var lpp = decodeLpp(bytes);
+      var lpp = decodeLpp(bytes), lppWarnings = [];
       lpp.frame = 'lpp';
-      return { data: lpp, warnings: [], errors: [] };
+      for (var lo = 0; lpp.left_out && lo < lpp.left_out.length; lo++) {
+        lppWarnings.push(lpp.left_out[lo] + ' above 327.67 ug/m3 did not fit Cayenne LPP and was left out');
+      }
+      return { data: lpp, warnings: lppWarnings, errors: [] };
     }
     if (port !== undefined && port !== null && port !== FPORT_DATA && port !== FPORT_STATUS &&
         port !== FPORT_ACK) {
@@ -481,6 +539,70 @@ function intArg(data, key, lo, hi) {
   return v;
 }
 
+// Why the station would refuse `value` for config key `key` (null: it accepts it): the checks
+// of firmware/config.py, kind by kind, on the rules generated from it (CONFIG_RULES).
+function ruleProblem(key, value) {
+  var r = Object.prototype.hasOwnProperty.call(CONFIG_RULES, key) ? CONFIG_RULES[key] : null;
+  if (r === null) {
+    return 'unknown config key ' + JSON.stringify(key) +
+      ' (secrets and sections cannot be set by a command)';
+  }
+  var kind = r[0];
+  if (kind === 'int') {
+    if (typeof value !== 'number' || Math.floor(value) !== value || value < r[1] || value > r[2]) {
+      return key + ' must be an integer ' + r[1] + '..' + r[2];
+    }
+  } else if (kind === 'float') {
+    if (typeof value !== 'number' || !isFinite(value) || value < r[1] || value > r[2]) {
+      return key + ' must be a number ' + r[1] + '..' + r[2];
+    }
+  } else if (kind === 'bool') {
+    if (typeof value !== 'boolean') {
+      return key + ' must be true or false';
+    }
+  } else if (kind === 'enum') {
+    if (r[1].indexOf(value) < 0) {
+      return key + ' must be one of ' + r[1].join(', ');
+    }
+  } else if (kind === 'str') {
+    if (typeof value !== 'string') {
+      return key + ' must be text';
+    }
+    if (value.length < r[1] || value.length > r[2]) {
+      return key + ' must be ' + r[1] + '..' + r[2] + ' characters';
+    }
+    for (var i = 0; r[3] !== null && i < value.length; i++) {
+      if (r[3].indexOf(value.charAt(i)) < 0) {
+        return key + ' may only contain ' + r[3];
+      }
+    }
+  } else {
+    return key + ' cannot be set by a command';
+  }
+  return null;
+}
+
+function checkedArg(data, arg, key, lo, hi) {
+  var v = intArg(data, arg, lo, hi);
+  var problem = ruleProblem(key, v);
+  if (problem !== null) {
+    fail(problem);
+  }
+  return v;
+}
+
+// CRC-8 (polynomial 0x07, initial 0): the default cmd_id, a fingerprint of the command.
+function crc8(bytes) {
+  var crc = 0;
+  for (var i = 0; i < bytes.length; i++) {
+    crc ^= bytes[i];
+    for (var b = 0; b < 8; b++) {
+      crc = crc & 0x80 ? ((crc << 1) ^ 0x07) & 0xff : (crc << 1) & 0xff;
+    }
+  }
+  return crc;
+}
+
 function utf8(s) {
   var out = [];
   for (var i = 0; i < s.length; i++) {
@@ -529,11 +651,19 @@ function fromUtf8(bytes, from, to) {
 }
 
 // Encode a downlink command: input.data = {command: name, cmd_id: 0..255, ...arguments}.
+// Everything the station would refuse is refused here (its config rules, CONFIG_RULES), so no
+// scarce downlink is spent on an error ack. cmd_id defaults to a CRC-8 of the command (the ack
+// echoes it and so names the command it answers). Commands go on FPort 10 only: the station
+// drops anything else, so another input.fPort (ChirpStack passes the queue item's) is an error.
 function encodeDownlink(input) {
   try {
     var data = input.data;
     if (!data || typeof data !== 'object') {
       fail('data must be an object');
+    }
+    if (input.fPort !== undefined && input.fPort !== null && input.fPort !== FPORT_COMMAND) {
+      fail('commands go on FPort ' + FPORT_COMMAND + ' (the station drops other ports), not ' +
+        input.fPort);
     }
     var op = -1;
     for (var i = 1; i < COMMANDS.length; i++) {
@@ -545,19 +675,27 @@ function encodeDownlink(input) {
       fail('unknown command ' + JSON.stringify(data.command) + ' (one of ' +
         COMMANDS.slice(1).join(', ') + ')');
     }
-    var cmdId = data.cmd_id === undefined ? 0 : intArg(data, 'cmd_id', 0, 255);
-    var bytes = [(COMMAND_VERSION << 5) | op, cmdId];
     var name = COMMANDS[op];
+    var allowed = { set_interval: ['interval_s'], set_batch: ['batch'], set_datarate: ['adr', 'dr'],
+      set_config: ['key', 'value'] }[name] || [];
+    for (var k in data) {
+      if (Object.prototype.hasOwnProperty.call(data, k) && k !== 'command' && k !== 'cmd_id' &&
+          allowed.indexOf(k) < 0) {
+        fail(name + ' takes ' + (allowed.length ? allowed.join(', ') : 'no arguments') +
+          ', not ' + k);
+      }
+    }
+    var body = [];
     if (name === 'set_interval') {
-      var s = intArg(data, 'interval_s', 0, 16777215);
-      bytes.push((s >> 16) & 255, (s >> 8) & 255, s & 255);
+      var s = checkedArg(data, 'interval_s', 'interval_s', 0, 16777215);
+      body.push((s >> 16) & 255, (s >> 8) & 255, s & 255);
     } else if (name === 'set_batch') {
-      bytes.push(intArg(data, 'batch', 0, 255));
+      body.push(checkedArg(data, 'batch', 'batch', 0, 255));
     } else if (name === 'set_datarate') {
       if (typeof data.adr !== 'boolean') {
         fail('adr must be true or false');
       }
-      bytes.push((data.adr ? 0x80 : 0) | intArg(data, 'dr', 0, 15));
+      body.push((data.adr ? 0x80 : 0) | checkedArg(data, 'dr', 'lorawan.dr', 0, 15));
     } else if (name === 'set_config') {
       if (typeof data.key !== 'string') {
         fail('key must be text');
@@ -569,14 +707,24 @@ function encodeDownlink(input) {
       if (data.value === undefined) {
         fail('value is missing');
       }
+      if (typeof data.value === 'number' && !isFinite(data.value)) {
+        fail('value cannot be sent as JSON (' + data.value + ')');
+      }
       var value = utf8(JSON.stringify(data.value));
       if (value.length > 64) {
         fail('value must encode to at most 64 bytes of JSON');
       }
-      bytes.push(key.length);
-      bytes = bytes.concat(key, value);
+      var problem = ruleProblem(data.key, data.value);
+      if (problem !== null) {
+        fail(problem);
+      }
+      body.push(key.length);
+      body = body.concat(key, value);
     }
-    return { bytes: bytes, fPort: FPORT_COMMAND, warnings: [], errors: [] };
+    var head = [(COMMAND_VERSION << 5) | op];
+    var cmdId = data.cmd_id === undefined || data.cmd_id === null ? crc8(head.concat(body)) :
+      intArg(data, 'cmd_id', 0, 255);
+    return { bytes: head.concat([cmdId], body), fPort: FPORT_COMMAND, warnings: [], errors: [] };
   } catch (e) {
     if (e instanceof FrameError) {
       return { errors: [e.message], warnings: [] };
@@ -655,7 +803,50 @@ function decodeDownlink(input) {
   }
 }
 
+function isoTime(t) {
+  return new Date(t * 1000).toISOString();
+}
+
+// The Things Stack's normalized payload (lorawan-devices lib/payload.json): one measurement
+// per sample, with its time when known (a batch gives one per sample). Only air.temperature,
+// air.relativeHumidity, air.pressure (the schema allows 900..1100 hPa only: other pressures
+// are left out, with a warning) and air.co2 have a field there; PM, the VOC index and the
+// battery have none and stay in the decoded `data`.
+function normalizeUplink(input) {
+  var data = input.data || {};
+  var samples = data.frame === 'batch' ? data.samples :
+    (data.frame === 'sample' || data.frame === 'lpp' ? [data] : null);
+  if (samples === null) {
+    return { data: [], warnings: [(data.frame || 'unknown') + ' frame: no measurements'],
+      errors: [] };
+  }
+  var out = [], warnings = [];
+  for (var i = 0; i < samples.length; i++) {
+    var s = samples[i], m = {}, air = {}, n = 0;
+    if (typeof s.time === 'number') {
+      m.time = isoTime(s.time);
+    }
+    if (typeof s.temperature_c === 'number') { air.temperature = s.temperature_c; n++; }
+    if (typeof s.humidity_pct === 'number') { air.relativeHumidity = s.humidity_pct; n++; }
+    if (typeof s.pressure_hpa === 'number') {
+      if (s.pressure_hpa >= 900 && s.pressure_hpa <= 1100) {
+        air.pressure = s.pressure_hpa;
+        n++;
+      } else {
+        warnings.push('pressure ' + s.pressure_hpa +
+          ' hPa is outside the normalized range 900..1100: left out');
+      }
+    }
+    if (typeof s.co2_ppm === 'number') { air.co2 = s.co2_ppm; n++; }
+    if (n) {
+      m.air = air;
+    }
+    out.push(m);
+  }
+  return { data: out, warnings: warnings, errors: [] };
+}
+
 if (typeof module !== 'undefined' && module.exports) {
-  module.exports = { decodeUplink: decodeUplink, encodeDownlink: encodeDownlink,
-    decodeDownlink: decodeDownlink };
+  module.exports = { decodeUplink: decodeUplink, normalizeUplink: normalizeUplink,
+    encodeDownlink: encodeDownlink, decodeDownlink: decodeDownlink };
 }

@@ -27,6 +27,37 @@ def iso(t):
     return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_ms(t):
+    """As JavaScript's Date.toISOString() writes it (RFC 3339 with milliseconds)."""
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def normalized(samples, frame):
+    """The Things Stack's normalized payload of decoded samples (the spec's section 12):
+    air.temperature, relativeHumidity, pressure (900..1100 hPa only) and co2, with the time."""
+    if frame not in ("sample", "batch", "lpp"):
+        return {"data": [], "warnings": [frame + " frame: no measurements"], "errors": []}
+    out, warnings = [], []
+    for smp in samples:
+        m, air = {}, {}
+        if smp.get("time") is not None:
+            m["time"] = iso_ms(smp["time"])
+        for key, name in (("temperature_c", "temperature"), ("humidity_pct", "relativeHumidity"),
+                          ("pressure_hpa", "pressure"), ("co2_ppm", "co2")):  # fmt: skip
+            if key not in smp:
+                continue
+            if key == "pressure_hpa" and not 900 <= smp[key] <= 1100:
+                warnings.append(
+                    f"pressure {smp[key]:g} hPa is outside the normalized range 900..1100: left out"
+                )
+                continue
+            air[name] = smp[key]
+        if air:
+            m["air"] = air
+        out.append(m)
+    return {"data": out, "warnings": warnings, "errors": []}
+
+
 lines = [
     "# Codec of the city climate station, payload format v2 (docs/payload-format.md), in the",
     "# format of TheThingsNetwork lorawan-devices. Every example runs as a test under Node",
@@ -58,8 +89,12 @@ for v in G["vectors"]:
         )
     elif v["kind"] == "lpp":
         out = dict(data[0], frame="lpp")
+        for key in out.get("left_out", ()):
+            warnings.append(f"{key} above 327.67 ug/m3 did not fit Cayenne LPP and was left out")
     else:
         out = data[0]
+    frame = out.get("frame")
+    norm = normalized(data if frame != "lpp" else [out], frame)
     lines.append("    - description: " + json.dumps(v["name"]))
     lines.append("      input:")
     lines.append("        fPort: %d" % v["fport"])
@@ -69,6 +104,10 @@ for v in G["vectors"]:
     lines.append("      output:")
     lines.append("        data: " + json.dumps(out, ensure_ascii=False))
     lines.append("        warnings: " + json.dumps(warnings))
+    lines.append("        errors: []")
+    lines.append("      normalizedOutput:")
+    lines.append("        data: " + json.dumps(norm["data"], ensure_ascii=False))
+    lines.append("        warnings: " + json.dumps(norm["warnings"]))
     lines.append("        errors: []")
 # the lorawan-devices schema wants at least one byte per example: no "empty frame" example
 for b in [b for b in G["invalid"] if b["hex"]][:6]:
@@ -116,12 +155,51 @@ for d, data in cmds:
         "        warnings: []",
         "        errors: []",
     ]
+# without cmd_id: a CRC-8 of the command, so the ack names the command it answers
+default_id = {"command": "set_interval", "interval_s": 600}
+bs = codec.encode_command("set_interval", interval_s=600)
 lines += [
-    '    - description: "rejected: unknown command"',
+    '    - description: "cmd_id left out: a CRC-8 of the command"',
     "      input:",
-    '        data: {"command": "self_destruct"}',
+    "        data: " + json.dumps(default_id),
     "      output:",
-    '        errors: ["unknown command \\"self_destruct\\" (one of set_interval, set_batch, set_datarate, request_status, reboot, clear_journal, set_config)"]',
+    "        bytes: " + hexbytes(bs.hex()),
+    "        fPort: 10",
+    "        warnings: []",
+    "        errors: []",
+]
+# what the station refuses is refused before a downlink is spent on it
+refused = [
+    ("unknown command", {"command": "self_destruct"}),
+    ("interval below the station's 10 s", {"command": "set_interval", "interval_s": 5}),
+    ("batch of 0", {"command": "set_batch", "batch": 0}),
+    ("data rate 15", {"command": "set_datarate", "adr": False, "dr": 15}),
+    ("a secret", {"command": "set_config", "key": "mqtt.password", "value": "x"}),
+    ("log level not in the schema", {"command": "set_config", "key": "log_level", "value": "Q"}),
+]
+for d, data in refused:
+    args = {k: v for k, v in data.items() if k != "command"}
+    try:
+        codec.encode_command(data["command"], **args)
+    except codec.CommandError as exc:
+        msg = str(exc)
+    else:
+        raise SystemExit(f"the Python encoder accepts {data}")
+    lines += [
+        "    - description: " + json.dumps("rejected: " + d),
+        "      input:",
+        "        data: " + json.dumps(data),
+        "      output:",
+        "        errors: " + json.dumps([msg]),
+        "        warnings: []",
+    ]
+lines += [
+    '    - description: "rejected: a port other than 10 (the station drops it)"',
+    "      input:",
+    "        fPort: 5",
+    '        data: {"command": "reboot", "cmd_id": 9}',
+    "      output:",
+    '        errors: ["commands go on FPort 10 (the station drops other ports), not 5"]',
     "        warnings: []",
 ]
 lines += ["downlinkDecoder:", "  fileName: climate-station.js", "  examples:"]

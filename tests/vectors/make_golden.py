@@ -276,6 +276,8 @@ def main() -> None:
         status = fw.status(**status_fields)
         ack = fw.ack(42, 4)
         lpp = fw.encode([s(1, T0, **FULL)], fmt="lpp")
+        smog = [s(2, T0, temperature_c=-2.5, pm2_5_ugm3=412.3, pm10_ugm3=566.0, co2_ppm=455)]
+        lpp_smog = fw.encode(smog, fmt="lpp")
     out = {
         "format_version": codec.VERSION,
         "comment": __doc__.strip().splitlines()[0],
@@ -329,6 +331,17 @@ def main() -> None:
             "kind": "lpp",
             "fport": 2,
             "input": {"samples": [s(1, T0, **FULL)]},
+            "received_at": None,
+            "frames": [{"hex": lf.hex(), "samples": 1, "decoded": codec.decode(lf, 2)}],
+        }
+    )
+    lf = lpp_smog[0][0]
+    out["vectors"].append(
+        {
+            "name": "Cayenne LPP, PM above 327.67 ug/m3 left out and named",
+            "kind": "lpp",
+            "fport": 2,
+            "input": {"samples": smog},
             "received_at": None,
             "frames": [{"hex": lf.hex(), "samples": 1, "decoded": codec.decode(lf, 2)}],
         }

@@ -68,7 +68,7 @@ test('downlink commands round-trip through encodeDownlink and decodeDownlink', (
     { command: 'reboot', cmd_id: 5 },
     { command: 'clear_journal', cmd_id: 255 },
     { command: 'set_config', cmd_id: 7, key: 'mqtt.port', value: 8883 },
-    { command: 'set_config', cmd_id: 8, key: 'station_id', value: 'Zürich-7' },
+    { command: 'set_config', cmd_id: 8, key: 'mqtt.user', value: 'Zürich-7' }, // any text: UTF-8
   ];
   for (const cmd of cmds) {
     const enc = c.encodeDownlink({ data: cmd });

@@ -15,6 +15,7 @@ The uplink encoder is firmware code (firmware/codec.py), run inside MicroPython 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 KEYS = (
     "temperature_c",
@@ -64,6 +65,18 @@ SENSOR_TYPES = (
 )
 
 LPP_ANALOG_IN, LPP_ILLUMINANCE, LPP_TEMPERATURE, LPP_HUMIDITY, LPP_BAROMETER = 2, 101, 103, 104, 115
+LPP_DIGITAL_IN = 0
+# Cayenne LPP has no CO2, PM or VOC type: the types the stations use, by name (decoded output's
+# `lpp_types`, so a dashboard user sees why CO2 shows up as "illuminance")
+LPP_TYPE_NAMES = {
+    LPP_ANALOG_IN: "analog input",
+    LPP_ILLUMINANCE: "illuminance",
+    LPP_TEMPERATURE: "temperature",
+    LPP_HUMIDITY: "humidity",
+    LPP_BAROMETER: "barometer",
+}
+LPP_LEFT_OUT_CHANNEL = 10  # digital input: bit i = channel PM1 + i did not fit (above 327.67)
+PM1_0 = 4
 
 
 class FrameError(ValueError):
@@ -357,12 +370,23 @@ def _decode_lpp(frame: bytes) -> list[dict]:
         LPP_HUMIDITY: 1,
         LPP_BAROMETER: 2,
     }
+    types: dict = {}
+    left_out: list[str] = []
     if not frame:
         raise FrameError("empty LPP frame")
     while i < len(frame):
         if i + 2 > len(frame):
             raise FrameError("LPP frame truncated")
         ch, typ = frame[i] - 1, frame[i + 1]
+        if frame[i] == LPP_LEFT_OUT_CHANNEL and typ == LPP_DIGITAL_IN:
+            if i + 3 > len(frame):
+                raise FrameError("LPP frame truncated")
+            mask = frame[i + 2]
+            if mask == 0 or mask >> 3:
+                raise FrameError(f"LPP left-out mask {mask} names no PM channel")
+            left_out = [KEYS[PM1_0 + b] for b in range(3) if mask & (1 << b)]
+            i += 3
+            continue
         if not 0 <= ch < N_CHANNELS:
             raise FrameError(f"unknown LPP channel {ch + 1}")
         if typ not in sizes:
@@ -381,7 +405,11 @@ def _decode_lpp(frame: bytes) -> list[dict]:
             LPP_BAROMETER: 10,
         }[typ]
         out[KEYS[ch]] = raw if scale == 1 else raw / scale
+        types[KEYS[ch]] = LPP_TYPE_NAMES[typ]
         i += 2 + size
+    out["lpp_types"] = types
+    if left_out:
+        out["left_out"] = left_out  # above 327.67 ug/m3: more than LPP's analog input holds
     return [out]
 
 
@@ -427,13 +455,63 @@ COMMANDS = {
 _NAMES = {v: k for k, v in COMMANDS.items()}
 
 
-def encode_command(name: str, cmd_id: int = 0, **args) -> bytes:
-    """Bytes of one downlink command; raises CommandError for an unknown name or bad argument."""
+# The station's config rules (firmware/config.py, written here by
+# tests/vectors/make_config_rules.py): dotted key -> [kind, constraint...]. The encoder refuses
+# what the station would refuse, so no downlink is spent on a command answered with an error.
+CONFIG_RULES: dict = json.loads((Path(__file__).with_name("config_rules.json")).read_text())
+_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._")
+
+
+def rule_problem(key: str, value) -> str | None:
+    """Why the station would refuse `value` for config key `key` (None: it accepts it).
+    The checks of firmware/config.py's _check, kind by kind."""
+    rule = CONFIG_RULES.get(key)
+    if rule is None:
+        return f"unknown config key {json.dumps(key)} (secrets and sections cannot be set by a command)"
+    kind = rule[0]
+    if kind == "int":
+        if type(value) is not int or not rule[1] <= value <= rule[2]:
+            return f"{key} must be an integer {rule[1]}..{rule[2]}"
+    elif kind == "float":
+        if type(value) not in (int, float) or not rule[1] <= value <= rule[2]:
+            return f"{key} must be a number {rule[1]}..{rule[2]}"
+    elif kind == "bool":
+        if type(value) is not bool:
+            return f"{key} must be true or false"
+    elif kind == "enum":
+        if value not in rule[1] or type(value) is not type(rule[1][0]):
+            return f"{key} must be one of {', '.join(map(str, rule[1]))}"
+    elif kind == "str":
+        if type(value) is not str:
+            return f"{key} must be text"
+        if not rule[1] <= len(value) <= rule[2]:
+            return f"{key} must be {rule[1]}..{rule[2]} characters"
+        if rule[3] is not None and any(c not in rule[3] for c in value):
+            return f"{key} may only contain {rule[3]}"
+    else:
+        return f"{key} cannot be set by a command"
+    return None
+
+
+def crc8(data: bytes) -> int:
+    """CRC-8 (polynomial 0x07, initial 0): the default cmd_id, a fingerprint of the command."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def encode_command(name: str, cmd_id: int | None = None, check: bool = True, **args) -> bytes:
+    """Bytes of one downlink command (FPort 10); raises CommandError for an unknown name, a bad
+    argument, or (check=True) anything the station's config rules refuse. cmd_id defaults to
+    a CRC-8 of the command, so the station's ack (which echoes it) names the command it
+    answers. check=False builds a command the station must refuse (tests of its checks)."""
     if name not in COMMANDS:
-        raise CommandError(f"unknown command {name!r} (one of {', '.join(COMMANDS)})")
-    if not isinstance(cmd_id, int) or not 0 <= cmd_id <= 255:
+        raise CommandError(f"unknown command {json.dumps(name)} (one of {', '.join(COMMANDS)})")
+    if cmd_id is not None and (type(cmd_id) is not int or not 0 <= cmd_id <= 255):
         raise CommandError("cmd_id must be 0..255")
-    head = bytes([(COMMAND_VERSION << 5) | COMMANDS[name], cmd_id])
     expected = {
         "set_interval": {"interval_s"},
         "set_batch": {"batch"},
@@ -443,29 +521,43 @@ def encode_command(name: str, cmd_id: int = 0, **args) -> bytes:
     if set(args) != expected:
         raise CommandError(f"{name} takes {', '.join(sorted(expected)) or 'no arguments'}")
 
-    def _int(key: str, lo: int, hi: int) -> int:
-        v = args[key]
-        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+    def _checked(key: str, value, lo: int, hi: int) -> int:
+        if type(value) is not int or not lo <= value <= hi:
             raise CommandError(f"{key} must be an integer {lo}..{hi}")
-        return v
+        problem = rule_problem(key, value) if check else None
+        if problem:
+            raise CommandError(problem)
+        return value
 
+    body = b""
     if name == "set_interval":
-        return head + _int("interval_s", 0, 0xFFFFFF).to_bytes(3, "big")
-    if name == "set_batch":
-        return head + bytes([_int("batch", 0, 255)])
-    if name == "set_datarate":
-        if not isinstance(args["adr"], bool):
+        body = _checked("interval_s", args["interval_s"], 0, 0xFFFFFF).to_bytes(3, "big")
+    elif name == "set_batch":
+        body = bytes([_checked("batch", args["batch"], 0, 255)])
+    elif name == "set_datarate":
+        if type(args["adr"]) is not bool:
             raise CommandError("adr must be true or false")
-        return head + bytes([(0x80 if args["adr"] else 0) | _int("dr", 0, 15)])
-    if name == "set_config":
+        body = bytes([(0x80 if args["adr"] else 0) | _checked("lorawan.dr", args["dr"], 0, 15)])
+    elif name == "set_config":
         key = args["key"]
-        if not isinstance(key, str) or not 1 <= len(key.encode()) <= 32:
+        if type(key) is not str or not 1 <= len(key.encode()) <= 32:
             raise CommandError("key must be 1..32 characters")
-        value = json.dumps(args["value"], separators=(",", ":")).encode()
+        if check and any(c not in _KEY_CHARS for c in key):
+            raise CommandError(f"unknown config key {key!r} (keys are letters, digits, '.', '_')")
+        try:
+            value = json.dumps(args["value"], separators=(",", ":"), allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise CommandError(f"value cannot be sent as JSON ({exc})") from None
         if len(value) > 64:
             raise CommandError("value must encode to at most 64 bytes of JSON")
-        return head + bytes([len(key.encode())]) + key.encode() + value
-    return head
+        problem = rule_problem(key, args["value"]) if check else None
+        if problem:
+            raise CommandError(problem)
+        body = bytes([len(key.encode())]) + key.encode() + value
+    op = bytes([(COMMAND_VERSION << 5) | COMMANDS[name]])
+    if cmd_id is None:
+        cmd_id = crc8(op + body)
+    return op + bytes([cmd_id]) + body
 
 
 def decode_command(payload: bytes) -> dict:
