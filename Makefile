@@ -11,11 +11,18 @@ RUN_ARGS ?=
 
 .PHONY: run test venv bench soak lint format clean
 
-$(STAMP): requirements.txt constraints.txt pyproject.toml mplib.lock.json
+WASM32 := tests/wasm32
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml mplib.lock.json $(WASM32)/package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/stationctl mplib install
+	@# the 32-bit MicroPython (WebAssembly port, runs under Node), pinned with its integrity hash
+	@if command -v npm >/dev/null 2>&1; then \
+		mkdir -p $(VENV)/wasm32 && cp $(WASM32)/package.json $(WASM32)/package-lock.json $(VENV)/wasm32/ && \
+		npm ci --prefix $(VENV)/wasm32 --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the 32-bit MicroPython tests ([wasm32]) cannot run (install Node 18+)"; fi
 	@touch $(STAMP)
 
 venv: $(STAMP)

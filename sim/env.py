@@ -191,7 +191,9 @@ def _rush(h):
 
 
 def data_dir():
-    d = os.getenv("STATION_SHARED_DATA")
+    # The WebAssembly port's os has no getenv: its test runner (tests/wasm32/run.mjs) puts the
+    # shared data at the default place instead.
+    d = os.getenv("STATION_SHARED_DATA") if hasattr(os, "getenv") else None
     if d:
         return d
     return "../shared/data"

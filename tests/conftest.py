@@ -1,15 +1,28 @@
-"""pytest plugin: MicroPython-side tests (tests/**/mp_test_*.py) run inside unix MicroPython.
+"""pytest plugin: MicroPython-side tests (tests/**/mp_test_*.py) run inside unix MicroPython,
+and the pure-logic ones on a 32-bit MicroPython as well.
 
-Each file runs once in a fresh `micropython` process (tests/mp_runner.py); every `test_*`
-function in it becomes one pytest item. A file may ask for a device-sized heap with a line
-`# mp-heapsize: 64K` near its top. A file with a line `# mp-port-profiles: generic esp32 rp2` runs
-once per named I2C port error profile (sim/i2c.py PROFILES; the test reads it as
-`mptest.PORT_PROFILE`), and its items are named `test_x[esp32]`.
+Each file runs once per interpreter (and port profile) in a fresh process (tests/mp_runner.py);
+every `test_*` function in it becomes one pytest item per run. Lines near the top of a file:
+
+  # mp-heapsize: 64K          a device-sized heap
+  # mp-timeout: 600           seconds for one run of the file (default 300; three times that
+                              on wasm32)
+  # mp-port-profiles: generic esp32 rp2
+                              one run per I2C port error profile (sim/i2c.py PROFILES; the test
+                              reads it as `mptest.PORT_PROFILE`); items named `test_x[esp32]`
+  # mp-ports: unix wasm32     interpreters to run on (default: unix). wasm32 is the official
+                              MicroPython WebAssembly port under Node (tests/wasm32/run.mjs):
+                              small ints of 31 bits like ESP32 and RP2040, so a heap_lock test
+                              there also catches integers above 2**30; items named
+                              `test_x[wasm32]` (`test_x[wasm32-esp32]` with a profile)
+  # mp-xfail-wasm32: test_a test_b -- reason
+                              known to fail on that interpreter until fixed (strict: a pass fails)
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,11 +34,14 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS.parent / "host_tools"))
 
-from stationctl.mpenv import micropython_env, micropython_exe  # noqa: E402
+from stationctl.mpenv import micropython_env, micropython_exe, wasm32_command  # noqa: E402
 
 _HEAP_RE = re.compile(rb"^#\s*mp-heapsize:\s*(\w+)", re.M)
 _TIMEOUT_RE = re.compile(rb"^#\s*mp-timeout:\s*(\d+)", re.M)
 _PROFILES_RE = re.compile(rb"^#\s*mp-port-profiles:\s*([\w ]+)$", re.M)
+_PORTS_RE = re.compile(rb"^#\s*mp-ports:\s*([\w ]+?)\s*$", re.M)
+_XFAIL_RE = re.compile(rb"^#\s*mp-xfail-(\w+):\s*([\w ]+?)\s*--\s*(.+?)\s*$", re.M)
+PORTS = ("unix", "wasm32")
 
 
 class MicroPythonFailure(Exception):
@@ -52,14 +68,21 @@ def pytest_pycollect_makemodule(module_path: Path, parent):
 
 
 class MpFile(pytest.File):
-    def _run(self, names=(), profile=None):
-        src = self.path.read_bytes()
-        cmd = [str(micropython_exe())]
+    def _command(self, port, src):
         m = _HEAP_RE.search(src)
-        if m:
-            cmd += ["-X", "heapsize=" + m.group(1).decode()]
+        heap = ["-X", "heapsize=" + m.group(1).decode()] if m else []
+        if port == "wasm32":
+            # the WebAssembly port's default heap is 1 MiB; the unix port's default is larger
+            return wasm32_command() + (heap or ["-X", "heapsize=2M"])
+        return [str(micropython_exe())] + heap
+
+    def _run(self, port, profile, names=()):
+        src = self.path.read_bytes()
+        cmd = self._command(port, src)
         m = _TIMEOUT_RE.search(src)
         timeout = int(m.group(1)) if m else 300
+        if port == "wasm32":
+            timeout *= 3
         cmd += [str(TESTS / "mp_runner.py"), str(self.path), *names]
         env = micropython_env()
         env["MICROPYPATH"] = str(TESTS) + ":" + env["MICROPYPATH"]
@@ -83,20 +106,42 @@ class MpFile(pytest.File):
     def collect(self):
         # Discover test names statically (def test_...) so collection needs no interpreter run.
         text = self.path.read_text()
+        src = text.encode()
         names = re.findall(r"^def (test_\w+)\s*\(", text, re.M)
-        m = _PROFILES_RE.search(text.encode())
+        m = _PROFILES_RE.search(src)
         profiles = m.group(1).decode().split() if m else [None]
+        m = _PORTS_RE.search(src)
+        ports = m.group(1).decode().split() if m else ["unix"]
+        for port in ports:
+            if port not in PORTS:
+                raise ValueError(f"{self.path.name}: unknown port {port!r} (known: {PORTS})")
+        xfail = {}
+        for m in _XFAIL_RE.finditer(src):
+            for name in m.group(2).decode().split():
+                xfail[(m.group(1).decode(), name)] = m.group(3).decode()
         self._results = {}
-        for profile in profiles:
-            for name in sorted(names):
-                item = name if profile is None else f"{name}[{profile}]"
-                yield MpItem.from_parent(self, name=item, test_name=name, profile=profile)
+        for port in ports:
+            for profile in profiles:
+                tags = [t for t in (None if port == "unix" else port, profile) if t]
+                for name in sorted(names):
+                    item = MpItem.from_parent(
+                        self,
+                        name=f"{name}[{'-'.join(tags)}]" if tags else name,
+                        test_name=name,
+                        profile=profile,
+                        port=port,
+                    )
+                    if (port, name) in xfail:
+                        item.add_marker(pytest.mark.xfail(reason=xfail[(port, name)], strict=True))
+                    yield item
 
-    def results(self, profile=None):
-        if profile not in self._results:
-            stdout, stderr = self._run(profile=profile)
-            self._results[profile] = _parse(stdout, stderr)
-        return self._results[profile]
+    def results(self, port, profile):
+        if (port, profile) not in self._results:
+            if port == "wasm32" and shutil.which("node") is None:
+                pytest.skip("Node is not installed: the 32-bit MicroPython runs under Node")
+            stdout, stderr = self._run(port, profile)
+            self._results[(port, profile)] = _parse(stdout, stderr)
+        return self._results[(port, profile)]
 
 
 def _parse(stdout: str, stderr: str) -> dict[str, tuple[str, str]]:
@@ -126,13 +171,14 @@ def _parse(stdout: str, stderr: str) -> dict[str, tuple[str, str]]:
 
 
 class MpItem(pytest.Item):
-    def __init__(self, *, test_name, profile, **kwargs):
+    def __init__(self, *, test_name, profile, port, **kwargs):
         super().__init__(**kwargs)
         self.test_name = test_name
         self.profile = profile
+        self.port = port
 
     def runtest(self):
-        results = self.parent.results(self.profile)
+        results = self.parent.results(self.port, self.profile)
         if "<import>" in results:
             raise MicroPythonFailure("import failed:\n" + results["<import>"][1])
         status, detail = results.get(self.test_name, ("MISSING", ""))
@@ -148,8 +194,8 @@ class MpItem(pytest.Item):
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, MicroPythonFailure):
-            return f"[micropython] {self.name} failed:\n{excinfo.value}"
+            return f"[micropython {self.port}] {self.name} failed:\n{excinfo.value}"
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, 0, f"[mp] {self.name}"
+        return self.path, 0, f"[mp {self.port}] {self.name}"

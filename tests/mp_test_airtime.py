@@ -1,5 +1,6 @@
 # Airtime: time on air against hand-worked values of the LoRa formula, duty cycle, join limits,
 # and the daily fair-use budget surviving a reboot.
+# mp-ports: unix wasm32
 from sim import vtime
 
 vtime.install()

@@ -1,6 +1,7 @@
 # Firmware codec inside MicroPython: zero allocation on the hot path, range handling, batching
 # limits, the journal inverse (decode_sample) and fuzzing of it.
 # mp-heapsize: 256K
+# mp-ports: unix wasm32
 import codec
 import micropython
 import sample as S

@@ -1,6 +1,7 @@
 # Downlink commands inside MicroPython: every command and error code, atomic apply (nothing
 # changes on a rejected command), and a fuzz of 12,000 random and mutated payloads.
 # mp-heapsize: 256K
+# mp-ports: unix wasm32
 import json
 import os
 

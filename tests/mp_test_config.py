@@ -1,4 +1,5 @@
 # Station config: defaults, validation with every problem listed, fallback to the last good file.
+# mp-ports: unix wasm32
 import os
 
 import config

@@ -1,4 +1,5 @@
 # Diagnostic lines: one line per event, stable layout, parseable key=value fields.
+# mp-ports: unix wasm32
 from sim import vtime
 
 vtime.install()

@@ -1,5 +1,6 @@
 # The journal: recovery after a power cut at every byte of an append, random corruption, bounds.
 # mp-heapsize: 128K
+# mp-ports: unix wasm32
 import os
 
 import diag

