@@ -71,3 +71,56 @@ def test_live_encoding_gives_ages():
     out = [json.loads(x) for x in dec.stdout.splitlines()]
     assert [d["age_s"] for d in out] == [3000, 2400, 1800, 1200, 600, 0]
     assert [d["time"] for d in out] == [1767225605 + 600 * i for i in range(6)]
+
+
+def _lines(samples) -> str:
+    return "".join(json.dumps(s) + "\n" for s in samples)
+
+
+def test_batch_numbers_samples_that_carry_no_seq():
+    """--batch used to send one sample per frame when lines had no seq (all seq 0)."""
+    bare = [{k: v for k, v in s.items() if k != "seq"} for s in SAMPLES]
+    enc = stationctl("encode", "--batch", "6", "--count", stdin=_lines(bare))
+    assert enc.returncode == 0, enc.stderr
+    assert enc.stdout.split() [1::2] == ["6"]  # fmt: skip
+    dec = stationctl("decode", enc.stdout.split()[0])
+    assert [json.loads(x)["seq"] for x in dec.stdout.splitlines()] == [0, 1, 2, 3, 4, 5]
+    p = stationctl("encode", "--batch", "6", stdin=_lines([{"temperature_c": 20.0}] * 3))
+    assert p.returncode == 2 and "line 1: --batch needs each sample's time" in p.stderr
+
+
+def test_encode_streams_any_number_of_samples_in_bounded_memory():
+    """3,000 samples used to exhaust the MicroPython helper's heap (MemoryError, then a
+    JSONDecodeError on the host). Frames across request boundaries are those of one pass."""
+    from stationctl.payload.firmware_codec import FirmwareCodec
+
+    many = [{"time": 1767225600 + 600 * i + (300 if i == 333 else 0),
+             "temperature_c": 20 + (i % 7) / 10, "humidity_pct": 50.0,
+             "health": {"clock_synced": True}} for i in range(3000)]  # fmt: skip
+    enc = stationctl("encode", "--batch", "64", "--count", stdin=_lines(many))
+    assert enc.returncode == 0, enc.stderr
+    words = enc.stdout.split()
+    assert sum(int(n) for n in words[1::2]) == 3000
+    numbered = [dict(s, seq=i) for i, s in enumerate(many[:450])]
+    with FirmwareCodec() as fw:
+        one_pass = [f.hex() for f, _ in fw.encode(numbered, batch=64)]
+    enc = stationctl("encode", "--batch", "64", stdin=_lines(many[:450]))
+    assert enc.stdout.split() == one_pass
+
+
+def test_encode_refuses_values_it_cannot_carry_with_the_line():
+    good = json.dumps(SAMPLES[0])
+    for bad, msg in [
+        ('{"temperature_c": true}', "line 2: temperature_c must be a number or null, got true"),
+        ('{"temperature_c": "21"}', 'line 2: temperature_c must be a number or null, got "21"'),
+        ('{"temperature_c": NaN}', "line 2: not JSON (NaN is not a measured value)"),
+        ('{"co2_ppm": Infinity}', "line 2: not JSON (Infinity is not a measured value)"),
+        ('{"time": 4294967296}', "line 2: time 4294967296 does not fit 32 bits"),
+        ('{"time": 1767225600000}', "does not fit 32 bits (milliseconds? the format carries"),
+        ('{"time": -1}', "line 2: time -1 is negative"),
+        ('{"time": 1.5}', "line 2: time must be whole seconds, got 1.5"),
+        ('{"seq": -3}', "line 2: seq must be a whole number >= 0, got -3"),
+    ]:
+        p = stationctl("encode", stdin=good + "\n" + bad + "\n")
+        assert p.returncode == 2 and msg in p.stderr, (bad, p.stderr)
+        assert p.stdout == "", bad

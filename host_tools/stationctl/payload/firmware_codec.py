@@ -46,7 +46,11 @@ class FirmwareCodec:
         line = self.proc.stdout.readline()
         if not line:
             raise EncoderError(self._died())
-        out = json.loads(line)
+        try:
+            out = json.loads(line)
+        except ValueError:
+            # e.g. a MemoryError traceback instead of an answer
+            raise EncoderError(f"MicroPython codec tool answered {line.strip()[:200]!r}") from None
         if "error" in out:
             raise EncoderError(out["error"])
         return out

@@ -197,6 +197,9 @@ def main():
             out = ops[req["op"]](req)
         except (ValueError, KeyError, TypeError) as exc:
             out = {"error": "%s: %s" % (type(exc).__name__, exc)}
+        except MemoryError:
+            req = out = None
+            out = {"error": "MemoryError: the request does not fit the encoder's heap"}
         sys.stdout.write(json.dumps(out))
         sys.stdout.write("\n")
 
