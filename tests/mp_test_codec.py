@@ -71,6 +71,27 @@ def test_encode_batch_allocates_nothing():
     locked(lambda: codec.encode_batch(ss, 32, out, 242, now))
 
 
+def test_batch_of_coarse_readings_uses_steps_and_allocates_nothing():
+    """Whole hPa, whole % RH, whole ug/m3: deltas go in units of 10, 2 and 10 quanta (the
+    'stepped' bit after the Rice parameters); finding the steps allocates nothing either."""
+    ss = []
+    for k in range(24):
+        vals = (20.0 + (k % 5) * 0.1, 60.0 + k % 3, 1008.0 + k // 8, None,
+                None, 7.0 + k % 4, 12.0 + k % 6, None, None)  # fmt: skip
+        ss.append(make(200 + k, T0 + 600 * k, vals))
+    out = bytearray(242)
+    now = T0 + 600 * 23
+    res = locked(lambda: codec.encode_batch(ss, 24, out, 242, now))
+    eq(res[1], 24, "all 24 samples in one frame")
+    eq(codec._step[S.PRESSURE], 10, "pressure step: 1 hPa")
+    eq(codec._step[S.HUMIDITY], 2, "humidity step: 1 %")
+    eq(codec._step[S.PM2_5], 10, "PM2.5 step: 1 ug/m3")
+    eq(codec._step[S.TEMPERATURE], 1, "temperature: no step")
+    fine = series(24)  # fine-grained: no step, the frame pays the one 'stepped' bit
+    locked(lambda: codec.encode_batch(fine, 24, out, 242, now))
+    eq(codec._step[S.PRESSURE], 1, "fine pressure: no step")
+
+
 def test_quantisation_without_floats_matches_rounding():
     # _quant reads IEEE-754 bits; compare with float rounding away from ties
     cases = (

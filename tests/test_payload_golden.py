@@ -205,3 +205,53 @@ def test_worked_example_in_the_spec_matches_the_golden_frame():
     assert len(bits) % 8 == 0
     frame = bytes(int(bits[i : i + 8], 2) for i in range(0, len(bits), 8))
     assert frame.hex() == _vectors("sample")[1]["frames"][0]["hex"]
+
+
+def test_battery_of_a_12_v_station_assembled_from_the_spec():
+    """13.2 V used to be dropped and flagged implausible (the range ended at 5 V): the full
+    form is u12 up to 40 V now; a Li-ion 3.71 V still takes the 8-bit short form."""
+    w = _Bits()
+    w.put(0b010, 3), w.put(0, 2), w.put(2, 2), w.put(0, 1)  # v2, single, unix time, mask
+    w.put(70, 8), w.put(1767225600 + 3000, 32)
+    w.put(0b100000011, 9), w.put(0, 1)  # T, RH, battery; no health block
+    w.put(0, 1), w.put(115 + 400 - 300, 9)  # 11.5 degC
+    w.put(154, 8)  # 77 %
+    w.put(1, 1), w.put(1320, 12)  # 13.2 V: full form
+    (vec,) = [v for v in _vectors("sample") if v["name"].startswith("12 V station")]
+    assert w.frame().hex() == vec["frames"][0]["hex"]
+    (dec,) = codec.decode(w.frame())
+    assert dec["battery_v"] == 13.2 and dec["health"]["implausible"] == []
+    full = _vectors("sample")[0]  # the full station with a 3.71 V Li-ion cell
+    assert full["frames"][0]["decoded"][0]["battery_v"] == 3.71
+    assert len(bytes.fromhex(full["frames"][0]["hex"])) == 19  # as in format v1
+
+
+def test_a_channel_no_decoder_knows_is_stepped_over_and_reported():
+    """Extension rule (spec 5.1): channel 9 does not exist for any decoder of this format; the
+    known channels decode, the unknown one is reported with its raw value (and a warning in
+    the JavaScript formatter), and an extension entry naming a base channel is an error."""
+    (vec,) = _vectors("extension")
+    frame = bytes.fromhex(vec["frames"][0]["hex"])
+    (dec,) = codec.decode(frame)
+    assert dec["unknown_channels"] == [{"id": 9, "raw": 623}]
+    assert (dec["temperature_c"], dec["humidity_pct"], dec["pressure_hpa"]) == (21.4, 45.5, 1013.2)
+    (js,) = _js_decode_all([{"hex": frame.hex(), "fport": 1, "recv": None}])
+    assert js["errors"] == [] and js["data"]["unknown_channels"] == [{"id": 9, "raw": 623}]
+    assert js["warnings"] == [
+        "channel 9 is not known to this decoder (raw value in unknown_channels)"
+    ]
+    # two entries of other widths, health masks beside them: still stepped over exactly
+    w = _Bits()
+    w.put(0b010, 3), w.put(0, 2), w.put(0, 2), w.put(0, 1)
+    w.put(1, 8), w.put(0b000000001, 9), w.put(0, 1)  # temperature only, RH flag 0
+    w.put(1, 1), w.put(0, 3), w.put(0b100, 3), w.put(0b000000010, 9)  # extended; fault: RH
+    w.put(1, 3)  # two entries
+    w.put(40, 6), w.put(31, 5), w.put(0xDEADBEEF, 32)
+    w.put(63, 6), w.put(0, 5), w.put(1, 1)
+    w.put(0, 1), w.put(150 + 400 - 300, 9)  # 15.0 degC, short form
+    (dec,) = codec.decode(w.frame(), 1, 1000)
+    assert dec["unknown_channels"] == [{"id": 40, "raw": 0xDEADBEEF}, {"id": 63, "raw": 1}]
+    assert dec["temperature_c"] == 15.0 and dec["health"]["fault"] == ["humidity_pct"]
+    (js,) = _js_decode_all([{"hex": w.frame().hex(), "fport": 1, "recv": 1000}])
+    assert js["data"]["unknown_channels"] == dec["unknown_channels"]
+    assert js["data"]["temperature_c"] == 15.0
