@@ -1,5 +1,5 @@
 """Chip models served over stdin/stdout, so drivers we did not write (CPython libraries) can talk to
-them: the third-party-driver oracles (tests/test_driver_oracles.py, via tests/chipbus.py).
+them: the third-party-driver oracles (tests/test_driver_oracles.py, via tests/hostkit/chipbus.py).
 
     micropython sim/chipserver.py PROFILE MODEL...     e.g. generic sht4x scd4x sgp40 pms5003
 

@@ -3,7 +3,7 @@
     micropython sim/drivercost.py        (from the repository root, firmware path set up)
 
 For each driver: one read against its chip model (virtual time, bus and wire timing included),
-then the same read replayed from the recorded bytes through tests/replay.py's allocation-free
+then the same read replayed from the recorded bytes through tests/mpkit/replay.py's allocation-free
 bus (the simulated buses allocate, machine.I2C/UART do not) with automatic GC off, counting heap
 bytes per read: of the driver's integer read path, and of the station adapter (float conversion).
 """
@@ -12,7 +12,7 @@ import sys
 
 if sys.path and sys.path[0].rstrip("/").endswith("sim"):
     sys.path.pop(0)
-sys.path.append("tests")
+sys.path.append("tests/mpkit")
 
 from sim import vtime  # noqa: E402
 

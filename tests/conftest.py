@@ -1,7 +1,7 @@
 """pytest plugin: MicroPython-side tests (tests/**/mp_test_*.py) run inside unix MicroPython,
 and the pure-logic ones on a 32-bit MicroPython as well.
 
-Each file runs once per interpreter (and port profile) in a fresh process (tests/mp_runner.py);
+Each file runs once per interpreter (and port profile) in a fresh process (tests/mpkit/mp_runner.py);
 every `test_*` function in it becomes one pytest item per run. Lines near the top of a file:
 
   # mp-heapsize: 64K          a device-sized heap
@@ -83,9 +83,9 @@ class MpFile(pytest.File):
         timeout = int(m.group(1)) if m else 300
         if port == "wasm32":
             timeout *= 3
-        cmd += [str(TESTS / "mp_runner.py"), str(self.path), *names]
+        cmd += [str(TESTS / "mpkit" / "mp_runner.py"), str(self.path), *names]
         env = micropython_env()
-        env["MICROPYPATH"] = str(TESTS) + ":" + env["MICROPYPATH"]
+        env["MICROPYPATH"] = str(TESTS / "mpkit") + ":" + str(TESTS) + ":" + env["MICROPYPATH"]
         if profile:
             env["MP_PORT_PROFILE"] = profile
         # a private scratch folder per file run, so parallel runs never share station files

@@ -11,7 +11,7 @@ import json
 
 import pytest
 from adafruit_bme280 import basic as ada
-from mpy import run_mp
+from hostkit.micropython import run_mp
 
 DUMP = r"""
 import binascii

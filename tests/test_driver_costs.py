@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mpy import run_mp
+from hostkit.micropython import run_mp
 
 # virtual ms per read: conversion/command times of the datasheets plus bus or 9600-baud wire time
 EXPECTED_MS = {

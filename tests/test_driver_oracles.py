@@ -2,7 +2,7 @@
 
 Adafruit's CircuitPython drivers (SHT4x, SCD4x, SGP40, PM2.5) and a PyPI SDS011 client
 (sds011lib) run here in CPython; the chip models run in unix MicroPython (sim/chipserver.py)
-behind thin bus adapters (tests/chipbus.py), with the libraries' sleeps moved to virtual time.
+behind thin bus adapters (tests/hostkit/chipbus.py), with the libraries' sleeps moved to virtual time.
 Our MicroPython drivers read the same models over the same grid of conditions; both must agree
 with each other and with the conditions. A model that drifts from the chip (a command the
 library needs, a timing it relies on) makes the library fail here.
@@ -19,8 +19,8 @@ import adafruit_sgp40 as ada_sgp40
 import adafruit_sht4x as ada_sht4x
 import pytest
 import sds011lib
-from chipbus import I2C, ChipServer, Serial, VirtualTime
-from mpy import run_mp
+from hostkit.chipbus import I2C, ChipServer, Serial, VirtualTime
+from hostkit.micropython import run_mp
 
 PROFILES = ("generic", "esp32", "rp2")
 

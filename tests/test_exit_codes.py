@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import re
 
-from mpy import REPO
-from simstation import stationctl
+from hostkit.micropython import REPO
+from hostkit.sim_device import stationctl
 from stationctl import __version__, exitcodes
 from stationctl.cli import COMMANDS, build_parser
 

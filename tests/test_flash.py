@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 from esptool.util import FatalError
-from simstation import BIN, REPO, sim_station, stationctl
+from hostkit.sim_device import BIN, REPO, sim_station, stationctl
 from stationctl.station import flash as fl
 
 BOARDS = REPO / "board_configs"

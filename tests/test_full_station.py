@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-from mpy import REPO
+from hostkit.micropython import REPO
 
 BOARD = str(REPO / "board_configs" / "unix-sim-full.json")
 CHANNELS = (

@@ -23,7 +23,7 @@ import sys
 import time
 
 import pytest
-from mpy import REPO
+from hostkit.micropython import REPO
 
 KIB = 1024
 TARGET = 64 * KIB

@@ -9,7 +9,7 @@ import os
 import subprocess
 import time
 
-from simstation import BIN, BOARD, SimDevice, stationctl
+from hostkit.sim_device import BIN, BOARD, SimDevice, stationctl
 from stationctl.commands.monitor import _use_colour
 from stationctl.station.monitor import Monitor, parse_line
 

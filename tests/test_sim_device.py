@@ -6,7 +6,7 @@ import subprocess
 import time
 
 import pytest
-from simstation import BIN, BOARD, sim_station, stationctl
+from hostkit.sim_device import BIN, BOARD, sim_station, stationctl
 from stationctl.station.transport import PortBusyError, SerialTransport, TransportExecError
 
 MAIN = b'import time\nprint("main running")\nwhile True:\n    time.sleep(0.05)\n'

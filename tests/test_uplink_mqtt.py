@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from mqtt_proxy import Proxy
+from hostkit.mqtt_proxy import Proxy
+from hostkit.station_run import StationRun, decode_seqs, report, wait_for
 from stationctl.virtual.broker import Broker, Subscriber, kinds_available
-from uplinkkit import StationRun, decode_seqs, report, wait_for
 
 KINDS = [
     pytest.param(

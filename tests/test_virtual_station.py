@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from mpy import REPO
+from hostkit.micropython import REPO
 
 
 def stationctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ import math
 import random
 
 import pytest
-from mpy import run_mp
+from hostkit.micropython import run_mp
 
 voc_algorithm = pytest.importorskip("sensirion_gas_index_algorithm.voc_algorithm")
 

@@ -18,10 +18,10 @@ import time
 from collections import defaultdict
 
 import pytest
-from mqtt_proxy import Proxy
+from hostkit.mqtt_proxy import Proxy
+from hostkit.station_run import StationRun, decode_seqs, report, wait_for
 from stationctl.virtual import vstation
 from stationctl.virtual.broker import Broker, Subscriber, kinds_available
-from uplinkkit import StationRun, decode_seqs, report, wait_for
 
 DAY = 86400
 PREFIX = "climate/station-0000"

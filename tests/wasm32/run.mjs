@@ -110,7 +110,7 @@ async function main() {
   mkdirs(mp.FS, "/tmp");
   mp.FS.chdir(cwd);
   // This port's os has no getenv: the test harness's own variables (MP_*) are written down in
-  // a module, wasm32env.getenv (tests/mptest.py uses it); MP_TMP is made in memory.
+  // a module, wasm32env.getenv (tests/mpkit/mptest.py uses it); MP_TMP is made in memory.
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith("MP_")) env[k] = v;
   if (env.MP_TMP) mkdirs(mp.FS, env.MP_TMP);

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "host_tools"))
 
 from stationctl.mpenv import spawn  # noqa: E402

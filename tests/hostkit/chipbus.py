@@ -15,8 +15,9 @@ from __future__ import annotations
 import subprocess
 import time as _time
 
-from mpy import REPO
 from stationctl.mpenv import micropython_env, micropython_exe
+
+from hostkit.micropython import REPO
 
 
 class ChipServer:

@@ -1,6 +1,6 @@
 """Runs one MicroPython-side test file inside the unix `micropython` interpreter.
 
-Usage: micropython tests/mp_runner.py tests/mp_test_x.py [name ...]
+Usage: micropython tests/mpkit/mp_runner.py tests/mp_test_x.py [name ...]
 Prints one line per test: `@@PASS name`, `@@FAIL name` (traceback follows), `@@SKIP name reason`,
 and `@@DONE` at the end. tests/conftest.py turns these into pytest results.
 A test module may define setup() and teardown(), called around every test.
