@@ -17,6 +17,9 @@ every `test_*` function in it becomes one pytest item per run. Lines near the to
                               `test_x[wasm32]` (`test_x[wasm32-esp32]` with a profile)
   # mp-xfail-wasm32: test_a test_b -- reason
                               known to fail on that interpreter until fixed (strict: a pass fails)
+
+Test helpers: tests/mpkit/ runs inside MicroPython (on the path of every mp_test_*.py: mptest,
+stationkit, replay); tests/hostkit/ is the CPython side (see its __init__).
 """
 
 from __future__ import annotations
@@ -24,17 +27,15 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from hostkit.micropython import run_mp
+from stationctl.mpenv import micropython_exe, micropython_path, wasm32_command
 
 TESTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS))
-sys.path.insert(0, str(TESTS.parent / "host_tools"))
-
-from stationctl.mpenv import micropython_env, micropython_exe, wasm32_command  # noqa: E402
+MPKIT = TESTS / "mpkit"  # the MicroPython-side kit: mptest, mp_runner, stationkit, replay
 
 _HEAP_RE = re.compile(rb"^#\s*mp-heapsize:\s*(\w+)", re.M)
 _TIMEOUT_RE = re.compile(rb"^#\s*mp-timeout:\s*(\d+)", re.M)
@@ -83,16 +84,20 @@ class MpFile(pytest.File):
         timeout = int(m.group(1)) if m else 300
         if port == "wasm32":
             timeout *= 3
-        cmd += [str(TESTS / "mpkit" / "mp_runner.py"), str(self.path), *names]
-        env = micropython_env()
-        env["MICROPYPATH"] = str(TESTS / "mpkit") + ":" + str(TESTS) + ":" + env["MICROPYPATH"]
+        # tests/ itself too: the wasm32 runner copies only the folders on this path
+        env = {"MICROPYPATH": str(MPKIT) + ":" + str(TESTS) + ":" + micropython_path()}
         if profile:
             env["MP_PORT_PROFILE"] = profile
         # a private scratch folder per file run, so parallel runs never share station files
         env["MP_TMP"] = tempfile.mkdtemp(prefix="mp_" + self.path.stem + "_")
         try:
-            proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(TESTS.parent)
+            proc = run_mp(
+                script=str(MPKIT / "mp_runner.py"),
+                args=[str(self.path), *names],
+                interpreter=cmd,
+                timeout=timeout,
+                env_extra=env,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout or ""

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hostkit.micropython import REPO
+from stationctl.mpenv import REPO_ROOT as REPO
 from stationctl.mpenv import mpy_cross_exe
 
 DEVICE_FILES = sorted((REPO / "firmware").glob("*.py")) + sorted((REPO / "drivers").glob("*.py"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from hostkit.sim_device import BOARD, sim_station, stationctl, tree
+from hostkit.cli import stationctl
+from hostkit.sim_device import BOARD, sim_station, tree
 from stationctl.station import deploy as dp
 from stationctl.station.session import connect
 from stationctl.station.transport import TransportError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
-from hostkit.micropython import REPO
+from stationctl.mpenv import REPO_ROOT as REPO
 
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]*\.[A-Z][A-Z0-9_.]*$")
 _BARE = {"BOOT", "SENSORS", "SAMPLE", "DELIVERY", "DOWNLINK", "REBOOT", "CRASH"}

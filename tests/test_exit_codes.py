@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import re
 
-from hostkit.micropython import REPO
-from hostkit.sim_device import stationctl
+from hostkit.cli import stationctl
 from stationctl import __version__, exitcodes
 from stationctl.cli import COMMANDS, build_parser
+from stationctl.mpenv import REPO_ROOT as REPO
 
 
 def test_the_scheme_is_documented_where_a_technician_looks():

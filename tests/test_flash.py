@@ -8,7 +8,9 @@ import subprocess
 
 import pytest
 from esptool.util import FatalError
-from hostkit.sim_device import BIN, REPO, sim_station, stationctl
+from hostkit.cli import BIN, stationctl
+from hostkit.sim_device import sim_station
+from stationctl.mpenv import REPO_ROOT as REPO
 from stationctl.station import flash as fl
 
 BOARDS = REPO / "board_configs"

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-from hostkit.micropython import REPO
+from stationctl.mpenv import REPO_ROOT as REPO
 
 BOARD = str(REPO / "board_configs" / "unix-sim-full.json")
 CHANNELS = (

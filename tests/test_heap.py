@@ -23,7 +23,7 @@ import sys
 import time
 
 import pytest
-from hostkit.micropython import REPO
+from stationctl.mpenv import REPO_ROOT as REPO
 
 KIB = 1024
 TARGET = 64 * KIB

@@ -9,9 +9,11 @@ import os
 import subprocess
 import time
 
-from hostkit.sim_device import BIN, BOARD, SimDevice, stationctl
+from hostkit.cli import BIN, stationctl
+from hostkit.sim_device import BOARD
 from stationctl.commands.monitor import _use_colour
 from stationctl.station.monitor import Monitor, parse_line
+from stationctl.virtual.simdevice import SimDevice
 
 
 def test_parse_diag_lines():

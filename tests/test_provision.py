@@ -7,7 +7,9 @@ import json
 import threading
 import time
 
-from hostkit.sim_device import BOARD, SimDevice, stationctl
+from hostkit.cli import stationctl
+from hostkit.sim_device import BOARD
+from stationctl.virtual.simdevice import SimDevice
 
 KEY = "00112233445566778899AABBCCDDEEFF"
 FLEET = f"""station_id,board,uplink,interval_s,mqtt_host,mqtt_password,lorawan_deveui,lorawan_joineui,lorawan_appkey

@@ -6,7 +6,8 @@ import subprocess
 import time
 
 import pytest
-from hostkit.sim_device import BIN, BOARD, sim_station, stationctl
+from hostkit.cli import BIN, stationctl
+from hostkit.sim_device import BOARD, sim_station
 from stationctl.station.transport import PortBusyError, SerialTransport, TransportExecError
 
 MAIN = b'import time\nprint("main running")\nwhile True:\n    time.sleep(0.05)\n'

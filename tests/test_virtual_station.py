@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from hostkit.micropython import REPO
+from stationctl.mpenv import REPO_ROOT as REPO
 
 
 def stationctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

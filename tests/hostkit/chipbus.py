@@ -15,9 +15,8 @@ from __future__ import annotations
 import subprocess
 import time as _time
 
+from stationctl.mpenv import REPO_ROOT as REPO
 from stationctl.mpenv import micropython_env, micropython_exe
-
-from hostkit.micropython import REPO
 
 
 class ChipServer:

@@ -1,18 +1,11 @@
-"""Helpers to run code inside the pinned unix MicroPython from host tests."""
+"""Run code inside the pinned unix MicroPython from host tests (and the mp_test_*.py runner)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "host_tools"))
-
-from stationctl.mpenv import micropython_env, micropython_exe  # noqa: E402
-
-MICROPYTHON = micropython_exe()
+from stationctl.mpenv import REPO_ROOT, micropython_env, micropython_exe
 
 
 def run_mp(
@@ -24,10 +17,13 @@ def run_mp(
     env_extra: dict | None = None,
     cwd: Path | None = None,
     check: bool = True,
+    interpreter: list[str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run MicroPython code or a script with the firmware path set up; returns the process."""
-    cmd = [str(MICROPYTHON)]
-    if heapsize:
+    """Run MicroPython code or a script from the repository root with the firmware path set up;
+    returns the process (text). Raises subprocess.TimeoutExpired after `timeout` seconds.
+    `interpreter` replaces the pinned unix port and `heapsize` (e.g. the wasm32 port's command)."""
+    cmd = list(interpreter) if interpreter else [str(micropython_exe())]
+    if heapsize and not interpreter:
         cmd += ["-X", f"heapsize={heapsize}"]
     if code is not None:
         cmd += ["-c", code]
@@ -38,13 +34,10 @@ def run_mp(
     if env_extra:
         env.update(env_extra)
     proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(cwd or REPO)
+        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=str(cwd or REPO_ROOT)
     )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"micropython exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return proc
-
-
-__all__ = ["run_mp", "MICROPYTHON", "REPO", "os"]

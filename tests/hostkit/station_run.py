@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "host_tools"))
-
-from stationctl.mpenv import spawn  # noqa: E402
-from stationctl.payload import decoder as codec  # noqa: E402
-from stationctl.payload.seqnum import unwrap_seq  # noqa: E402
-from stationctl.virtual import vstation  # noqa: E402
+from stationctl.mpenv import spawn
+from stationctl.payload import decoder as codec
+from stationctl.payload.seqnum import unwrap_seq
+from stationctl.virtual import vstation
 
 
 class StationRun:

@@ -8,13 +8,12 @@ through the JavaScript formatter under Node and checks them against the Python d
 
 import datetime
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "host_tools"))
+from stationctl.payload import decoder as codec
 
-from stationctl.payload import decoder as codec  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+
 
 G = json.loads((REPO / "tests" / "vectors" / "golden.json").read_text())
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "host_tools"))
+from stationctl.mpenv import micropython_env, micropython_exe
 
-from stationctl.mpenv import micropython_env, micropython_exe  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 JSON_RULES = REPO / "host_tools" / "stationctl" / "payload" / "config_rules.json"
 JS = REPO / "host_tools" / "payload" / "climate-station.js"

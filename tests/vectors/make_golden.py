@@ -12,14 +12,13 @@ bit by bit from docs/payload-format.md in the test itself, independently of any 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "host_tools"))
+from stationctl.payload import decoder as codec
+from stationctl.payload.firmware_codec import FirmwareCodec
 
-from stationctl.payload import decoder as codec  # noqa: E402
-from stationctl.payload.firmware_codec import FirmwareCodec  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 SYNC = {"clock_synced": True}
