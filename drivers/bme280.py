@@ -145,11 +145,19 @@ class BME280:
         self.compensate(self.adc_t, self.adc_p, self.adc_h)
 
     def compensate(self, adc_t, adc_p, adc_h):
-        """Datasheet integer compensation; sets temp_cdeg, press_q8, hum_q10."""
+        """Datasheet integer compensation; sets temp_cdeg, press_q8, hum_q10.
+
+        Bit-exact with the datasheet's formulas (section 4.2.3), computed so that no
+        intermediate leaves the 31-bit small-int range of a board for any 16-bit calibration
+        and -77..127 degC (an integer above 2**30 is a heap object there): products are split
+        where they would grow past 2**30, and the 64-bit pressure formula runs on 10-bit limbs."""
         T1 = self.dig_T1
-        var1 = ((((adc_t >> 3) - (T1 << 1))) * self.dig_T2) >> 11
-        x = (adc_t >> 4) - T1
-        var2 = (((x * x) >> 12) * self.dig_T3) >> 14
+        # var1 = (((adc_t >> 3) - 2 T1) T2) >> 11, with d = dh 2**11 + dl split to keep d T2 small
+        d = (adc_t >> 3) - (T1 << 1)
+        var1 = (d >> 11) * self.dig_T2 + (((d & 0x7FF) * self.dig_T2) >> 11)
+        # var2 = ((x*x >> 12) T3) >> 14
+        sq = _sq_shr(x=(adc_t >> 4) - T1, s=12)
+        var2 = (sq >> 14) * self.dig_T3 + (((sq & 0x3FFF) * self.dig_T3) >> 14)
         t_fine = var1 + var2
         self.t_fine = t_fine
         self.temp_cdeg = (t_fine * 5 + 128) >> 8
@@ -157,41 +165,88 @@ class BME280:
         self.hum_q10 = self._humidity(adc_h, t_fine)
 
     def _pressure(self, adc_p, t_fine):
-        # Datasheet 4.2.3 64-bit formula, result in Pa as Q24.8. Two products of the reference code
-        # exceed 62 bits; they are split exactly so no intermediate leaves the small-int range
-        # of a 64-bit port (no allocation):
-        #   ((2**47 + v1) * P1) >> 33 == P1 * 2**14 + ((v1 * P1) >> 33)
-        #   (N * 3125) // v1        == (N // v1) * 3125 + ((N % v1) * 3125) // v1   (N, v1 > 0)
+        # Datasheet 4.2.3 64-bit formula, result in Pa as Q24.8, on the limb registers _W1/_W2:
+        #   D = P1 2**14 + ((B P1) >> 33),  B = ((a a P3) >> 8) + ((a P2) << 12),  a = t_fine - 128000
+        #   U = (N << 31) - (a a P6 + ((a P5) << 17) + (P4 << 35)),  N = 2**20 - adc_p
+        #   p = (U 3125) // D, then the P7..P9 correction
+        # ((2**47 + B) P1) >> 33 == P1 2**14 + ((B P1) >> 33) exactly; U 3125 is never formed:
+        # p = (U // D) 3125 + ((U % D) 3125) // D.
+        a = t_fine - 128000
         P1 = self.dig_P1
-        v1 = t_fine - 128000
-        v2 = v1 * v1 * self.dig_P6
-        v2 = v2 + ((v1 * self.dig_P5) << 17)
-        v2 = v2 + (self.dig_P4 << 35)
-        v1 = ((v1 * v1 * self.dig_P3) >> 8) + ((v1 * self.dig_P2) << 12)
-        v1 = (P1 << 14) + ((v1 * P1) >> 33)
-        if v1 <= 0:
+        w1 = _W1
+        w2 = _W2
+        _w_set(w1, a)
+        _w_mul(w1, a)
+        _w_mul(w1, self.dig_P3)
+        _w_shr(w1, 8)
+        _w_set(w2, a)
+        _w_mul(w2, self.dig_P2)
+        _w_mul(w2, 4096)
+        _w_add(w1, w2)  # B
+        _w_mul(w1, P1)
+        _w_shr(w1, 33)
+        d = (P1 << 14) + _w_small(w1)
+        if d <= 0:
             return 0  # avoid division by zero (datasheet returns 0)
-        n = ((1048576 - adc_p) << 31) - v2
-        if n < 0:
+        _w_set(w1, a)
+        _w_mul(w1, a)
+        _w_mul(w1, self.dig_P6)
+        _w_set(w2, a)
+        _w_mul(w2, self.dig_P5)
+        _w_mul(w2, 1 << 17)
+        _w_add(w1, w2)
+        _w_set(w2, self.dig_P4)
+        _w_mul(w2, 1 << 18)
+        _w_mul(w2, 1 << 17)
+        _w_add(w1, w2)
+        _w_mul(w1, -1)  # -var2
+        _w_set(w2, 1048576 - adc_p)
+        _w_mul(w2, 1 << 16)
+        _w_mul(w2, 1 << 15)
+        _w_add(w1, w2)  # U
+        if w1[5] < 0:
             return 0  # outside the chip's range; the C code's truncation would differ here
-        p = (n // v1) * 3125 + ((n % v1) * 3125) // v1
-        r = p >> 13
-        v1 = (self.dig_P9 * r * r) >> 25
-        v2 = (self.dig_P8 * p) >> 19
-        return ((p + v1 + v2) >> 8) + (self.dig_P7 << 4)
+        r = _w_divmod(w1, d)
+        _w_mul(w1, 3125)
+        _w_add_small(w1, _mul_div(r, 3125, d))  # p
+        _w_copy(w2, w1)
+        _w_shr(w2, 13)
+        x = _w_small(w2)  # p >> 13
+        _w_set(w2, self.dig_P9)
+        _w_mul(w2, x)
+        _w_mul(w2, x)
+        _w_shr(w2, 25)
+        v1 = _w_small(w2)
+        _w_copy(w2, w1)
+        _w_mul(w2, self.dig_P8)
+        _w_shr(w2, 19)
+        _w_add_small(w1, v1 + _w_small(w2))
+        _w_shr(w1, 8)
+        return _w_small(w1) + (self.dig_P7 << 4)
 
     def _humidity(self, adc_h, t_fine):
+        # Datasheet 4.2.3 32-bit formula with the products that outgrow 2**30 split.
         v = t_fine - 76800
-        a = ((adc_h << 14) - (self.dig_H4 << 20) - (self.dig_H5 * v) + 16384) >> 15
-        b = (((((v * self.dig_H6) >> 10) * (((v * self.dig_H3) >> 11) + 32768)) >> 10) + 2097152)
-        v = a * ((b * self.dig_H2 + 8192) >> 14)
-        w = v >> 15
-        v = v - ((((w * w) >> 7) * self.dig_H1) >> 4)
-        if v < 0:
-            v = 0
-        elif v > 419430400:
-            v = 419430400
-        return v >> 12
+        H5 = self.dig_H5
+        # a = (adc_h 2**14 - H4 2**20 - H5 v + 2**14) >> 15, with H5 v = H5 (vh 2**14 + vl)
+        a = (adc_h + 1 - (self.dig_H4 << 6) - H5 * (v >> 14) + ((-H5 * (v & 0x3FFF)) >> 14)) >> 1
+        m1 = (v * self.dig_H6) >> 10
+        m2 = ((v * self.dig_H3) >> 11) + 32768
+        b = m1 * (m2 >> 10) + ((m1 * (m2 & 0x3FF)) >> 10) + 2097152
+        H2 = self.dig_H2
+        c = (b >> 14) * H2 + (((b & 0x3FFF) * H2 + 8192) >> 14)
+        # v = a c as w 2**15 + lo; the datasheet's v >> 15 is w
+        w = a * (c >> 15) + ((a * (c & 0x7FFF)) >> 15)
+        lo = (a * (c & 0x7FFF)) & 0x7FFF
+        sq = _sq_shr(x=w, s=7)
+        H1 = self.dig_H1
+        lo -= (sq >> 4) * H1 + (((sq & 0xF) * H1) >> 4)
+        w += lo >> 15  # v - correction = w 2**15 + (lo & 0x7FFF)
+        if w < 0:
+            return 0
+        if w >= 12800:  # 419430400 = 12800 2**15: the datasheet's upper clamp
+            return 102400
+        return (w << 3) + ((lo & 0x7FFF) >> 12)
 
     @property
     def temperature_c(self):
@@ -220,3 +275,121 @@ def _s16(v):
 
 def _s12(v):
     return v - 4096 if v > 2047 else v
+
+
+def _sq_shr(x, s):
+    """(x * x) >> s for |x| < 2**16 and s <= 14, without forming x * x (up to 2**32)."""
+    if x < 0:
+        x = -x
+    m = (1 << s) - 1
+    h = x >> s
+    lo = x & m
+    # x*x = h*h 2**(2s) + 2 h lo 2**s + lo*lo
+    return ((h * h) << s) + 2 * h * lo + ((lo * lo) >> s)
+
+
+def _mul_div(r, c, d):
+    """(r * c) // d for 0 <= r < d and 0 < c < 2**12, by doubling, every value below d."""
+    q = 0
+    acc = 0  # q * d + acc == (bits of c so far) * r, 0 <= acc < d
+    for b in range(11, -1, -1):
+        e = d - acc
+        if acc >= e:
+            acc -= e
+            q = q + q + 1
+        else:
+            acc += acc
+            q += q
+        if (c >> b) & 1:
+            e = d - r
+            if acc >= e:
+                acc -= e
+                q += 1
+            else:
+                acc += r
+    return q
+
+
+# Wide integers for the 64-bit pressure formula: value = sum(w[i] 2**(10 i)), w[0..4] in
+# 0..1023, w[5] signed. A 10-bit limb times a multiplier below 2**20 stays below 2**30.
+_W1 = [0] * 6
+_W2 = [0] * 6
+
+
+def _w_set(w, x):
+    for i in range(5):
+        w[i] = x & 0x3FF
+        x >>= 10
+    w[5] = x
+
+
+def _w_copy(w, v):
+    for i in range(6):
+        w[i] = v[i]
+
+
+def _w_mul(w, c):
+    # |c| <= 2**20: limb * c + carry stays below 2**30
+    t = 0
+    for i in range(5):
+        t += w[i] * c
+        w[i] = t & 0x3FF
+        t >>= 10
+    w[5] = w[5] * c + t
+
+
+def _w_add(w, v):
+    t = 0
+    for i in range(5):
+        t += w[i] + v[i]
+        w[i] = t & 0x3FF
+        t >>= 10
+    w[5] += v[5] + t
+
+
+def _w_add_small(w, x):
+    t = x
+    for i in range(5):
+        t += w[i]
+        w[i] = t & 0x3FF
+        t >>= 10
+    w[5] += t
+
+
+def _w_shr(w, s):
+    # floor(value / 2**s); limb i takes bits 10 i + s .. 10 i + s + 9 (read before written)
+    for i in range(5):
+        b = 10 * i + s
+        k = b // 10
+        r = b - 10 * k
+        if k >= 5:
+            w[i] = (w[5] >> (b - 50)) & 0x3FF
+        else:
+            w[i] = ((w[k] >> r) | ((w[k + 1] & ((1 << r) - 1)) << (10 - r))) & 0x3FF
+    w[5] >>= s
+
+
+def _w_small(w):
+    x = w[5]
+    for i in range(4, -1, -1):
+        x = (x << 10) | w[i]
+    return x
+
+
+def _w_divmod(w, d):
+    """w //= d for w >= 0 and 0 < d; returns w % d. Bit by bit, every value below d."""
+    r = w[5] % d
+    w[5] //= d
+    for i in range(4, -1, -1):
+        limb = w[i]
+        q = 0
+        for b in range(9, -1, -1):
+            e = d - r - ((limb >> b) & 1)  # r + r + bit >= d  <=>  r >= e
+            if r >= e:
+                r -= e
+                q = q + q + 1
+            else:
+                r = r + r + ((limb >> b) & 1)
+                q += q
+        w[i] = q
+    return r

@@ -157,7 +157,7 @@ def _parse(stdout: str, stderr: str) -> dict[str, tuple[str, str]]:
     for line in stdout.splitlines():
         if line.startswith("@@"):
             if current is not None:
-                results[current] = (results[current][0], "\n".join(buf))
+                results[current] = (results[current][0], _detail(results[current][1], buf))
             current = None
             buf = []
             word, _, rest = line[2:].partition(" ")
@@ -170,9 +170,14 @@ def _parse(stdout: str, stderr: str) -> dict[str, tuple[str, str]]:
         else:
             buf.append(line)
     if current is not None:
-        results[current] = (results[current][0], results[current][1] + "\n".join(buf))
+        results[current] = (results[current][0], _detail(results[current][1], buf))
     results["<stderr>"] = ("INFO", stderr + ("\n" + tail if tail else ""))
     return results
+
+
+def _detail(reason: str, lines: list[str]) -> str:
+    # a SKIP's reason is on its own line; a FAIL's traceback follows it
+    return "\n".join([reason] + lines if reason else lines)
 
 
 class MpItem(pytest.Item):

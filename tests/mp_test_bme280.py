@@ -1,8 +1,8 @@
 # BME280 driver against the register-level model and the Bosch datasheet arithmetic.
 # mp-heapsize: 256K
 # mp-ports: unix wasm32
-# mp-xfail-wasm32: test_measure_allocates_nothing -- the 64-bit pressure formula makes integers above 2**30 (issue 12 defect 6)
 import errno
+import sys
 
 from sim import vtime
 
@@ -10,7 +10,7 @@ vtime.install()
 
 import bme280  # noqa: E402
 import micropython  # noqa: E402
-from mptest import approx, eq, raises  # noqa: E402
+from mptest import Skip, approx, eq, raises  # noqa: E402
 
 from sim.bme280 import BME280Model  # noqa: E402
 from sim.env import Environment  # noqa: E402
@@ -52,6 +52,10 @@ def test_datasheet_worked_example():
 
 
 def test_readings_match_environment_over_range():
+    if sys.platform == "webassembly":
+        # 240 conversions of the model (float bisection) take over a minute on this port; the
+        # arithmetic is checked there by the bit-exact tests
+        raise Skip("slow on the WebAssembly port; covered by the bit-exact tests")
     d = bme280.BME280(bus, 0x76)
     worst = [0.0, 0.0, 0.0]
     for t in (-40.0, -12.3, 0.0, 4.56, 21.43, 37.7, 60.0, 85.0):
@@ -119,18 +123,123 @@ def test_soft_reset_mid_run_reports_skipped_measurement():
     d.measure()
 
 
+# Calibrations of real chips: the sim's default, Bosch's worked example, two breakout boards.
+REAL_CALIBS = (
+    None,
+    {"T1": 27504, "T2": 26435, "T3": -1000, "P1": 36477, "P2": -10685, "P3": 3024, "P4": 2855,
+     "P5": 140, "P6": -7, "P7": 15500, "P8": -14600, "P9": 6000,
+     "H1": 75, "H2": 370, "H3": 0, "H4": 313, "H5": 50, "H6": 30},
+    {"T1": 28830, "T2": 26276, "T3": 50, "P1": 37763, "P2": -10523, "P3": 3024, "P4": 6632,
+     "P5": -85, "P6": -7, "P7": 9900, "P8": -10230, "P9": 4285,
+     "H1": 75, "H2": 351, "H3": 0, "H4": 346, "H5": 0, "H6": 30},
+)  # fmt: skip
+
+
 def test_measure_allocates_nothing():
-    d = bme280.BME280(bus, 0x76)
-    d.measure()
-    # model side allocates (it is simulation); measure the driver's own compensation path
-    micropython.heap_lock()
-    try:
-        for _ in range(10):
-            d.compensate(d.adc_t, d.adc_p, d.adc_h)
-    finally:
-        micropython.heap_unlock()
-    if d.temp_cdeg == 0:
-        raise AssertionError("no result")
+    # On a 32-bit port (the wasm32 run of this file) an integer above 2**30 is a heap object:
+    # the compensation must stay within 31-bit small ints over the chip's whole range.
+    global model
+    for cal in REAL_CALIBS:
+        b = SimI2C()
+        model = b.attach(BME280Model(env, calib=cal))
+        vtime.advance_ms(5)
+        d = bme280.BME280(b, 0x76)
+        d.measure()
+        codes = []
+        for t in (-40.0, 0.0, 25.0, 85.0):
+            for p in (300.0, 1013.25, 1100.0):
+                for rh in (0.0, 50.0, 100.0):
+                    codes.append(model.raw_for(t, rh, p))
+        # model side allocates (it is simulation); measure the driver's own compensation path
+        for adc in codes:
+            micropython.heap_lock()
+            try:
+                d.compensate(adc[0], adc[1], adc[2])
+            finally:
+                micropython.heap_unlock()
+        micropython.heap_lock()
+        try:
+            d.measure()  # the whole read path, bus included, once the model has the data ready
+        except MemoryError:
+            pass  # the simulated bus and model allocate; the compensation above did not
+        finally:
+            micropython.heap_unlock()
+        if d.temp_cdeg == 0:
+            raise AssertionError("no result")
+
+
+def _reference(c, adc_t, adc_p, adc_h):
+    """The datasheet's integer formulas (4.2.3) written plainly: big ints wherever needed."""
+    v1 = (((adc_t >> 3) - (c["T1"] << 1)) * c["T2"]) >> 11
+    v2 = (((((adc_t >> 4) - c["T1"]) * ((adc_t >> 4) - c["T1"])) >> 12) * c["T3"]) >> 14
+    tf = v1 + v2
+    v1 = tf - 128000
+    v2 = v1 * v1 * c["P6"] + ((v1 * c["P5"]) << 17) + (c["P4"] << 35)
+    v1 = ((v1 * v1 * c["P3"]) >> 8) + ((v1 * c["P2"]) << 12)
+    v1 = (((1 << 47) + v1) * c["P1"]) >> 33
+    n = ((1048576 - adc_p) << 31) - v2
+    if v1 <= 0 or n < 0:
+        p = 0
+    else:
+        p = (n * 3125) // v1
+        v1 = (c["P9"] * (p >> 13) * (p >> 13)) >> 25
+        v2 = (c["P8"] * p) >> 19
+        p = ((p + v1 + v2) >> 8) + (c["P7"] << 4)
+    v = tf - 76800
+    v = ((((adc_h << 14) - (c["H4"] << 20) - (c["H5"] * v)) + 16384) >> 15) * (
+        ((((((v * c["H6"]) >> 10) * (((v * c["H3"]) >> 11) + 32768)) >> 10) + 2097152) * c["H2"]
+         + 8192) >> 14
+    )  # fmt: skip
+    v = v - (((((v >> 15) * (v >> 15)) >> 7) * c["H1"]) >> 4)
+    v = 0 if v < 0 else (419430400 if v > 419430400 else v)
+    return tf, (tf * 5 + 128) >> 8, p, v >> 12
+
+
+def test_compensation_is_bit_exact_over_random_calibrations():
+    # Every 16-bit calibration the registers can hold, every ADC code: the split arithmetic
+    # equals the plain datasheet formulas exactly (also on the 32-bit port).
+    import random
+
+    random.seed(12)
+    b = Bare()
+    n = 3000 if sys.maxsize > (1 << 31) else 1000  # the WebAssembly port is slower
+    for _ in range(n):
+        c = {
+            "T1": random.getrandbits(16), "T2": random.getrandbits(16) - 32768,
+            "T3": random.getrandbits(16) - 32768, "P1": random.getrandbits(16) or 1,
+            "H1": random.getrandbits(8), "H2": random.getrandbits(16) - 32768,
+            "H3": random.getrandbits(8), "H4": random.getrandbits(12) - 2048,
+            "H5": random.getrandbits(12) - 2048, "H6": random.getrandbits(8) - 128,
+        }  # fmt: skip
+        for i in range(2, 10):
+            c["P%d" % i] = random.getrandbits(16) - 32768
+        for k, v in c.items():
+            setattr(b, "dig_" + k, v)
+        adc_t = random.getrandbits(20)
+        adc_p = random.getrandbits(20)
+        adc_h = random.getrandbits(16)
+        b.compensate(adc_t, adc_p, adc_h)
+        eq((b.t_fine, b.temp_cdeg, b.press_q8, b.hum_q10), _reference(c, adc_t, adc_p, adc_h),
+           "calibration %r adc %d %d %d" % (c, adc_t, adc_p, adc_h))  # fmt: skip
+
+
+def test_compensation_is_bit_exact_with_real_calibrations_over_the_range():
+    b = Bare()
+    for cal in REAL_CALIBS:
+        m = BME280Model(env, calib=cal)
+        c = m.cal
+        for k, v in c.items():
+            setattr(b, "dig_" + k, v)
+        for t in (-40.0, -10.0, 0.0, 21.8, 25.0, 60.0, 85.0):
+            for p in (300.0, 700.0, 1013.25, 1100.0):
+                for rh in (0.0, 30.0, 66.6, 100.0):
+                    adc = m.raw_for(t, rh, p)
+                    b.compensate(adc[0], adc[1], adc[2])
+                    eq(
+                        (b.t_fine, b.temp_cdeg, b.press_q8, b.hum_q10),
+                        _reference(c, *adc),
+                        "%r" % (adc,),
+                    )
 
 
 def test_stuck_value_fault_freezes_readings():

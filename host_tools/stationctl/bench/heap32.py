@@ -20,7 +20,8 @@ _DRV_RE = re.compile(r"^(\w+)\s+read\s+[\d.]+ ms\s+driver\s+(\d+) B/read", re.M)
 
 def _run(cmd: list[str]) -> str:
     env = micropython_env()
-    env["MICROPYPATH"] = str(REPO_ROOT / "tests") + ":" + env["MICROPYPATH"]
+    # the test kit sim/drivercost.py uses (replay); the wasm32 runner copies only these folders
+    env["MICROPYPATH"] = str(REPO_ROOT / "tests" / "mpkit") + ":" + env["MICROPYPATH"]
     proc = subprocess.run(
         cmd, capture_output=True, text=True, env=env, cwd=str(REPO_ROOT), timeout=600
     )
