@@ -9,8 +9,10 @@
     m.joined, m.dr, m.wait_ms              link status: joined, data rate, modem-reported wait
 
 Each dialect supplies `parse(line) -> (event, arg)` turning one reply line into an event; the
-transaction logic here is shared. Every wait has a deadline (ticks_diff), the UART is injected,
-buffers are made once. Keys go to the modem and nowhere else: nothing here logs a command line.
+transaction logic here is shared. Every wait has a deadline (ticks_diff) and the UART is
+injected. Reply lines are short text read once per command, not a hot path: they are decoded
+into new strings (and a line split across UART reads is joined by concatenation), which the
+cycle's heap budget covers. Keys go to the modem and nowhere else: nothing here logs a command line.
 """
 
 import time
@@ -179,7 +181,7 @@ class LorawanModem:
                 value = arg
             elif ev == EV_OK:
                 return ev, (arg if arg is not None else value)
-            elif ev in (EV_OK, EV_ERROR, EV_PARAM, EV_BUSY, EV_NO_CHANNEL, EV_NOT_JOINED, EV_LENGTH):
+            elif ev in (EV_ERROR, EV_PARAM, EV_BUSY, EV_NO_CHANNEL, EV_NOT_JOINED, EV_LENGTH):
                 if ev == EV_NO_CHANNEL:
                     self.wait_ms = arg
                 return ev, value
