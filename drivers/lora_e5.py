@@ -7,7 +7,18 @@ ending in `Done`: `Start`, `Wait ACK`, `ACK Received`, `RXWIN1, RSSI <r>, SNR <s
 `PORT: <p>; RX: "<hex>"`, `Done`; or one of `Please join network first`, `No free channel`,
 `No band in <ms>ms` (duty cycle), `LoRaWAN modem is busy`, `Length error <n>`, `DR error`.
 A confirmed send without `ACK Received` before `Done` was not acknowledged. `AT+JOIN` ends with
-`Done` too, after `Network joined` / `Joined already` or `Join failed`.
+`Done` too, after `Network joined` or `Join failed`; on a module that kept its session it
+answers `+JOIN: Joined already` and nothing more (issue 18).
+
+Some replies have two lines with the same prefix: `AT+DR` and `AT+DR=<n>` answer `+DR: DR4` then
+`+DR: EU868 DR4  SF8  BW125K` (capture: CampusIoT/tutorial wio-lora-e5/AT.md), `AT+ID` three
+`+ID:` lines. A reply is therefore paired with its command by the prefix (`REPLY_BY_KEY`), and
+the further lines of it are read before the next command. `ERROR(-1)` is "parameter invalid"
+(PARAM), `ERROR(-11)` a malformed command (PARAM), `ERROR(-10)` an unknown one.
+US915: setup selects sub-band 2 (`AT+CH=NUM,8-15`, TTN's gateways) and allows DR0-4 only.
+Unconfirmed without hardware (issue 18 item 8): whether `AT+RETRY=0` is accepted (Seeed's
+Arduino library clamps to 1-15), `AT+KEY=APPKEY` answers on firmware 4.0.11, long downlinks
+arriving in pieces beyond the 256-byte line limit.
 """
 
 from lorawan_modem import (
@@ -35,8 +46,8 @@ _TX_KEYS = ("MSGHEX", "CMSGHEX", "MSG", "CMSG", "JOIN")
 
 
 def _error(rest):
-    # ERROR(-11): command format error; ERROR(-10): unknown command; others: generic
-    if rest.startswith("ERROR(-11)") or rest.startswith("ERROR(-2)"):
+    # ERROR(-1): parameter invalid; ERROR(-11): command format error; ERROR(-10): unknown command
+    if rest.startswith("ERROR(-1)") or rest.startswith("ERROR(-11)") or rest.startswith("ERROR(-2)"):
         return EV_PARAM, None
     return EV_ERROR, None
 
@@ -87,7 +98,9 @@ def _tx_line(rest):
             if data:
                 return EV_RX, (port, data)
         return EV_RX_META, None
-    if rest.startswith("Network joined") or rest.startswith("Joined already"):
+    if rest.startswith("Joined already"):
+        return EV_JOINED, "already"  # a final reply: no request sent, no Done follows
+    if rest.startswith("Network joined"):
         return EV_JOINED, None
     if rest.startswith("Join failed"):
         return EV_JOIN_FAILED, None
@@ -102,6 +115,14 @@ class LoraE5(LorawanModem):
     JOIN_CMD = "AT+JOIN"
     DR_QUERY = "AT+DR"
     ENDS_WITH_DONE = True
+    REPLY_BY_KEY = True
+
+    @staticmethod
+    def line_key(line):
+        if not line.startswith("+"):
+            return None
+        end = line.find(":")
+        return line[1:end] if end > 0 else None
 
     @staticmethod
     def parse(line):
@@ -122,10 +143,15 @@ class LoraE5(LorawanModem):
     def setup_commands(self, deveui, joineui, appkey, region, dr, adr, retries):
         if region not in ("EU868", "US915"):
             raise ValueError("lora_e5: unsupported region %r" % (region,))
+        top = 5 if region == "EU868" else 4
+        if dr < 0 or dr > top:
+            raise ValueError("lora_e5: %s has DR0-%d, not DR%d" % (region, top, dr))
+        sub_band = ("AT+CH=NUM,8-15",) if region == "US915" else ()
         return (
             "AT",
             "AT+MODE=LWOTAA",
             "AT+DR=" + region,
+        ) + sub_band + (
             "AT+CLASS=A",
             'AT+ID=DevEui,"%s"' % deveui,
             'AT+ID=AppEui,"%s"' % joineui,

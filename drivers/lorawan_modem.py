@@ -3,10 +3,18 @@
     m = Rak3172(uart)  or  LoraE5(uart)
     m.setup(deveui, joineui, appkey, region="EU868", dr=5, adr=True)  -> result
     m.join(timeout_ms)                     -> JOINED | JOIN_FAILED | BUSY | NO_CHANNEL | ...
-    m.send(port, payload, confirmed)       -> SENT | ACKED | NO_ACK | BUSY | NO_CHANNEL |
-                                              NOT_JOINED | LENGTH | ERROR | TIMEOUT
-    m.downlink()                           -> (port, bytes) received with the last send, or None
+    m.send(port, payload, confirmed, toa_ms=airtime)
+                                           -> SENT | ACKED | NO_ACK | BUSY | NO_CHANNEL |
+                                              NOT_JOINED | LENGTH | PARAM | ERROR | TIMEOUT
+    m.downlink()                           -> (port, bytes) received since the last call, or None
     m.joined, m.dr, m.wait_ms              link status: joined, data rate, modem-reported wait
+    m.join_requests, m.empty_uplinks       what the radio sent that the caller did not ask for
+                                           one by one (join retries, MAC flushes): counters
+
+A command's reply is the first status line that belongs to it: RUI3 ends every command with a
+status line; the LoRa-E5 prefixes every reply line with the command's name (`+DR: ...`), so a
+line with another prefix (the second line of an earlier reply, an event) is never taken as the
+reply (`REPLY_BY_KEY`).
 
 Each dialect supplies `parse(line) -> (event, arg)` turning one reply line into an event; the
 transaction logic here is shared. Every wait has a deadline (ticks_diff) and the UART is
@@ -61,6 +69,10 @@ EV_ACK_WAIT = const(18)  # confirmed uplink sent, waiting for the ACK
 EV_TIMEOUT = const(19)  # no final status line before the deadline (command())
 
 _LINE = const(256)
+_RX_END_MS = const(3000)  # from the end of an uplink to the end of its RX2 window, with margin
+_TOA_GUESS_MS = const(3000)  # airtime assumed when the caller gives none (SF12, long frame)
+_LINGER_MS = const(60)  # more lines of one reply follow within a few character times
+_DOWN_MAX = const(4)
 
 
 class ModemError(OSError):
@@ -92,6 +104,10 @@ class LorawanModem:
     CMD_TIMEOUT_MS = 2000
     SEND_TIMEOUT_MS = 15000
     JOIN_TIMEOUT_MS = 20000
+    REPLY_BY_KEY = False  # replies carry the command's name (LoRa-E5)
+    JOIN_RETRIES = 0  # join requests the modem repeats by itself after a failed one
+    JOIN_RETRY_INTERVAL_MS = 0
+    SENT_ON_OK = False  # an unconfirmed send may end with OK alone (RUI3 before TX_DONE)
 
     def __init__(self, uart):
         self.uart = uart
@@ -102,14 +118,22 @@ class LorawanModem:
         self.confirmed = None  # current confirmed mode in the modem (RAK: AT+CFM)
         self.port = None  # current port (LoRa-E5: AT+PORT)
         self.rebooted = False
-        self._down = None
+        self._down = []
         self.lines = 0
         self.unknown = 0
+        self.join_requests = 0  # join requests transmitted (each success or failure seen)
+        self.empty_uplinks = 0  # uplinks without payload the modem sent on its own
+        self.tx_done_seen = False  # this modem announces the end of a send (+EVT:TX_DONE)
 
     # --- dialect hooks ---
     @staticmethod
     def parse(line):
         raise NotImplementedError
+
+    @staticmethod
+    def line_key(line):
+        """The command name a reply line belongs to (REPLY_BY_KEY dialects), else None."""
+        return None
 
     # --- line I/O ---
     def _write(self, text):
@@ -153,38 +177,78 @@ class LorawanModem:
         elif ev == EV_NOT_JOINED:
             self.joined = False
         elif ev == EV_RX:
-            self._down = arg
+            if len(self._down) < _DOWN_MAX:
+                self._down.append(arg)
+        elif ev == EV_JOINED:
+            self.joined = True
+            if arg is None:  # not "Joined already": a join request went out and was accepted
+                self.join_requests += 1
+        elif ev == EV_JOIN_FAILED:
+            self.join_requests += 1
+        elif ev == EV_TX_DONE:
+            self.tx_done_seen = True
         elif ev == EV_NONE:
             self.unknown += 1
         return ev, arg
 
     def drain(self):
-        """Read and interpret whatever the modem said on its own (events, a reboot banner)."""
+        """Read and interpret whatever the modem said on its own (events, a reboot banner, a
+        join accepted after the modem's own retry)."""
         while self.uart.any():
             line = self._readline(time.ticks_add(time.ticks_ms(), 50))
             if line is None:
                 return
-            self._event(line)
+            self._unsolicited(self._event(line)[0])
+
+    def _unsolicited(self, ev):
+        """An event outside any transaction (dialects count what it tells)."""
+
+    @staticmethod
+    def command_key(text):
+        """"AT+DR=5" -> "DR", "AT" -> "AT": the name its reply lines carry."""
+        if not text.startswith("AT+"):
+            return "AT"
+        end = text.find("=")
+        return text[3:] if end < 0 else text[3:end]
 
     def command(self, text, timeout_ms=None):
         """Send one command; (event, value) of its final status line (EV_OK, EV_ERROR, ...)."""
         self.drain()
         self._write(text)
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.CMD_TIMEOUT_MS)
+        key = self.command_key(text) if self.REPLY_BY_KEY else None
         value = None
         while True:
             line = self._readline(deadline)
             if line is None:
                 return EV_TIMEOUT, value
             ev, arg = self._event(line)
+            if key is not None and self.line_key(line) != key:
+                self._unsolicited(ev)
+                continue  # a late line of an earlier reply, or an event: not ours
             if ev == EV_VALUE:
                 value = arg
             elif ev == EV_OK:
+                if key is not None:
+                    self._linger(key)
                 return ev, (arg if arg is not None else value)
             elif ev in (EV_ERROR, EV_PARAM, EV_BUSY, EV_NO_CHANNEL, EV_NOT_JOINED, EV_LENGTH):
                 if ev == EV_NO_CHANNEL:
                     self.wait_ms = arg
                 return ev, value
+
+    def _linger(self, key):
+        """Read the further lines of a multi-line reply (`+DR: DR4` then `+DR: EU868 DR4 ...`)."""
+        t = time.ticks_add(time.ticks_ms(), _LINGER_MS)
+        while True:
+            line = self._readline(t)
+            if line is None:
+                return
+            ev, _ = self._event(line)
+            if self.line_key(line) != key:
+                self._unsolicited(ev)
+            else:
+                t = time.ticks_add(time.ticks_ms(), _LINGER_MS)
 
     def _ok(self, text):
         ev, _ = self.command(text)
@@ -196,21 +260,29 @@ class LorawanModem:
         return ev != EV_TIMEOUT
 
     def downlink(self):
-        d = self._down
-        self._down = None
-        return d
+        if self._down:
+            return self._down.pop(0)
+        return None
 
-    def _transaction(self, deadline, confirmed):
+    def _transaction(self, deadline, confirmed, toa_ms):
         """Follow a send until its outcome; returns a result code."""
         acked = False
         started = False
+        end_by_ok = None  # RUI3 without TX_DONE: the send is over once its RX windows are
         while True:
-            line = self._readline(deadline)
+            wait_until = deadline
+            if end_by_ok is not None and time.ticks_diff(end_by_ok, deadline) < 0:
+                wait_until = end_by_ok
+            line = self._readline(wait_until)
             if line is None:
+                if end_by_ok is not None and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+                    return SENT  # RAK's own library takes OK as the end when no TX_DONE comes
                 return TIMEOUT
             ev, arg = self._event(line)
             if ev == EV_OK:
                 started = True
+                if self.SENT_ON_OK and not confirmed and not self.tx_done_seen:
+                    end_by_ok = time.ticks_add(time.ticks_ms(), toa_ms + _RX_END_MS)
                 continue
             if ev == EV_TX_DONE:
                 if not confirmed:
@@ -262,17 +334,25 @@ class LorawanModem:
             if ev in (EV_DONE, EV_BUSY, EV_ERROR, EV_OK):
                 return
 
-    def _join_transaction(self, deadline):
+    def _join_transaction(self, deadline, timeout_ms):
+        failures = 0
         while True:
             line = self._readline(deadline)
             if line is None:
-                return TIMEOUT
+                # after a failed request the modem's own retry may still be waiting for its
+                # sub-band: its outcome comes later and drain() takes it (joined, counted)
+                return JOIN_FAILED if failures else TIMEOUT
             ev, arg = self._event(line)
             if ev == EV_JOINED:
                 self.joined = True
-                if not self.ENDS_WITH_DONE:
-                    return JOINED
+                if arg is not None or not self.ENDS_WITH_DONE:
+                    return JOINED  # "Joined already" is the whole reply (no Done follows)
             elif ev == EV_JOIN_FAILED:
+                failures += 1
+                if failures <= self.JOIN_RETRIES:
+                    # the modem tries again by itself after its interval: wait for that one too
+                    deadline = time.ticks_add(time.ticks_ms(), self.JOIN_RETRY_INTERVAL_MS + timeout_ms)
+                    continue
                 if not self.ENDS_WITH_DONE:
                     return JOIN_FAILED
                 self.joined = False
@@ -292,25 +372,27 @@ class LorawanModem:
         self.drain()
         self.wait_ms = -1
         self._write(self.JOIN_CMD)
-        deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.JOIN_TIMEOUT_MS)
-        r = self._join_transaction(deadline)
+        timeout_ms = timeout_ms or self.JOIN_TIMEOUT_MS
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
+        r = self._join_transaction(deadline, timeout_ms)
         if r == JOINED:
             self.joined = True
             self.query_dr()
         return r
 
-    def send(self, port, payload, confirmed=False, timeout_ms=None):
+    def send(self, port, payload, confirmed=False, timeout_ms=None, toa_ms=None):
+        """Transmit one uplink; toa_ms (its airtime) bounds the wait for the end of an
+        unconfirmed send on modems that do not announce it."""
         if port < 1 or port > 223:
             raise ValueError("LoRaWAN port must be 1..223")
         self.drain()
         self.wait_ms = -1
-        self._down = None
         r = self._prepare(port, confirmed)
         if r is not None:
             return r
         self._write(self.send_command(port, payload, confirmed))
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.SEND_TIMEOUT_MS)
-        r = self._transaction(deadline, confirmed)
+        r = self._transaction(deadline, confirmed, _TOA_GUESS_MS if toa_ms is None else toa_ms)
         if r in (SENT, ACKED, NO_ACK):
             self._grace()
         return r
@@ -341,8 +423,9 @@ class LorawanModem:
     def query_dr(self):
         ev, value = self.command(self.DR_QUERY)
         if ev == EV_OK and value:
+            i = value.find("DR")  # "DR4" (LoRa-E5), "EU868 DR4 SF8" never read as 868
             digits = ""
-            for ch in value:
+            for ch in value[i + 2 :] if i >= 0 else value:
                 if "0" <= ch <= "9":
                     digits += ch
                 elif digits:

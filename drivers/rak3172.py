@@ -1,17 +1,38 @@
 """RAKwireless RAK3172 (RUI3 firmware) LoRaWAN modem: AT commands over a UART, 115200 8N1.
 
-Replies (RUI3 AT command manual): every command ends with a status line, `OK` or one of
-AT_ERROR, AT_PARAM_ERROR, AT_BUSY_ERROR, AT_TEST_PARAM_OVERFLOW, AT_NO_CLASSB_ENABLE,
-AT_NO_NETWORK_JOINED, AT_RX_ERROR (plus AT_COMMAND_NOT_FOUND / AT_MODE_NO_SUPPORT on some
-builds); a duty-cycle restriction is announced as `Restricted_Wait_<ms>_ms` before the status.
-A query `AT+XXX=?` answers `AT+XXX=<value>` first. Asynchronous events start with `+EVT:` and come
-in two spellings across RUI3 versions (underscores, or spaces: `+EVT:SEND_CONFIRMED_OK` /
+Replies (RUI3 AT command manual; RAK's RUI3 source RAKWireless/RAK-STM32-RUI, atcmd.c status
+table): every command ends with a status line, `OK` or one of AT_ERROR, AT_PARAM_ERROR,
+AT_BUSY_ERROR, AT_TEST_PARAM_OVERFLOW, AT_NO_CLASSB_ENABLE, AT_NO_NETWORK_JOINED, AT_RX_ERROR,
+AT_MODE_NO_SUPPORT, AT_COMMAND_NOT_FOUND, AT_UNSUPPORTED_BAND (>= 4.1.0); a duty-cycle
+restriction is announced as `Restricted_Wait_<ms>_ms` before the status. A query `AT+XXX=?`
+answers `AT+XXX=<value>` first. Asynchronous events start with `+EVT:` and come in two
+spellings across RUI3 versions (underscores, or spaces: `+EVT:SEND_CONFIRMED_OK` /
 `+EVT:SEND CONFIRMED OK`); a downlink is one line `+EVT:RX_1:<rssi>:<snr>:UNICAST:<port>:<hex>`
 (RUI3 4.x) or the older three lines `+EVT:RX_1, RSSI <r>, SNR <s>`, `+EVT:UNICAST`,
 `+EVT:<port>:<hex>`.
+
+What the firmware really does, and this driver therefore expects (issue 18):
+- `AT+NWM=<m>` restarts the module every time, even when the mode does not change (>= 3.5.2
+  prints a bare `OK` without line end first, 3.2.0-3.5.1 restart before printing): setup asks
+  `AT+NWM=?` and sets the mode only when it differs, then waits for the module to come back.
+- `+EVT:TX_DONE` ends an unconfirmed send only from SDK v4.0.4_236 on; before, `OK` is all
+  there is (RAK's own library takes it as the end): the send is over once its RX windows are.
+- `AT+JOIN=1:0:8:<n>`: n is a retry count, one command sends up to 1 + n join requests; every
+  failure and success is counted in `join_requests`, a late `+EVT:JOINED` sets `joined`.
+- a payload too long for the data rate gets AT_PARAM_ERROR (never AT_TEST_PARAM_OVERFLOW), after
+  the module sent an empty uplink with its pending MAC answers; after a confirmed downlink or
+  one with FPending it sends an empty uplink by itself and AT+SEND gets AT_BUSY_ERROR meanwhile.
+  Both count in `empty_uplinks`; a send refused that way is tried once more when the modem is
+  done.
+- US915: RUI3 enables all 72 channels; setup selects sub-band 2 (channels 8-15, where TTN's
+  gateways listen) with AT+MASK=0002 and allows DR0-4 only.
 """
 
+import time
+
 from lorawan_modem import (
+    ACKED,
+    BUSY,
     EV_ACK,
     EV_BOOT,
     EV_BUSY,
@@ -27,12 +48,18 @@ from lorawan_modem import (
     EV_PARAM,
     EV_RX,
     EV_RX_META,
+    EV_TIMEOUT,
     EV_TX_DONE,
     EV_VALUE,
+    NO_ACK,
+    PARAM,
+    READY,
+    SENT,
     LorawanModem,
     tohex,
     unhex,
 )
+from micropython import const
 
 _STATUS = {
     "OK": EV_OK,
@@ -45,8 +72,12 @@ _STATUS = {
     "AT_RX_ERROR": EV_ERROR,
     "AT_COMMAND_NOT_FOUND": EV_ERROR,
     "AT_MODE_NO_SUPPORT": EV_ERROR,
+    "AT_UNSUPPORTED_BAND": EV_PARAM,  # the firmware build lacks the configured region
 }
 _BANDS = {"EU868": 4, "US915": 5}
+_MAX_DR = {"EU868": 5, "US915": 4}
+_RESTART_MS = const(3000)  # AT+NWM: until the module answers again
+_AUTO_UPLINK_MS = const(6000)  # the modem's own empty uplink and its RX windows
 
 
 def _rx(port_text, hex_text):
@@ -63,9 +94,18 @@ def _rx(port_text, hex_text):
 class Rak3172(LorawanModem):
     name = "rak3172"
     PING = "AT"
-    JOIN_CMD = "AT+JOIN=1:0:8:1"  # join now, no auto-join, 8 s interval, 1 attempt
+    JOIN_RETRIES = 1
+    JOIN_RETRY_INTERVAL_MS = 8000
+    # join now, no auto-join, 8 s between attempts, 1 retry: up to two join requests
+    JOIN_CMD = "AT+JOIN=1:0:8:1"
     DR_QUERY = "AT+DR=?"
     ENDS_WITH_DONE = False
+    SENT_ON_OK = True
+
+    def __init__(self, uart):
+        super().__init__(uart)
+        self._owes = False  # a downlink arrived: the modem may send an empty uplink by itself
+        self._in_auto = False  # the events now coming belong to such an uplink, already counted
 
     @staticmethod
     def parse(line):
@@ -113,19 +153,101 @@ class Rak3172(LorawanModem):
         band = _BANDS.get(region)
         if band is None:
             raise ValueError("rak3172: unsupported region %r" % (region,))
-        return (
-            "AT",
-            "AT+NWM=1",
-            "AT+NJM=1",
-            "AT+CLASS=A",
-            "AT+BAND=%d" % band,
+        if dr < 0 or dr > _MAX_DR[region]:
+            raise ValueError("rak3172: %s has DR0-%d, not DR%d" % (region, _MAX_DR[region], dr))
+        cmds = ["AT+NJM=1", "AT+CLASS=A", "AT+BAND=%d" % band]
+        if region == "US915":
+            cmds.append("AT+MASK=0002")  # sub-band 2: channels 8-15 (TTN)
+        cmds += [
             "AT+DEVEUI=" + deveui,
             "AT+APPEUI=" + joineui,
             "AT+APPKEY=" + appkey,
             "AT+ADR=%d" % (1 if adr else 0),
             "AT+DR=%d" % dr,
             "AT+RETY=%d" % retries,
-        )
+        ]
+        return cmds
+
+    def setup(self, deveui, joineui, appkey, region="EU868", dr=5, adr=True, retries=0):
+        cmds = self.setup_commands(deveui, joineui, appkey, region, dr, adr, retries)
+        ev, _ = self.command("AT")
+        if ev != EV_OK:
+            return self._status_to_result(ev)
+        ev, mode = self.command("AT+NWM=?")
+        if ev != EV_OK:
+            return self._status_to_result(ev)
+        if mode != "1":
+            ev = self._switch_to_lorawan()
+            if ev != EV_OK:
+                return self._status_to_result(ev)
+        for cmd in cmds:
+            ev, _ = self.command(cmd)
+            if ev != EV_OK:
+                return self._status_to_result(ev)
+        self.rebooted = False
+        self.joined = False
+        self.dr = dr
+        return READY
+
+    def _switch_to_lorawan(self):
+        """AT+NWM=1 restarts the module: wait for it, then until it answers again."""
+        self.drain()
+        self._write("AT+NWM=1")
+        deadline = time.ticks_add(time.ticks_ms(), _RESTART_MS)
+        while True:
+            line = self._readline(deadline)
+            if line is None or self._event(line)[0] == EV_BOOT:
+                break
+        self._part = b""  # the bare OK of >= 3.5.2, if no banner completed it
+        ev = EV_TIMEOUT
+        for _ in range(3):
+            ev, _ = self.command("AT", 500)
+            if ev == EV_OK:
+                break
+        return ev
+
+    def _unsolicited(self, ev):
+        # the modem's own empty uplink shows as a downlink or a TX_DONE nobody asked for
+        if ev == EV_RX:
+            if self._owes and not self._in_auto:
+                self.empty_uplinks += 1
+            self._in_auto = True
+            self._owes = True  # this downlink may call for one more
+        elif ev == EV_TX_DONE:
+            if self._owes and not self._in_auto:
+                self.empty_uplinks += 1
+                self._owes = False
+            self._in_auto = False
+
+    def send(self, port, payload, confirmed=False, timeout_ms=None, toa_ms=None):
+        before = len(self._down)
+        r = super().send(port, payload, confirmed, timeout_ms, toa_ms)
+        if r == BUSY and self._owes:
+            # the modem is sending its own empty uplink after the last downlink: count it,
+            # let it finish, try once more
+            self.empty_uplinks += 1
+            self._owes = False
+            self._in_auto = True
+            self._settle(_AUTO_UPLINK_MS)
+            before = len(self._down)
+            r = super().send(port, payload, confirmed, timeout_ms, toa_ms)
+        if r == PARAM:
+            self.empty_uplinks += 1  # the MAC-answer flush RUI3 sends before refusing
+        elif r in (SENT, ACKED, NO_ACK):
+            self._in_auto = False
+            self._owes = len(self._down) > before
+        return r
+
+    def _settle(self, ms):
+        t = time.ticks_add(time.ticks_ms(), ms)
+        while True:
+            line = self._readline(t)
+            if line is None:
+                return
+            ev, _ = self._event(line)
+            self._unsolicited(ev)
+            if ev == EV_TX_DONE:
+                return
 
     def _prepare(self, port, confirmed):
         if self.confirmed is not confirmed:

@@ -6,7 +6,12 @@ confirmed, port, fair_use_s, join_retries.
 
 Before every transmission (join or uplink) the airtime it will take is checked against the daily
 fair-use budget and the sub-band duty cycle (firmware/airtime.py); when the budget is spent the
-frame is not sent and the samples wait in the journal. A frame counts as delivered when the modem
+frame is not sent and the samples wait in the journal. Everything the radio sends is booked
+(join limits, duty cycle, fair use, `airtime_ms`), also what the modem sends by itself: every
+join request of a join command (RUI3 retries one), the empty uplinks with which RUI3 flushes
+MAC answers or acknowledges a confirmed downlink (drivers count them: `join_requests`,
+`empty_uplinks`). A send refused as too long (LENGTH, or RUI3's AT_PARAM_ERROR) re-reads the
+data rate: the network may have lowered it (ADR). A frame counts as delivered when the modem
 reports it transmitted (unconfirmed) or acknowledged (confirmed = true, the setting that makes
 delivery end-to-end). OTAA joins back off exponentially (15 s .. 1 h, jitter) within the
 LoRaWAN join airtime limits. Downlinks on the command port are handed to the station.
@@ -27,6 +32,7 @@ _JOIN_BACKOFF_MAX_MS = const(3600000)
 _CMD_PORT = getattr(codec, "FPORT_COMMAND", 10)
 _ACK_PORT = getattr(codec, "FPORT_ACK", 4)
 _STATUS_PORT = getattr(codec, "FPORT_STATUS", 3)
+_DR_TOP = {"EU868": 5, "US915": 4}  # uplink data rates at 125 kHz and the one at 500 kHz
 
 
 def _driver(kind, uart):
@@ -73,6 +79,13 @@ class LorawanUplink:
         self.pace_burst_ms = 2 * airtime.frame_ms(self.region, 0, 51) if self.pace else 0
         self.fair = airtime.FairUse(hal.fs_root + "/airtime.txt", lw["fair_use_s"] * 1000,
                                     self.pace_burst_ms)
+        if self.dr_cfg > _DR_TOP.get(self.region, 5):
+            # RUI3 and the LoRa-E5 refuse DR5 in US915 (DR0-4): say so, use the fastest one
+            diag.error("LORAWAN.CONFIG", None, reason="dr_not_in_region", dr=self.dr_cfg, region=self.region)
+            self.dr_cfg = _DR_TOP[self.region]
+        self.airtime_ms = 0  # all airtime booked since start (joins, uplinks, modem's own)
+        self._joins_booked = 0
+        self._empties_booked = 0
         self.ready = False
         self.next_join = time.ticks_ms()
         self.join_failures = 0
@@ -80,6 +93,26 @@ class LorawanUplink:
         self.inbox = []
         self._budget_day = -1
         self.results = {}
+
+    # --- airtime ---
+    def _book(self, toa_ms):
+        self.fair.spend(toa_ms)
+        self.duty.spend(toa_ms)
+        self.airtime_ms += toa_ms
+
+    def _book_modem_own(self):
+        """Book what the modem transmitted beyond what was asked one by one: every join request
+        (a join command may send several) and its own empty uplinks."""
+        m = self.m
+        dr = min(m.dr, airtime.max_dr(self.region))
+        while self._joins_booked < m.join_requests:
+            self._joins_booked += 1
+            toa = airtime.join_ms(self.region, dr)
+            self.join_limit.spend(toa)
+            self._book(toa)
+        while self._empties_booked < m.empty_uplinks:
+            self._empties_booked += 1
+            self._book(airtime.frame_ms(self.region, dr, 0))
 
     # --- link ---
     def max_payload(self):
@@ -126,6 +159,8 @@ class LorawanUplink:
         if m is None:
             return False
         lm = self.lm
+        m.drain()  # a late outcome of the modem's own join retry, its own uplinks
+        self._book_modem_own()
         if m.rebooted:
             m.rebooted = False
             self.ready = False
@@ -151,7 +186,8 @@ class LorawanUplink:
                 return False
             self.ready = True
             m.dr = self.dr_cfg
-        toa = airtime.join_ms(self.region, min(m.dr, airtime.max_dr(self.region)))
+        # a join command may send 1 + JOIN_RETRIES requests: all must fit the limits
+        toa = airtime.join_ms(self.region, min(m.dr, airtime.max_dr(self.region))) * (1 + m.JOIN_RETRIES)
         if not self.join_limit.allows(toa):
             self._backoff("join_duty_limit", _JOIN_BACKOFF_MAX_MS)
             return False
@@ -159,10 +195,7 @@ class LorawanUplink:
         if not self.fair.allows(toa) or not self._band_ready():
             return False
         r = m.join()
-        if r in (lm.JOINED, lm.JOIN_FAILED):
-            self.join_limit.spend(toa)
-            self.fair.spend(toa)
-            self.duty.spend(toa)
+        self._book_modem_own()  # each join request the modem sent (RUI3 retries by itself)
         if r == lm.JOINED:
             self.joins += 1
             self.join_failures = 0
@@ -188,20 +221,23 @@ class LorawanUplink:
             return False
         if not self._band_ready():
             return False
-        r = m.send(port, frame, confirmed)
+        r = m.send(port, frame, confirmed, toa_ms=toa)
         self.results[r] = self.results.get(r, 0) + 1
         if r in (lm.SENT, lm.ACKED, lm.NO_ACK):
-            self.fair.spend(toa)
-            self.duty.spend(toa)
-        down = m.downlink()
-        if down is not None and down[0] == _CMD_PORT and len(self.inbox) < 4:
-            self.inbox.append(down[1])
+            self._book(toa)
+        elif r in (lm.LENGTH, lm.PARAM):
+            m.query_dr()  # the network lowered the data rate (ADR): the flush went out at it
+        self._book_modem_own()
+        while True:
+            down = m.downlink()
+            if down is None:
+                break
+            if down[0] == _CMD_PORT and len(self.inbox) < 4:
+                self.inbox.append(down[1])
         if r == lm.ACKED or (r == lm.SENT and not confirmed):
             return True
         if r == lm.NO_CHANNEL and m.wait_ms > 0:
             self.duty.free_at = time.ticks_add(time.ticks_ms(), m.wait_ms)
-        elif r == lm.LENGTH:
-            m.query_dr()
         elif r in (lm.TIMEOUT, lm.ERROR):
             self.ready = False
         diag.warn("LORAWAN.SEND", m.name, result=lm.RESULT_NAMES[r], bytes=n, port=port)

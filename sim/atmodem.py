@@ -10,6 +10,15 @@ check the airtime the station really used. The network side is sim/netserver.py.
 
 Faults (`inject(kind, count=1)`): busy, nochannel, noack, joindeny, reboot (the modem restarts
 when the next command arrives: the command is lost, a boot banner is sent, the session is gone).
+
+What a modem does later on its own (a join retry 8 s after a failed attempt, an empty uplink
+after a downlink with FPending) is a timer (`after(at_us, fn)`): the simulated UART asks
+`next_tx_us()` while the firmware waits and runs due timers in `poll()`, at their own virtual
+time. Command replies go out with `reply()` at their own time, so they can overtake an event
+scheduled earlier for later (sim/uart.py `queued=False`), as on a real UART.
+
+`empty_uplinks`, `join_requests` and `airtime_ms` count what the radio really sent, for tests
+that compare it with what the station booked.
 """
 
 import airtime
@@ -32,6 +41,10 @@ class AtModemModel:
         self.faults = {}
         self.commands = 0
         self.tx_log = []  # last transmissions: (t_s, kind, dr, phy_bytes, toa_ms)
+        self.airtime_ms = 0
+        self.join_requests = 0
+        self.empty_uplinks = 0
+        self._timers = []  # [(at_us, fn)] sorted
         self.power_on()
 
     def power_on(self):
@@ -49,6 +62,8 @@ class AtModemModel:
         self.fcnt = 0
         self.band_free_us = 0
         self.busy_until_us = 0
+        self.mac_pending = False  # a MAC answer waits for the next uplink (after LinkADRReq)
+        self._timers = []
 
     def power_cycle(self, now_us):
         """The station's power cut also cuts the modem: RAM, session and settings are gone."""
@@ -91,9 +106,30 @@ class AtModemModel:
                 continue
             self.handle(text)
 
+    # --- timers: what the modem does later by itself ---
+    def after(self, at_us, fn):
+        self._timers.append((at_us, fn))
+        self._timers.sort(key=lambda t: t[0])
+
+    def next_tx_us(self):
+        return self._timers[0][0] if self._timers else None
+
+    def poll(self, now_us):
+        while self._timers and self._timers[0][0] <= now_us:
+            at, fn = self._timers.pop(0)
+            fn(at)
+
     # --- replies ---
     def say(self, text, delay_us=_CMD_US):
+        """A line after everything already on its way (the next line of a transaction)."""
         self.uart.send_to_host(text.encode() + b"\r\n", delay_us)
+
+    def say_at(self, text, at_us):
+        self.uart.send_to_host(text.encode() + b"\r\n", 0, at_us)
+
+    def reply(self, text, end=b"\r\n"):
+        """The answer to a command: at its own time, before events scheduled for later."""
+        self.uart.send_to_host(text.encode() + end, _CMD_US, None, False)
 
     def say_raw(self, data, delay_us=_CMD_US):
         if data:
@@ -109,11 +145,15 @@ class AtModemModel:
         w = (self.band_free_us - vtime.now_us()) // 1000
         return w if w > 0 else 0
 
-    def _transmit(self, kind, phy_bytes):
+    def _transmit(self, kind, phy_bytes, at_us=None):
         toa = self.toa_ms(phy_bytes)
-        now = vtime.now_us()
-        if airtime._DUTY.get(self.region, 0):
-            self.band_free_us = now + toa * 1000 * airtime._DUTY[self.region]
+        now = vtime.now_us() if at_us is None else at_us
+        self.airtime_ms += toa
+        if kind == "join":
+            self.join_requests += 1
+        elif kind == "empty":
+            self.empty_uplinks += 1
+        self.book_duty(now, toa)
         self.tx_log.append((now // 1000000, kind, self.dr, phy_bytes, toa))
         if len(self.tx_log) > 32:
             self.tx_log.pop(0)  # the full record is in the @@RF lines
@@ -121,9 +161,14 @@ class AtModemModel:
             print("@@RF tx kind=%s dr=%d bytes=%d toa_ms=%d t=%d" % (kind, self.dr, phy_bytes, toa, now // 1000000))
         return toa
 
-    def do_join(self):
+    def book_duty(self, now_us, toa_ms):
+        """The sub-band closes for 99 x the airtime after each transmission (ETSI 1 %)."""
+        if airtime._DUTY.get(self.region, 0):
+            self.band_free_us = now_us + toa_ms * 1000 * airtime._DUTY[self.region]
+
+    def do_join(self, at_us=None):
         """Transmit a join request; returns (ok, delay_us until the outcome is known)."""
-        toa = self._transmit("join", airtime.JOIN_REQUEST)
+        toa = self._transmit("join", airtime.JOIN_REQUEST, at_us)
         if self._take("joindeny"):
             ok = False
         else:
@@ -135,15 +180,36 @@ class AtModemModel:
         return False, toa * 1000 + _JOIN_ACCEPT_US + 1000000 + _RX_WINDOW_US  # both windows empty
 
     def do_uplink(self, port, payload, confirmed):
-        """Transmit an uplink; returns (acked, downlink, delay_us until the outcome is known)."""
+        """Transmit an uplink; returns (acked, downlink, delay_us until the outcome is known).
+
+        A pending MAC answer rides along in FOpts (not in the application payload)."""
+        self.mac_pending = False
         toa = self._transmit("up", len(payload) + airtime.OVERHEAD)
         self.fcnt += 1
         acked, down = netserver.uplink(self.deveui, self.fcnt, port, payload, self.dr, confirmed)
         if confirmed and self._take("noack"):
             acked, down = False, None
+        self._mac_commands()
         if acked or down is not None:
             return acked, down, toa * 1000 + _RX1_US + _RX_WINDOW_US
         return acked, down, toa * 1000 + _RX1_US + 1000000 + _RX_WINDOW_US
+
+    def do_empty_uplink(self, at_us=None):
+        """An uplink without payload (FOpts only): a MAC answer or an ACK of a confirmed
+        downlink that the modem sends by itself. Returns (airtime in ms, downlink or None)."""
+        self.mac_pending = False
+        toa = self._transmit("empty", airtime.OVERHEAD, at_us)
+        self.fcnt += 1
+        down = netserver.empty_uplink(self.deveui, self.fcnt, self.dr)
+        self._mac_commands()
+        return toa, down
+
+    def _mac_commands(self):
+        # LinkADRReq from the server: the modem takes the new data rate, the answer waits
+        dr = netserver.take_adr(self.deveui)
+        if dr is not None:
+            self.dr = dr
+            self.mac_pending = True
 
     def max_payload(self):
         return airtime.max_payload(self.region, min(self.dr, airtime.max_dr(self.region)))

@@ -1,4 +1,17 @@
-"""Simulated Seeed LoRa-E5 with its AT firmware (see drivers/lora_e5.py for the replies)."""
+"""Simulated Seeed LoRa-E5 with its AT firmware (see drivers/lora_e5.py for the replies).
+
+Replies as published: Seeed's LoRa-E5 AT command specification (as quoted by KiwiBryn's
+SeeedLoRaE5LoRaWAN-NetCore and disk91's Disk91_LoRaE5) and module captures (CampusIoT/tutorial
+`wio-lora-e5/AT.md`, `wioterminal/examples/GroveLoRaE5/README.md`):
+- `AT+DR` and `AT+DR=<n>` answer two `+DR:` lines (`+DR: DR0`, `+DR: EU868 DR0  SF12 BW125K `);
+  `AT+DR=EU868` one line (`+DR: EU868`);
+- a parameter out of range is `ERROR(-1)`, a malformed command `ERROR(-11)`, an unknown one
+  `ERROR(-10)`;
+- `AT+JOIN` on a module that still has its session answers `+JOIN: Joined already` and nothing
+  more (issue 18 item 5; no capture of it in the sources above, so unconfirmed).
+`session=True` starts the module joined: it kept its session while the station restarted.
+`firmware=` names the AT firmware; only 4.0.11 (the version on Seeed's wiki) is modelled.
+"""
 
 from sim import vtime
 from sim.atmodem import AtModemModel
@@ -10,8 +23,24 @@ def _colons(h):
     return ":".join(h[i : i + 2] for i in range(0, len(h), 2))
 
 
+FIRMWARES = ("4.0.11",)
+_DR_INFO = {
+    "EU868": ("SF12 BW125K ", "SF11 BW125K ", "SF10 BW125K ", "SF9  BW125K ", "SF8  BW125K ", "SF7  BW125K "),
+    "US915": ("SF10 BW125K ", "SF9  BW125K ", "SF8  BW125K ", "SF7  BW125K ", "SF8  BW500K "),
+}  # fmt: skip
+
+
 class LoraE5Model(AtModemModel):
     BANNER = b""  # the module restarts silently; the host learns it from "Please join network first"
+
+    def __init__(self, env=None, firmware="4.0.11", session=False, **kw):
+        if firmware not in FIRMWARES:
+            raise ValueError("lora_e5: no simulated firmware %r (%s)" % (firmware, ", ".join(FIRMWARES)))
+        self.firmware = firmware
+        super().__init__(env, **kw)
+        if session:
+            self.joined = True
+        self.channels = None
 
     def handle(self, text):
         up = text.upper()
@@ -36,16 +65,29 @@ class LoraE5Model(AtModemModel):
         self.say("+MODE: " + val)
 
     def _c_DR(self, val):
-        if val is None:
-            self.say("+DR: DR%d" % self.dr)
-        elif val in ("EU868", "US915"):
+        if val in ("EU868", "US915"):
             self.region = val
             self.say("+DR: " + val)
-        elif val.isdigit() and int(val) <= 5:
+            return
+        if val is not None:
+            if not val.isdigit():
+                self.say("+DR: ERROR(-11)")
+                return
+            if int(val) >= len(_DR_INFO[self.region]):
+                self.say("+DR: ERROR(-1)")
+                return
             self.dr = int(val)
-            self.say("+DR: DR%d" % self.dr)
-        else:
-            self.say("+DR: ERROR(-11)")
+        self.say("+DR: DR%d" % self.dr)
+        self.say("+DR: %s DR%d  %s" % (self.region, self.dr, _DR_INFO[self.region][self.dr]), 0)
+
+    def _c_CH(self, val):
+        # sub-band selection: AT+CH=NUM,8-15 (US915 channels of TTN's sub-band 2)
+        kind, _, rng = (val or "").partition(",")
+        if kind.upper() != "NUM" or "-" not in rng:
+            self.say("+CH: ERROR(-11)")
+            return
+        self.channels = rng.strip()
+        self.say("+CH: NUM, " + self.channels)
 
     def _c_CLASS(self, val):
         self.say("+CLASS: %s" % val if val in ("A", "B", "C") else "+CLASS: ERROR(-11)")
@@ -79,8 +121,11 @@ class LoraE5Model(AtModemModel):
         self.say("+ADR: " + val)
 
     def _c_RETRY(self, val):
-        if val is None or not val.isdigit() or int(val) > 15:
+        if val is None or not val.isdigit():
             self.say("+RETRY: ERROR(-11)")
+            return
+        if int(val) > 15:
+            self.say("+RETRY: ERROR(-1)")
             return
         self.retries = int(val)
         self.say("+RETRY: %d" % self.retries)

@@ -9,7 +9,12 @@ the server receives is printed as one line for the host to decode with the proje
 Faults: `down` (no gateway hears anything: uplinks lost, no join accept, no ACK),
 `deny_joins` (the next N joins are refused), `drop_acks` (the next N confirmed uplinks are
 received but their ACK is lost on the way down: the station sends again, a duplicate).
-Downlinks queued with `queue_downlink(port, payload)` go out in the RX window of the next uplink.
+Downlinks queued with `queue_downlink(port, payload, confirmed=False)` go out in the RX window
+of the next uplink; while more are queued the downlink carries FPending (`fpending`), which makes
+a modem send an empty uplink by itself to fetch the next, as it does to ACK a confirmed downlink.
+`set_adr(dr)` makes the server send a LinkADRReq with the next downlink opportunity: the modem
+takes the new data rate and owes the answer in its next uplink. Empty (FOpts-only) uplinks are
+printed as `@@NS empty dev= fcnt= dr= t=`.
 """
 
 from sim import vtime
@@ -21,10 +26,16 @@ received = []  # (fcnt, port, payload) of the last 64 uplinks received
 joins = 0
 _queue = []
 quiet = False
+fpending = False  # the last downlink said more are waiting
+down_confirmed = False  # the last downlink was a confirmed one (the device must ACK it)
+_adr_dr = None
 
 
 def reset():
-    global down, deny_joins, drop_acks, joins, quiet
+    global down, deny_joins, drop_acks, joins, quiet, fpending, down_confirmed, _adr_dr
+    fpending = False
+    down_confirmed = False
+    _adr_dr = None
     down = False
     deny_joins = 0
     drop_acks = 0
@@ -34,8 +45,44 @@ def reset():
     del _queue[:]
 
 
-def queue_downlink(port, payload):
-    _queue.append((port, bytes(payload)))
+def queue_downlink(port, payload, confirmed=False):
+    _queue.append((port, bytes(payload), confirmed))
+
+
+def set_adr(dr):
+    """The next downlink opportunity carries a LinkADRReq to data rate `dr`."""
+    global _adr_dr
+    _adr_dr = dr
+
+
+def take_adr(deveui):
+    """The data rate of a LinkADRReq sent in the RX window of the uplink just received, or None."""
+    global _adr_dr
+    dr = _adr_dr
+    if down:
+        return None
+    _adr_dr = None
+    return dr
+
+
+def empty_uplink(deveui, fcnt, dr):
+    """An uplink without application payload (MAC answers / ACK only); the next downlink or None."""
+    if down:
+        return None
+    if not quiet:
+        print("@@NS empty dev=%s fcnt=%d dr=%d t=%d" % (deveui, fcnt, dr, vtime.now_s()))
+    return _next_downlink()
+
+
+def _next_downlink():
+    global fpending, down_confirmed
+    fpending = False
+    down_confirmed = False
+    if not _queue:
+        return None
+    port, payload, down_confirmed = _queue.pop(0)
+    fpending = bool(_queue)
+    return port, payload
 
 
 def _hex(data):
@@ -72,5 +119,4 @@ def uplink(deveui, fcnt, port, payload, dr, confirmed):
     if confirmed and drop_acks > 0:
         drop_acks -= 1
         return False, None  # the downlink (ACK and any command) never arrives
-    down_msg = _queue.pop(0) if _queue else None
-    return bool(confirmed), down_msg
+    return bool(confirmed), _next_downlink()

@@ -73,9 +73,14 @@ class SimUART:
     def byte_time_us(self):
         return 10 * 1000000 // self.baudrate
 
-    def send_to_host(self, data, delay_us=0, at_us=None):
-        """Peer transmits `data`, starting `delay_us` from now or at virtual time `at_us` (after
-        anything already queued)."""
+    def send_to_host(self, data, delay_us=0, at_us=None, queued=True):
+        """Peer transmits `data`, starting `delay_us` from now or at virtual time `at_us`.
+
+        queued=True: after everything already scheduled (the next line of one reply, an event
+        that follows the previous one). queued=False: at its own time, in time order among what
+        is scheduled: a command reply goes out before an asynchronous event a modem scheduled
+        earlier for a later moment (a join outcome seconds away), as a real modem's UART does.
+        A transmission never overlaps another on the wire; later ones move back if needed."""
         kind, params = self._take_fault(("absent",))
         if kind == "absent":
             return
@@ -99,10 +104,26 @@ class SimUART:
             b[i % len(b)] ^= params.get("mask", 0x10)
             data = bytes(b)
         start = (vtime.now_us() if at_us is None else at_us) + delay_us
-        if self._pending:
-            last_t, last_d = self._pending[-1]
-            start = max(start, last_t + len(last_d) * self.byte_time_us())
-        self._pending.append((start, bytes(data)))
+        bt = self.byte_time_us()
+        if queued or not self._pending:
+            if self._pending:
+                last_t, last_d = self._pending[-1]
+                start = max(start, last_t + len(last_d) * bt)
+            self._pending.append((start, bytes(data)))
+            return
+        i = 0
+        while i < len(self._pending) and self._pending[i][0] <= start:
+            i += 1
+        if i:
+            prev_t, prev_d = self._pending[i - 1]
+            start = max(start, prev_t + len(prev_d) * bt)
+        self._pending.insert(i, (start, bytes(data)))
+        for j in range(i + 1, len(self._pending)):
+            prev_t, prev_d = self._pending[j - 1]
+            t, d = self._pending[j]
+            if t >= prev_t + len(prev_d) * bt:
+                break
+            self._pending[j] = (prev_t + len(prev_d) * bt, d)
 
     def _poll(self):
         poll = getattr(self.peer, "poll", None)
@@ -130,13 +151,12 @@ class SimUART:
             self._rx[: len(self._rx) - self.rxbuf] = b""
 
     def _next_arrival_us(self):
-        if not self._pending:
-            nxt = getattr(self.peer, "next_tx_us", None)
-            t = nxt() if nxt is not None else None
-            if t is None:
-                return None
-            return max(t + self.byte_time_us(), vtime.now_us() + 1)
-        t, _ = self._pending[0]
+        nxt = getattr(self.peer, "next_tx_us", None)
+        t = nxt() if nxt is not None else None
+        if self._pending and (t is None or self._pending[0][0] < t):
+            t = self._pending[0][0]
+        if t is None:
+            return None
         return max(t + self.byte_time_us(), vtime.now_us() + 1)
 
     # --- machine.UART API ---

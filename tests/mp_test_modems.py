@@ -72,12 +72,13 @@ E5_REPLIES = (
     ("+MSGHEX: LoRaWAN modem is busy", lm.EV_BUSY, None),
     ("+MSGHEX: Length error 60", lm.EV_LENGTH, None),
     ("+MSGHEX: DR error", lm.EV_PARAM, None),
-    ("+MSGHEX: ERROR(-1)", lm.EV_ERROR, None),
+    ("+MSGHEX: ERROR(-1)", lm.EV_PARAM, None),  # "parameter invalid" (E5 AT specification)
+    ("+AT: ERROR(-10)", lm.EV_ERROR, None),
     ("+JOIN: Start", lm.EV_NONE, None),
     ("+JOIN: NORMAL", lm.EV_NONE, None),
     ("+JOIN: Network joined", lm.EV_JOINED, None),
     ("+JOIN: NetID 000013 DevAddr 26:0B:5E:71", lm.EV_NONE, None),
-    ("+JOIN: Joined already", lm.EV_JOINED, None),
+    ("+JOIN: Joined already", lm.EV_JOINED, "already"),
     ("+JOIN: Join failed", lm.EV_JOIN_FAILED, None),
     ("+JOIN: LoRaWAN modem is busy", lm.EV_BUSY, None),
     ("+JOIN: Done", lm.EV_DONE, None),
@@ -139,8 +140,10 @@ def test_join_send_confirmed_and_unconfirmed():
 def test_busy_no_channel_no_ack_length_and_join_denied():
     def run(kind):
         drv, model = _rig(kind)
-        model.inject("joindeny")
+        # RUI3 repeats a failed join request by itself (AT+JOIN=1:0:8:1): deny both
+        model.inject("joindeny", 1 + drv.JOIN_RETRIES)
         eq(drv.join(), lm.JOIN_FAILED, "%s join denied" % kind)
+        eq(drv.join_requests, 1 + drv.JOIN_RETRIES, "%s join requests counted" % kind)
         vtime.advance_us(60000000)
         eq(drv.join(), lm.JOINED, "%s join" % kind)
         vtime.advance_us(60000000)
