@@ -106,6 +106,7 @@ class Rak3172(LorawanModem):
         super().__init__(uart)
         self._owes = False  # a downlink arrived: the modem may send an empty uplink by itself
         self._in_auto = False  # the events now coming belong to such an uplink, already counted
+        self._rx_in_send = 0
 
     @staticmethod
     def parse(line):
@@ -209,19 +210,24 @@ class Rak3172(LorawanModem):
     def _unsolicited(self, ev):
         # the modem's own empty uplink shows as a downlink or a TX_DONE nobody asked for
         if ev == EV_RX:
-            if self._owes and not self._in_auto:
-                self.empty_uplinks += 1
-            self._in_auto = True
-            self._owes = True  # this downlink may call for one more
+            self._auto_evidence()
         elif ev == EV_TX_DONE:
-            if self._owes and not self._in_auto:
+            if self._in_auto:
+                self._in_auto = False  # the end of the uplink already counted
+            elif self._owes:
                 self.empty_uplinks += 1
                 self._owes = False
-            self._in_auto = False
+
+    def _auto_evidence(self):
+        """A downlink we did not ask for came with the modem's own uplink (counted unless that
+        uplink was counted already, by its AT_BUSY_ERROR); it may call for one more."""
+        if not self._in_auto:
+            self.empty_uplinks += 1
+        self._in_auto = self.tx_done_seen  # its TX_DONE, on firmware that prints one, follows
+        self._owes = True
 
     def send(self, port, payload, confirmed=False, timeout_ms=None, toa_ms=None):
-        before = len(self._down)
-        r = super().send(port, payload, confirmed, timeout_ms, toa_ms)
+        r = self._send_once(port, payload, confirmed, timeout_ms, toa_ms)
         if r == BUSY and self._owes:
             # the modem is sending its own empty uplink after the last downlink: count it,
             # let it finish, try once more
@@ -229,14 +235,27 @@ class Rak3172(LorawanModem):
             self._owes = False
             self._in_auto = True
             self._settle(_AUTO_UPLINK_MS)
-            before = len(self._down)
-            r = super().send(port, payload, confirmed, timeout_ms, toa_ms)
+            r = self._send_once(port, payload, confirmed, timeout_ms, toa_ms)
         if r == PARAM:
             self.empty_uplinks += 1  # the MAC-answer flush RUI3 sends before refusing
-        elif r in (SENT, ACKED, NO_ACK):
-            self._in_auto = False
-            self._owes = len(self._down) > before
         return r
+
+    def _send_once(self, port, payload, confirmed, timeout_ms, toa_ms):
+        self._rx_in_send = 0
+        r = super().send(port, payload, confirmed, timeout_ms, toa_ms)
+        if r in (SENT, ACKED, NO_ACK):
+            self._in_auto = False
+            # one downlink answers our uplink; any further one came with the modem's own
+            for _ in range(self._rx_in_send - 1):
+                self._auto_evidence()
+            self._owes = self._rx_in_send > 0
+        return r
+
+    def _event(self, line):
+        ev, arg = LorawanModem._event(self, line)
+        if ev == EV_RX:
+            self._rx_in_send += 1
+        return ev, arg
 
     def _settle(self, ms):
         t = time.ticks_add(time.ticks_ms(), ms)

@@ -114,6 +114,9 @@ class AtModemModel:
     def next_tx_us(self):
         return self._timers[0][0] if self._timers else None
 
+    def poll_due(self, now_us):
+        return bool(self._timers) and self._timers[0][0] <= now_us
+
     def poll(self, now_us):
         while self._timers and self._timers[0][0] <= now_us:
             at, fn = self._timers.pop(0)

@@ -171,6 +171,14 @@ class Rak3172Model(AtModemModel):
     def _c_CLASS(self, val):
         self.say("OK" if val in ("A", "B", "C") else "AT_PARAM_ERROR")
 
+    def _c_MASK(self, val):
+        # US915/AU915 sub-band mask: 4 hex digits, bit n = sub-band n + 1 (0002: channels 8-15)
+        if val is None or not _is_hex(val, 4):
+            self.say("AT_PARAM_ERROR")
+            return
+        self.mask = val
+        self.say("OK")
+
     def _c_BAND(self, val):
         if val not in _BANDS:
             self.say("AT_PARAM_ERROR")

@@ -17,7 +17,9 @@ Faults (`inject(kind, count=None, **params)`) on the peer -> firmware direction:
 Peers that transmit on their own (an active-mode particle sensor) may define `poll(now_us)`,
 called before bytes are delivered, to queue what they have sent by now (`send_to_host(...,
 at_us=...)` with a time in the past is fine), and `next_tx_us()`, the virtual time of their next
-transmission, so that a waiting `read()` advances the clock to it.
+transmission, so that a waiting `read()` advances the clock to it. A peer that also defines
+`poll_due(now_us)` is polled only when that says so (a modem with timers): the heap accounting
+around `poll` costs a heap walk per call.
 """
 
 from sim import heap, vtime
@@ -128,6 +130,9 @@ class SimUART:
     def _poll(self):
         poll = getattr(self.peer, "poll", None)
         if poll is not None:
+            due = getattr(self.peer, "poll_due", None)  # a cheap check first: heap.call is not
+            if due is not None and not due(vtime.now_us()):
+                return
             heap.call(poll, vtime.now_us())
 
     def _deliver(self):
