@@ -11,6 +11,8 @@ Options:
     --days N / --hours N / --cycles N   simulated duration (cycles at the configured interval)
     --interval S        sampling interval override (seconds)
     --uplink KIND       console | file | mqtt | lorawan (overrides the station config)
+    --modem-firmware V  the simulated modem answers as firmware V (RAK3172: RUI3 3.4.2, 3.5.3,
+                        4.0.1, 4.0.6, 4.2.0; LoRa-E5: 4.0.11)
     --set KEY=VALUE     override one station config key, e.g. mqtt.port=18830 (repeatable; JSON value)
     --downlink PORT:HEX queue a LoRaWAN downlink at the simulated network server (repeatable)
     --pace F            real seconds per simulated second (0 = as fast as possible), so a host
@@ -70,7 +72,7 @@ def parse_args(argv):
             opts.setdefault("downlink", []).append(v)
         elif a == "--pace":
             opts["pace"] = float(v)
-        elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink"):
+        elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink", "--modem-firmware"):
             opts[a[2:]] = v
         elif a in ("--days", "--hours", "--cycles", "--interval", "--heap-every"):
             opts[a[2:]] = float(v)
@@ -276,6 +278,11 @@ def main(argv):
     opts = parse_args(argv)
     with open(opts["board"]) as f:
         board_cfg = json.load(f)
+    if opts.get("modem-firmware"):
+        # the simulated modem answers as this firmware generation (sim/rak3172.py FIRMWARES)
+        if not board_cfg.get("modem"):
+            raise SystemExit("vstation: --modem-firmware: the board config has no modem")
+        board_cfg["modem"].setdefault("sim", {})["firmware"] = opts["modem-firmware"]
     if opts.get("fresh"):
         _rmtree(opts["fs"])
     env = Environment(opts["trace"])

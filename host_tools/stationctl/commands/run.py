@@ -66,6 +66,12 @@ def register(sub) -> None:
         "server)",
     )
     p.add_argument(
+        "--modem-firmware",
+        metavar="VERSION",
+        help="with --uplink lorawan: the simulated modem answers as this firmware (RAK3172 RUI3 "
+        "3.4.2, 3.5.3, 4.0.1, 4.0.6 (default), 4.2.0; LoRa-E5 4.0.11)",
+    )
+    p.add_argument(
         "--broker",
         choices=["auto", "amqtt", "mosquitto"],
         default="auto",
@@ -164,6 +170,7 @@ def build_command(args) -> list[str]:
         **duration,
         interval=args.interval or None,
         uplink=args.uplink or None,
+        modem_firmware=getattr(args, "modem_firmware", None),
         set=list(getattr(args, "set", None) or ()),
         fault=args.fault,
         heap=getattr(args, "heap", False),

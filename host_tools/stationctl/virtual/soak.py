@@ -124,13 +124,15 @@ def run_soak(
     echo=None,
     dr: int = 3,
     intensity: float = 1.0,
+    modem_firmware: str | None = None,
 ) -> dict:
     """Run the soak; returns the report dict (see `format_report`)."""
     board_cfg = json.loads(Path(board).read_text())
     sched = draw_schedule(days, seed, uplink, board_cfg, intensity=intensity)
-    fs = Path(fs or REPO_ROOT / ".run" / f"soak-{seed}")
+    tag = f"soak-{seed}" + (f"-{modem_firmware}" if modem_firmware else "")
+    fs = Path(fs or REPO_ROOT / ".run" / tag)
     fs.mkdir(parents=True, exist_ok=True)
-    secrets = fs.parent / f"soak-{seed}-secrets.json"
+    secrets = fs.parent / f"{tag}-secrets.json"
     secrets.write_text(json.dumps(vstation.NS_SECRETS))
     sets = []
     if uplink == "lorawan":
@@ -151,6 +153,7 @@ def run_soak(
         fresh=True,
         days=days,
         uplink=uplink,
+        modem_firmware=modem_firmware,
         secrets=secrets,
         trace="stonehaven",
         heap_every=72,
@@ -190,7 +193,8 @@ def run_soak(
             port, frame = up
             frames.append((frame, port, len(produced)))
         tx = vstation.radio_tx(line)
-        if tx and tx.kind == "up":
+        if tx:
+            # joins and the modem's own empty uplinks count against fair use as much as data
             airtime[tx.t_s // DAY] += tx.toa_ms
         sim_line = vstation.sim_report(line)
         if sim_line and sim_line[0] == "live":
@@ -227,6 +231,7 @@ def run_soak(
         "days": days,
         "seed": seed,
         "uplink": uplink,
+        "modem_firmware": modem_firmware or "",
         "exit_code": rc,
         "wall_s": round(wall_s, 1),
         "faults_scheduled": len(sched.faults) + len(sched.broker_restarts_at_sample),
@@ -301,7 +306,9 @@ def unwrap_seqs(frames, produced: list[int]) -> tuple[list[int], int]:
 def format_report(r: dict) -> str:
     resets = ", ".join(f"{k} {v}" for k, v in sorted(r["resets"].items())) or "none"
     lines = [
-        f"soak: {r['days']:g} simulated days, seed {r['seed']}, uplink {r['uplink']}, "
+        f"soak: {r['days']:g} simulated days, seed {r['seed']}, uplink {r['uplink']}"
+        + (f" (modem firmware {r['modem_firmware']})" if r.get("modem_firmware") else "")
+        + ", "
         f"{r['faults_scheduled']} faults scheduled, wall time {r['wall_s']} s",
         f"  samples produced   {r['samples_produced']}",
         f"  delivered          {r['delivered']}  (pending in the journal at the end: {r['pending_at_end']})",
