@@ -302,7 +302,10 @@ def main(argv):
     for name, spec in board_cfg.get("i2c", {}).items():
         board.i2c(name, spec)
     for name, spec in board_cfg.get("uart", {}).items():
-        board.uart(name, spec, spec.get("baud", 9600), spec.get("timeout_ms", 1000))
+        try:
+            board.uart(name, spec, spec.get("baud", 9600), spec.get("timeout_ms", 1000))
+        except ValueError as exc:  # a model's arguments (e.g. --modem-firmware) it does not have
+            raise SystemExit("vstation: %s" % exc)
     env.at(0)
     if "sim.netserver" in sys.modules:  # a LoRaWAN modem is fitted
         # the host reads every uplink from the @@NS lines; a copy kept in this process would grow
