@@ -353,3 +353,21 @@ def test_a_command_reply_overtakes_a_scheduled_event():
     eq((ev, value), (lm.EV_OK, "5"), "reply before the join event")
     if _elapsed_ms(t0) > 100:
         raise AssertionError("the reply waited %d ms behind the event" % _elapsed_ms(t0))
+
+
+def test_rak_own_empty_uplink_acking_a_confirmed_downlink_is_counted():
+    for fw in sorted(FIRMWARES):
+        setup()
+        drv, model = _rak(fw)
+        drv.setup(DEVEUI, JOINEUI, APPKEY, "EU868", 5, True)
+        drv.join()
+        vtime.advance_us(60000000)
+        netserver.queue_downlink(10, b"\x07", confirmed=True)
+        eq(drv.send(1, b"\x0a", False, toa_ms=50), lm.SENT, fw + " send")
+        r = drv.send(4, b"\x0b", False, toa_ms=50)  # at once: the modem is ACKing by itself
+        if r == lm.NO_CHANNEL:
+            vtime.advance_us(drv.wait_ms * 1000 + 1000)
+            r = drv.send(4, b"\x0b", False, toa_ms=50)
+        eq(r, lm.SENT, fw + " next send")
+        eq(drv.downlink(), (10, b"\x07"), fw + " downlink")
+        eq((model.empty_uplinks, drv.empty_uplinks), (1, 1), fw + " the modem's ACK uplink")
