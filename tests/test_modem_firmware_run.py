@@ -5,20 +5,8 @@ everything delivered. An unknown generation is a clear error, not a silent defau
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
-from mpy import REPO
-
-
-def stationctl(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "stationctl.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=str(REPO),
-    )
+from hostkit.cli import stationctl
 
 
 def test_run_lorawan_on_rui3_without_tx_done(tmp_path):
