@@ -42,9 +42,8 @@ def _scconfig():
     return r, cfg, hal
 
 
-def _scselftest(check_uplink):
-    import time
-
+def _scidentity():
+    """What runs on the station: MicroPython build and firmware version."""
     r = {"impl": sys.implementation.name, "version": sys.version, "platform": sys.platform}
     try:
         from version import VERSION
@@ -52,24 +51,13 @@ def _scselftest(check_uplink):
         r["firmware"] = VERSION
     except ImportError:
         r["firmware"] = None
-    try:
-        with open("/board.json") as f:
-            board = json.load(f)
-    except (OSError, ValueError) as e:
-        r["error"] = "no usable /board.json: %s" % e
-        print(repr(r))
-        return
-    r["board"] = board.get("board")
-    c, cfg, hal = _scconfig()
-    r["config"] = c
-    try:
-        r["reset"] = hal.reset_cause()
-    except Exception as e:  # noqa
-        r["reset"] = "unknown (%s)" % e
-    try:
-        r["uid"] = hal.unique_id()
-    except Exception:  # noqa
-        r["uid"] = None
+    return r
+
+
+def _scsensors(board, hal):
+    """Read every fitted sensor once (up to three tries) with the firmware's own drivers."""
+    import time
+
     import sample
     import sensors
 
@@ -97,54 +85,91 @@ def _scselftest(check_uplink):
                     vals[sample.KEYS[ch]] = v
         err = " ".join("%s %s %s" % (m[1], m[2], m[3]) for m in msgs if m[0] == slot.name)
         out.append({"name": slot.name, "type": slot.kind, "ok": ok, "values": vals, "error": err})
-    r["sensors"] = out
+    return out
+
+
+def _scmodem(modem, hal):
+    """Whether the fitted LoRaWAN modem answers."""
+    import time
+
+    m = {"type": modem.get("type")}
+    try:
+        import uplink_lorawan
+
+        drv = uplink_lorawan._driver(modem["type"], hal.uart(modem.get("uart", "modem")))
+        # a modem the firmware put to sleep wakes on the first command and misses it; one
+        # busy with a transmission (airtime + receive windows) answers after a few seconds
+        ok = False
+        for _ in range(4):
+            ok = bool(drv.alive())
+            if ok:
+                break
+            drv.drain()
+            time.sleep_ms(1000)
+        m["ok"] = ok
+    except Exception as e:  # noqa
+        m["ok"] = False
+        m["error"] = "%s %s" % (type(e).__name__, e)
+    return m
+
+
+def _scuplink(cfg, modem):
+    """Whether the configured uplink can deliver: the broker reachable, the modem answering."""
+    u = {"kind": cfg["uplink"]}
+    if cfg["uplink"] == "mqtt":
+        import socket
+
+        s = socket.socket()
+        try:
+            s.settimeout(5)
+            ai = socket.getaddrinfo(cfg["mqtt"]["host"], cfg["mqtt"]["port"])[0][-1]
+            s.connect(ai)
+            u["ok"] = True
+        except OSError as e:
+            u["ok"] = False
+            u["error"] = "cannot reach %s:%d (%s)" % (
+                cfg["mqtt"]["host"],
+                cfg["mqtt"]["port"],
+                e,
+            )
+        finally:
+            s.close()
+    elif cfg["uplink"] == "lorawan":
+        u["ok"] = bool(modem.get("ok"))
+        u["error"] = "" if u["ok"] else "modem does not answer"
+    else:
+        u["ok"] = True
+        u["error"] = "uplink %s needs no network" % cfg["uplink"]
+    return u
+
+
+def _scselftest(check_uplink):
+    r = _scidentity()
+    try:
+        with open("/board.json") as f:
+            board = json.load(f)
+    except (OSError, ValueError) as e:
+        r["error"] = "no usable /board.json: %s" % e
+        print(repr(r))
+        return
+    r["board"] = board.get("board")
+    c, cfg, hal = _scconfig()
+    r["config"] = c
+    try:
+        r["reset"] = hal.reset_cause()
+    except Exception as e:  # noqa
+        r["reset"] = "unknown (%s)" % e
+    try:
+        r["uid"] = hal.unique_id()
+    except Exception:  # noqa
+        r["uid"] = None
+    import sample
+
+    r["sensors"] = _scsensors(board, hal)
     r["ranges"] = {sample.KEYS[i]: sample.RANGES[i] for i in range(len(sample.KEYS))}
     modem = board.get("modem")
     if modem:
-        m = {"type": modem.get("type")}
-        try:
-            import uplink_lorawan
-
-            drv = uplink_lorawan._driver(modem["type"], hal.uart(modem.get("uart", "modem")))
-            # a modem the firmware put to sleep wakes on the first command and misses it; one
-            # busy with a transmission (airtime + receive windows) answers after a few seconds
-            ok = False
-            for _ in range(4):
-                ok = bool(drv.alive())
-                if ok:
-                    break
-                drv.drain()
-                time.sleep_ms(1000)
-            m["ok"] = ok
-        except Exception as e:  # noqa
-            m["ok"] = False
-            m["error"] = "%s %s" % (type(e).__name__, e)
-        r["modem"] = m
+        r["modem"] = _scmodem(modem, hal)
     if check_uplink:
-        u = {"kind": cfg["uplink"]}
-        if cfg["uplink"] == "mqtt":
-            import socket
-
-            s = socket.socket()
-            try:
-                s.settimeout(5)
-                ai = socket.getaddrinfo(cfg["mqtt"]["host"], cfg["mqtt"]["port"])[0][-1]
-                s.connect(ai)
-                u["ok"] = True
-            except OSError as e:
-                u["ok"] = False
-                u["error"] = "cannot reach %s:%d (%s)" % (
-                    cfg["mqtt"]["host"],
-                    cfg["mqtt"]["port"],
-                    e,
-                )
-            finally:
-                s.close()
-        elif cfg["uplink"] == "lorawan":
-            u["ok"] = bool(r.get("modem", {}).get("ok"))
-            u["error"] = "" if u["ok"] else "modem does not answer"
-        else:
-            u["ok"] = True
-            u["error"] = "uplink %s needs no network" % cfg["uplink"]
-        r["uplink"] = u
+        r["uplink"] = _scuplink(cfg, r.get("modem", {}))
     print(repr(r))
