@@ -132,6 +132,8 @@ class LoraE5(LorawanModem):
         if not sep:
             return EV_NONE, None
         rest = rest.strip()
+        if key in ("LOG", "INFO"):
+            return EV_NONE, None  # debug output and notes ("+INFO: Input timeout"), no reply
         if rest.startswith("ERROR"):
             return _error(rest)
         if key in _TX_KEYS:

@@ -336,15 +336,19 @@ class LorawanModem:
 
     def _join_transaction(self, deadline, timeout_ms):
         failures = 0
+        accepted = False
         while True:
             line = self._readline(deadline)
             if line is None:
+                if accepted:
+                    return JOINED  # "Network joined" without the Done (captures show both)
                 # after a failed request the modem's own retry may still be waiting for its
                 # sub-band: its outcome comes later and drain() takes it (joined, counted)
                 return JOIN_FAILED if failures else TIMEOUT
             ev, arg = self._event(line)
             if ev == EV_JOINED:
                 self.joined = True
+                accepted = True
                 if arg is not None or not self.ENDS_WITH_DONE:
                     return JOINED  # "Joined already" is the whole reply (no Done follows)
             elif ev == EV_JOIN_FAILED:

@@ -371,3 +371,44 @@ def test_rak_own_empty_uplink_acking_a_confirmed_downlink_is_counted():
         eq(r, lm.SENT, fw + " next send")
         eq(drv.downlink(), (10, b"\x07"), fw + " downlink")
         eq((model.empty_uplinks, drv.empty_uplinks), (1, 1), fw + " the modem's ACK uplink")
+
+
+# andresoliva/LoRa-E5 README.md (module capture printed by that library, Grove-Wio-E5)
+
+
+def test_golden_e5_andresoliva_capture():
+    log = (
+        "+LOG:  WARN  7729182 LW      tx 8, 00010203040506070809(10)\r\n"
+        "+CMSGHEX: Start\r\n+CMSGHEX: Wait ACK\r\n"
+        "+LOG: DEBUG  7729183 LW      ch 00\r\n"
+        "+LOG: DEBUG  7729183 LORA    TX, 868100000, SF8, 125KHz, 8, 14\r\n"
+    ).encode()
+    script = [
+        ("AT+DR=4", _lines("+DR: DR4", "+DR: EU868 DR4  SF8  BW125K ")),
+        ("AT+CLASS=A", _lines("+CLASS: A")),
+        # "Join ok" as captured: no NetID line, no Done
+        (
+            "AT+JOIN",
+            _lines("+JOIN: Start", "+JOIN: NORMAL") + [(6500 * MS, b"+JOIN: Network joined\r\n")],
+        ),
+        ("AT+DR", _lines("+DR: DR4", "+DR: EU868 DR4  SF8  BW125K ")),
+        ("AT+PORT=8", _lines("+PORT: 8")),
+        (
+            'AT+CMSGHEX="00010203040506070809"',
+            [(3000, log)]
+            + _lines("+LOG: DEBUG  7730298 LORA    RX, 868100000, SF8, 125KHz, 14")
+            + [
+                (
+                    1100 * MS,
+                    b"+CMSGHEX: ACK Received\r\n+CMSGHEX: RXWIN1, RSSI -88, SNR 10.0\r\n+CMSGHEX: Done\r\n",
+                )
+            ],
+        ),
+    ]
+    drv, peer = _replay(LoraE5, 9600, script)
+    eq(drv.command("AT+DR=4")[0], lm.EV_OK, "DR=4")
+    eq(drv.command("AT+CLASS=A")[0], lm.EV_OK, "CLASS=A: not the second +DR line")
+    eq(drv.join(), lm.JOINED, "joined without a Done")
+    eq(drv.dr, 4, "DR4")
+    eq(drv.send(8, bytes(range(10)), True), lm.ACKED, "confirmed, debug lines between")
+    eq(peer.unexpected, [], "commands as captured")
