@@ -412,3 +412,26 @@ def test_golden_e5_andresoliva_capture():
     eq(drv.dr, 4, "DR4")
     eq(drv.send(8, bytes(range(10)), True), lm.ACKED, "confirmed, debug lines between")
     eq(peer.unexpected, [], "commands as captured")
+
+
+def test_golden_rak_forum_log_of_the_nwm_restart():
+    # forum.rakwireless.com/t/rakwireless-rak3172-e-example-unexpected-response/9530: a host
+    # sending AT+NWM=1 on every start got the module's boot banner, an "OK" mixed into it, and
+    # further restarts; a module already in LoRaWAN mode must not get AT+NWM=1 at all
+    cmds = Rak3172(None).setup_commands(DEVEUI, JOINEUI, APPKEY, "EU868", 5, True, 0)
+    script = [("AT", _lines("OK")), ("AT+NWM=?", _lines("AT+NWM=1", "OK"))]
+    script += [(c, _lines("OK")) for c in cmds]
+    drv, peer = _replay(Rak3172, 115200, script)
+    eq(drv.setup(DEVEUI, JOINEUI, APPKEY, "EU868", 5, True), lm.READY, "in LoRaWAN mode")
+    eq(peer.unexpected, [], "no AT+NWM=1")
+    banner = b"RAKwireless RAK3172-E Example\r\n--------AOK\r\nRAKwireless RAK3172-E Example\r\n"
+    script = [
+        ("AT", _lines("OK")),
+        ("AT+NWM=?", _lines("AT+NWM=0", "OK")),
+        ("AT+NWM=1", [(300 * MS, banner)]),
+        ("AT", _lines("OK")),
+    ]
+    script += [(c, _lines("OK")) for c in cmds]
+    drv, peer = _replay(Rak3172, 115200, script)
+    eq(drv.setup(DEVEUI, JOINEUI, APPKEY, "EU868", 5, True), lm.READY, "switched, waited")
+    eq(peer.unexpected, [], "commands")
