@@ -1,40 +1,244 @@
-"""Hardware abstraction: the only firmware module that imports `machine`.
+"""Hardware abstraction: the one seam between the firmware and the hardware.
 
-`Hal(board_cfg)` builds buses, pins, UARTs, RTC, watchdog and sleep from the board config
-(board_configs/*.json). On a board these are `machine.*` objects; under the unix port they come
-from the simulated board (`sim.board`), which a runner sets up before the firmware starts.
-Drivers receive the objects built here and never construct hardware themselves.
+`Hal(board_cfg)` gives the firmware the buses, UARTs, pins, RTC memory, watchdog and sleep the
+board config (board_configs/*.json) describes. It checks the config, keeps what it built and
+applies the rules every board shares (the watchdog cap, long sleeps cut into slices that feed the
+watchdog); a backend makes the hardware objects. There are two backends, one contract (`Board`):
+
+    MachineBoard   this module, on a board: `machine.*` objects (the only module importing `machine`)
+    SimBoard       sim/board.py, under the unix port: simulated chips on virtual time
+
+The backend is chosen once, before the firmware starts: a simulation installs its board under the
+name `hal_board` in sys.modules (`SimBoard.activate()`, as sim/vtime.py installs its clock as
+`time`), so the choice outlives a re-import of this module (a simulated reset, the simulated
+device importing its deployed copy). On a board nothing is installed and every Hal uses the
+machine backend. Drivers receive the objects built here and never construct hardware themselves.
 """
 
 import sys
 import time
 
-UNIX = sys.platform in ("linux", "darwin")
-
-RESET_CAUSES = ("power_on", "hard", "watchdog", "deep_sleep", "soft", "brownout", "unknown")
+_INSTALLED = "hal_board"  # the sys.modules name of a backend installed by a simulation
 
 
 class HalError(ValueError):
     """The board config names hardware this board does not have or describes it wrongly."""
 
 
+class Board:
+    """What a backend provides: the contract both backends implement (sim/board.py by duck typing,
+    as it is loaded before the firmware; tests/mp_test_sim.py checks it has every member).
+
+    `spec` is the board config's entry for the object; the Hal has checked that it exists.
+    """
+
+    fs_root = "/data"  # where the station's files live
+
+    def i2c(self, name, spec):
+        """The I2C bus `name` (each bus built once: the Hal keeps it)."""
+        raise NotImplementedError
+
+    def uart(self, name, spec, baud, timeout_ms):
+        raise NotImplementedError
+
+    def pin(self, name, num, out, value):
+        raise NotImplementedError
+
+    def watchdog(self, timeout_ms):
+        """Start the watchdog; returns the object with `feed()`."""
+        raise NotImplementedError
+
+    def reset_cause(self):
+        """Why the board last reset: "power_on", "hard", "watchdog", "deep_sleep", "soft",
+        "brownout" or "unknown"."""
+        raise NotImplementedError
+
+    def reset(self):
+        raise NotImplementedError
+
+    def schedule_reset(self, ms, before):
+        """Reset in `ms` without blocking; `before()` (may be None) runs first."""
+        raise NotImplementedError
+
+    def sleep_ms(self, ms):
+        """Sleep between cycles, RAM kept (the Hal feeds the watchdog between slices)."""
+        raise NotImplementedError
+
+    def unique_id(self):
+        """The MCU's unique id as hex text."""
+        raise NotImplementedError
+
+    def rtc_memory(self, data=None):
+        """Bytes kept across resets (not power loss): read with no argument, else write `data`."""
+        raise NotImplementedError
+
+    def battery_v(self, spec):
+        """Battery voltage through the ADC divider `spec` (the config's `battery` entry)."""
+        raise NotImplementedError
+
+    # --- network: the station's IP link (MQTT). The network interface belongs here. ---
+    def net_clock(self):
+        """The clock that charges real socket waits to simulated time, or None on a board."""
+        return None
+
+    def time_synced(self):
+        """True when the wall clock is known (NTP, network time or an RTC set by a technician)."""
+        raise NotImplementedError
+
+
+class _RtcMemory:
+    """RTC memory through `machine.RTC().memory()` (ESP32 family).
+
+    A board family without it gets its own class with the same `read()`/`write(data)` and an
+    entry in `_rtc_memory_for`."""
+
+    def __init__(self):
+        import machine
+
+        self._rtc = machine.RTC()
+
+    def read(self):
+        if not hasattr(self._rtc, "memory"):  # a port built without it: nothing survives a reset
+            return b""
+        return self._rtc.memory()
+
+    def write(self, data):
+        if not hasattr(self._rtc, "memory"):
+            return b""
+        self._rtc.memory(data)
+        return data
+
+
+def _rtc_memory_for(family):
+    """The RAM that survives a reset on this board family (`family` from the board config)."""
+    return _RtcMemory()
+
+
+class MachineBoard(Board):
+    """A board: every object from `machine`, built from the board config's pin numbers."""
+
+    def __init__(self, board_cfg):
+        self.cfg = board_cfg
+        self.fs_root = board_cfg.get("fs_root", "/data")
+        self._rtc = None
+        self._reset_timer = None
+
+    def i2c(self, name, spec):
+        import machine
+
+        if spec.get("soft"):
+            return machine.SoftI2C(
+                scl=machine.Pin(spec["scl"]),
+                sda=machine.Pin(spec["sda"]),
+                freq=spec.get("freq", 100000),
+            )
+        return machine.I2C(
+            spec.get("id", 0),
+            scl=machine.Pin(spec["scl"]),
+            sda=machine.Pin(spec["sda"]),
+            freq=spec.get("freq", 100000),
+        )
+
+    def uart(self, name, spec, baud, timeout_ms):
+        import machine
+
+        kw = {"baudrate": baud, "timeout": timeout_ms, "rxbuf": spec.get("rxbuf", 512)}
+        if "tx" in spec:
+            kw["tx"] = machine.Pin(spec["tx"])
+            kw["rx"] = machine.Pin(spec["rx"])
+        return machine.UART(spec["id"], **kw)
+
+    def pin(self, name, num, out, value):
+        import machine
+
+        mode = machine.Pin.OUT if out else machine.Pin.IN
+        return machine.Pin(num, mode) if value is None else machine.Pin(num, mode, value=value)
+
+    def watchdog(self, timeout_ms):
+        import machine
+
+        return machine.WDT(timeout=timeout_ms)
+
+    def reset_cause(self):
+        import machine
+
+        c = machine.reset_cause()
+        # ports define only the causes their chip reports: a missing one gets a value no cause has
+        table = {
+            getattr(machine, "PWRON_RESET", -1): "power_on",
+            getattr(machine, "HARD_RESET", -2): "hard",
+            getattr(machine, "WDT_RESET", -3): "watchdog",
+            getattr(machine, "DEEPSLEEP_RESET", -4): "deep_sleep",
+            getattr(machine, "SOFT_RESET", -5): "soft",
+            getattr(machine, "BROWNOUT_RESET", -6): "brownout",
+        }
+        return table.get(c, "unknown")
+
+    def reset(self):
+        import machine
+
+        machine.reset()
+
+    def schedule_reset(self, ms, before):
+        import machine
+
+        def fire(_t):
+            if before is not None:
+                before()
+            machine.reset()
+
+        self._reset_timer = machine.Timer(-1 if self.cfg.get("family") == "rp2" else 0)
+        self._reset_timer.init(mode=machine.Timer.ONE_SHOT, period=max(1, int(ms)), callback=fire)
+
+    def sleep_ms(self, ms):
+        import machine
+
+        try:
+            machine.lightsleep(ms)
+        except (AttributeError, OSError):
+            time.sleep_ms(ms)
+
+    def unique_id(self):
+        import binascii
+
+        import machine
+
+        return binascii.hexlify(machine.unique_id()).decode()
+
+    def rtc_memory(self, data=None):
+        if self._rtc is None:
+            self._rtc = _rtc_memory_for(self.cfg.get("family"))
+        if data is None:
+            return self._rtc.read()
+        return self._rtc.write(data)
+
+    def battery_v(self, spec):
+        import machine
+
+        adc = machine.ADC(machine.Pin(spec["pin"]))
+        return adc.read_u16() * spec.get("scale", 3.3 * 2 / 65535)
+
+    def time_synced(self):
+        return time.time() > 1700000000
+
+
+def installed_board(board_cfg):
+    """The backend chosen for this run: the one a simulation installed, else the board's own."""
+    board = sys.modules.get(_INSTALLED)
+    return board if board is not None else MachineBoard(board_cfg)
+
+
 class Hal:
     def __init__(self, board_cfg):
         self.cfg = board_cfg
         self.name = board_cfg.get("board", "?")
+        self.board = installed_board(board_cfg)
+        self.fs_root = self.board.fs_root
         self._i2c = {}
         self._uart = {}
         self._pins = {}
         self._wdt = None
         self.wdt_ms = 0
-        if UNIX:
-            from sim import board as simboard  # noqa: the simulated board exists only on unix
-
-            self._sim = simboard.current(board_cfg)
-            self.fs_root = self._sim.fs_root
-        else:
-            self._sim = None
-            self.fs_root = board_cfg.get("fs_root", "/data")
 
     # --- buses ---
     def i2c(self, name):
@@ -44,23 +248,7 @@ class Hal:
         spec = self.cfg.get("i2c", {}).get(name)
         if spec is None:
             raise HalError("board %s has no I2C bus %r" % (self.name, name))
-        if self._sim:
-            bus = self._sim.i2c(name, spec)
-        else:
-            import machine
-
-            if spec.get("soft"):
-                bus = machine.SoftI2C(
-                    scl=machine.Pin(spec["scl"]), sda=machine.Pin(spec["sda"]), freq=spec.get("freq", 100000)
-                )
-            else:
-                bus = machine.I2C(
-                    spec.get("id", 0),
-                    scl=machine.Pin(spec["scl"]),
-                    sda=machine.Pin(spec["sda"]),
-                    freq=spec.get("freq", 100000),
-                )
-        self._i2c[name] = bus
+        bus = self._i2c[name] = self.board.i2c(name, spec)
         return bus
 
     def uart(self, name, baudrate=None, timeout_ms=None):
@@ -73,17 +261,7 @@ class Hal:
         if u is not None:
             u.init(baudrate=baud, timeout=timeout)
             return u
-        if self._sim:
-            u = self._sim.uart(name, spec, baud, timeout)
-        else:
-            import machine
-
-            kw = {"baudrate": baud, "timeout": timeout, "rxbuf": spec.get("rxbuf", 512)}
-            if "tx" in spec:
-                kw["tx"] = machine.Pin(spec["tx"])
-                kw["rx"] = machine.Pin(spec["rx"])
-            u = machine.UART(spec["id"], **kw)
-        self._uart[name] = u
+        u = self._uart[name] = self.board.uart(name, spec, baud, timeout)
         return u
 
     def pin(self, name, out=True, value=None):
@@ -93,14 +271,7 @@ class Hal:
         num = self.cfg.get("pins", {}).get(name)
         if num is None:
             raise HalError("board %s has no pin %r" % (self.name, name))
-        if self._sim:
-            p = self._sim.pin(name, num, out, value)
-        else:
-            import machine
-
-            mode = machine.Pin.OUT if out else machine.Pin.IN
-            p = machine.Pin(num, mode) if value is None else machine.Pin(num, mode, value=value)
-        self._pins[name] = p
+        p = self._pins[name] = self.board.pin(name, num, out, value)
         return p
 
     def has_pin(self, name):
@@ -118,12 +289,7 @@ class Hal:
             if cap is None and self.cfg.get("family") == "rp2":
                 cap = 8388
             self.wdt_ms = timeout_ms if cap is None else min(timeout_ms, cap)
-            if self._sim:
-                self._wdt = self._sim.watchdog(self.wdt_ms)
-            else:
-                import machine
-
-                self._wdt = machine.WDT(timeout=self.wdt_ms)
+            self._wdt = self.board.watchdog(self.wdt_ms)
         return self._wdt
 
     def feed(self):
@@ -131,45 +297,16 @@ class Hal:
             self._wdt.feed()
 
     def reset_cause(self):
-        if self._sim:
-            return self._sim.reset_cause()
-        import machine
-
-        c = machine.reset_cause()
-        table = {
-            getattr(machine, "PWRON_RESET", -1): "power_on",
-            getattr(machine, "HARD_RESET", -2): "hard",
-            getattr(machine, "WDT_RESET", -3): "watchdog",
-            getattr(machine, "DEEPSLEEP_RESET", -4): "deep_sleep",
-            getattr(machine, "SOFT_RESET", -5): "soft",
-            getattr(machine, "BROWNOUT_RESET", -6): "brownout",
-        }
-        return table.get(c, "unknown")
+        return self.board.reset_cause()
 
     def reset(self):
-        if self._sim:
-            self._sim.reset()
-            return
-        import machine
-
-        machine.reset()
+        self.board.reset()
 
     def schedule_reset(self, ms, before=None):
         """Reset the board in `ms` (safe mode's hold time) without blocking: the REPL stays usable.
 
         `before()` runs first (it records why the board resets)."""
-        if self._sim:
-            self._sim.schedule_reset(ms, before)
-            return
-        import machine
-
-        def fire(_t):
-            if before is not None:
-                before()
-            machine.reset()
-
-        self._reset_timer = machine.Timer(-1 if self.cfg.get("family") == "rp2" else 0)
-        self._reset_timer.init(mode=machine.Timer.ONE_SHOT, period=max(1, int(ms)), callback=fire)
+        self.board.schedule_reset(ms, before)
 
     def sleep_ms(self, ms):
         """Sleep between cycles: light sleep on a board (RAM kept), virtual time in simulation."""
@@ -178,66 +315,30 @@ class Hal:
         wdt_ms = self.wdt_ms if self._wdt is not None else 0
         while ms > 0:
             step = ms if not wdt_ms or ms < wdt_ms // 2 else wdt_ms // 2
-            self._sleep(step)
+            self.board.sleep_ms(step)
             ms -= step
             if ms > 0:
                 self._wdt.feed()  # a slice of a long sleep, not a cycle: the cycle still must finish
 
-    def _sleep(self, ms):
-        if self._sim:
-            self._sim.sleep_ms(ms)
-            return
-        import machine
-
-        try:
-            machine.lightsleep(ms)
-        except (AttributeError, OSError):
-            time.sleep_ms(ms)
-
     def unique_id(self):
-        if self._sim:
-            return self._sim.unique_id()
-        import binascii
-        import machine
-
-        return binascii.hexlify(machine.unique_id()).decode()
+        return self.board.unique_id()
 
     def rtc_memory(self, data=None):
         """Bytes kept across resets (not power loss): RTC memory on a board, a file in simulation."""
-        if self._sim:
-            return self._sim.rtc_memory(data)
-        import machine
-
-        rtc = machine.RTC()
-        if not hasattr(rtc, "memory"):
-            return b""
-        if data is None:
-            return rtc.memory()
-        rtc.memory(data)
-        return data
+        return self.board.rtc_memory(data)
 
     def battery_v(self):
         """Battery voltage from the board's ADC divider, or None if the board has none."""
         spec = self.cfg.get("battery")
         if not spec:
             return None
-        if self._sim:
-            return self._sim.battery_v()
-        import machine
+        return self.board.battery_v(spec)
 
-        adc = machine.ADC(machine.Pin(spec["pin"]))
-        return adc.read_u16() * spec.get("scale", 3.3 * 2 / 65535)
-
+    # --- network ---
     def net_clock(self):
         """Simulation only: the clock that charges real socket waits to virtual time, else None."""
-        if self._sim:
-            from sim import netclock  # noqa: the simulated network clock exists only on unix
-
-            return netclock
-        return None
+        return self.board.net_clock()
 
     def time_synced(self):
         """True when the wall clock is known (NTP, network time or an RTC set by a technician)."""
-        if self._sim:
-            return self._sim.time_synced
-        return time.time() > 1700000000
+        return self.board.time_synced()

@@ -1,8 +1,9 @@
-"""The simulated board: what `firmware/hal.py` gets under the unix port.
+"""The simulated board: the backend `firmware/hal.py` uses under the unix port.
 
 A runner (sim/vstation.py, tests, the sim-device) creates `SimBoard(board_cfg, env, ...)` and
-calls `activate()`; the firmware's Hal then takes buses, UARTs, pins, watchdog, RTC memory and
-sleep from it. Chip models are attached to the buses according to the board config's `sensors`
+calls `activate()`, which installs it as the Hal's backend; every Hal made from then on takes
+buses, UARTs, pins, watchdog, RTC memory and sleep from it. It implements the contract of
+`hal.Board` member for member (by duck typing: this module is loaded before the firmware). Chip models are attached to the buses according to the board config's `sensors`
 and `modem` entries (model classes looked up in MODELS, imported only when fitted).
 
 Resets are exceptions that unwind the firmware: `SimReset(cause)` (watchdog, soft reset) and
@@ -11,8 +12,11 @@ own `except Exception` handlers cannot swallow them, as a real reset cannot be c
 """
 
 import os
+import sys
 
 from sim import vtime
+
+_HAL_SLOT = "hal_board"  # the sys.modules name firmware/hal.py takes its backend from
 
 # sensor/modem type -> (module, class). Models take (env, **model_args) and have `address` (I2C)
 # or are UART peers (have `receive(data, now_us)`).
@@ -114,7 +118,7 @@ class SimBoard:
         self.fs_root = fs_root
         self.end_s = end_s
         self.uid = uid
-        self.time_synced = time_synced
+        self.clock_synced = time_synced
         self.buses = {}
         self.uarts = {}
         self.models = {}  # sensor name -> model
@@ -139,8 +143,10 @@ class SimBoard:
                 __import__(MODELS[s["type"]][0])
 
     def activate(self):
+        """Make this the board every Hal uses from now on (the backend is chosen here, once)."""
         global _current
         _current = self
+        sys.modules[_HAL_SLOT] = self
         return self
 
     # --- models ---
@@ -273,13 +279,21 @@ class SimBoard:
             f.write(data)
         return data
 
-    def battery_v(self):
+    def battery_v(self, spec):
         from sim import heap
 
         return heap.call(self._battery)
 
     def _battery(self):
         return self.env.at(vtime.now_s()).battery_v
+
+    def net_clock(self):
+        from sim import netclock
+
+        return netclock
+
+    def time_synced(self):
+        return self.clock_synced
 
 
 def _makedirs(path):

@@ -129,3 +129,20 @@ def test_i2c_faults_count_down():
     eq(bus.scan(), [], "absent device not in scan")
     bus.clear()
     eq(bus.scan(), [0x10], "back")
+
+
+def test_activated_board_is_every_hals_backend_and_keeps_the_contract():
+    import hal
+
+    from sim.board import SimBoard
+
+    cfg = {"board": "contract", "i2c": {"main": {"id": 0, "scl": 1, "sda": 2}}}
+    board = SimBoard(cfg, Environment("synthetic"), fs_root="/tmp/mp_hal_fs").activate()
+    members = [n for n in dir(hal.Board) if not n.startswith("_")]
+    eq("rtc_memory" in members and "watchdog" in members, True, "the contract lists the members")
+    eq([n for n in members if not hasattr(board, n)], [], "members of hal.Board the board lacks")
+    h = hal.Hal(cfg)
+    eq(h.board is board, True, "the installed board")
+    eq(h.i2c("main") is board.buses["main"], True, "buses come from it")
+    raises(hal.HalError, h.i2c, "other")
+    eq(h.fs_root, "/tmp/mp_hal_fs", "its flash folder")

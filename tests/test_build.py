@@ -47,6 +47,7 @@ def test_only_the_hal_imports_machine():
     assert "machine" in _imports(REPO / "firmware" / "hal.py")
 
 
-def test_device_code_never_imports_the_simulation_except_hal():
-    offenders = [p.name for p in DEVICE_FILES if "sim" in _imports(p) and p.name != "hal.py"]
+def test_device_code_never_imports_the_simulation():
+    # the simulation installs its board as the HAL's backend; the HAL does not go looking for it
+    offenders = [p.name for p in DEVICE_FILES if "sim" in _imports(p)]
     assert offenders == []
