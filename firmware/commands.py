@@ -200,12 +200,10 @@ def _apply(station, op, changes):
     elif op == REBOOT:
         station.reboot_pending = True
     elif op == CLEAR_JOURNAL:
-        jnl = getattr(getattr(station, "delivery", None), "j", None)
-        clear = getattr(jnl, "clear", None)
-        if clear is None:
+        if station.delivery is None:
             raise CommandError(UNSUPPORTED, "this station has no journal to clear")
         try:
-            clear()
+            station.delivery.j.clear()
         except OSError as exc:
             raise CommandError(STORAGE, "journal not cleared: %s" % exc) from None
 
@@ -214,7 +212,7 @@ def status_frame(station, buf):
     """The station's status frame in buf; returns its length."""
     import version
 
-    jnl = getattr(getattr(station, "delivery", None), "j", None)
+    d = station.delivery
     names = []
     faulty = 0
     for i, slot in enumerate(station.slots[:16]):
@@ -227,7 +225,7 @@ def status_frame(station, buf):
         config=config.digest(station.cfg),
         reset=station.hal.reset_cause(),
         uptime_s=int(diag.uptime_s()),
-        journal=jnl.pending if jnl is not None else 0,
+        journal=d.j.pending if d is not None else 0,
         sensors=names,
         faulty=faulty,
     )

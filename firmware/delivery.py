@@ -8,8 +8,8 @@
 A record leaves the journal only when the uplink confirms delivery (`send()` returned True: MQTT
 PUBACK, LoRaWAN accepted/ACKed as configured). A cut between delivery and the journal's ACK
 record re-sends the frame after the reboot: at-least-once, the receiver drops duplicates by seq.
-When the codec has a batch encoder (`encode_batch`), as many pending samples as the uplink's
-current maximum payload allows travel in one frame; otherwise each record is sent as it is.
+As many pending samples as the uplink's current maximum payload allows travel in one frame
+(`codec.encode_batch`); a record the codec cannot read goes alone, as it was stored.
 """
 
 import time
@@ -33,7 +33,6 @@ class Delivery:
         self.frames = 0  # frames confirmed since boot
         self.max_depth = jnl.pending
         self.store_failures = 0
-        self._batch = hasattr(codec, "encode_batch") and hasattr(codec, "decode_sample")
         self._samples = None
         self._seqs = None
         self._pos = None
@@ -48,17 +47,6 @@ class Delivery:
         if self.j.pending > self.max_depth:
             self.max_depth = self.j.pending
         return True
-
-    def _one(self, limit):
-        """(frame memoryview, records, last seq, next pos) of the oldest pending record."""
-        r = self.j.read(self.j.head)
-        if r is None:
-            return None
-        seq, n, nxt = r
-        if n > limit:
-            diag.warn("UPLINK.TOO_BIG", self.up.name, seq=seq, bytes=n, max=limit)
-            return None
-        return self.j.payload(n), 1, seq, nxt
 
     def _many(self, limit):
         """As many pending samples as fit `limit` bytes, packed by the codec's batch encoder."""
@@ -113,7 +101,7 @@ class Delivery:
             if not self.up.connect():
                 break
             limit = self.up.max_payload()
-            item = self._many(limit) if self._batch else self._one(limit)
+            item = self._many(limit)
             if item is None:
                 break
             frame, count, last_seq, nxt = item
@@ -154,22 +142,16 @@ class Delivery:
                 diag.exception("DOWNLINK.ERROR", exc, self.up.name)
                 continue
             if ack:
-                sender = getattr(self.up, "send_ack", None)
-                ok = sender(ack) if sender else self.up.send(ack, getattr(codec, "PORT_ACK", 2))
+                ok = self.up.send_ack(ack)
                 diag.info("DOWNLINK.ACK", self.up.name, sent=ok)
 
-    def send_status(self, make_frame):
+    def send_status(self):
         """Send a status frame now (a status request); best effort, not journaled."""
-        buf = bytearray(64)
-        try:
-            n = make_frame(buf)
-        except (ValueError, IndexError) as exc:
-            diag.exception("STATUS.ERROR", exc)
+        frame = self.up.status()
+        if frame is None:
             return False
         if not self.up.connect():
             return False
-        sender = getattr(self.up, "send_status", None)
-        port = getattr(codec, "FPORT_STATUS", 3)
-        ok = sender(memoryview(buf)[:n]) if sender else self.up.send(memoryview(buf)[:n], port)
-        diag.info("STATUS.SENT", self.up.name, ok=ok, bytes=n)
+        ok = self.up.send_status(frame)
+        diag.info("STATUS.SENT", self.up.name, ok=ok, bytes=len(frame))
         return ok

@@ -87,8 +87,7 @@ class Station:
         )
         self.uplink = self._make_uplink(cfg)
         self.delivery = self._open_delivery(cfg)
-        if hasattr(self.uplink, "status_frame"):
-            self.uplink.status_frame = self._status_frame  # published after each (re)connect
+        self.uplink.status_frame = self._status_frame  # e.g. MQTT publishes one after connecting
         self.uplink.connect()
 
     def _make_uplink(self, cfg):
@@ -128,13 +127,11 @@ class Station:
         self.uplinked += d.drain(self.cfg["interval_s"] * 500, min_pending=self.cfg["batch"])
         if d.j.pending:
             self.failed_sends += 1
-        d.downlinks(getattr(self, "handle_downlink", None))
+        d.downlinks(self.handle_downlink)
         if self.status_pending:
             self.status_pending = False
-            d.send_status(self._status_frame)
-        pause = getattr(self.uplink, "sleep", None)
-        if pause is not None:
-            pause(self.cfg["interval_s"] * 1000)
+            d.send_status()
+        self.uplink.sleep(self.cfg["interval_s"] * 1000)
         if self.reboot_pending:
             self.reboot_pending = False
             diag.warn("REBOOT", None, reason="command")
@@ -306,31 +303,10 @@ class Station:
         self.hal.schedule_reset(hold_ms, life.expire)
 
     def send_status(self):
-        """One status frame (firmware, config digest, reset cause and phase) through the uplink."""
-        encode = getattr(codec, "encode_status", None)
-        if encode is None or self.uplink is None:
-            return False
-        n = encode(self.frame, **self.status_fields())
-        port = getattr(codec, "FPORT_STATUS", 2)
-        ok = self.uplink.send(memoryview(self.frame)[:n], port)
-        diag.info("STATUS.SENT" if ok else "STATUS.UNSENT", None, bytes=n)
-        return ok
-
-    def status_fields(self):
-        d = self.delivery
-        faulty = 0
-        for i, slot in enumerate(self.slots):
-            if slot.failures:
-                faulty |= 1 << i
-        return {
-            "fw": VERSION,
-            "config": config.digest(self.cfg),
-            "reset": self.reset_info["reset"],
-            "uptime_s": int(diag.uptime_s()),
-            "journal": d.j.pending if d is not None else 0,
-            "sensors": [s.kind for s in self.slots],
-            "faulty": faulty,
-        }
+        """One status frame through the uplink, the way a status request sends it (delivery.py)."""
+        if self.delivery is None:
+            return False  # no uplink is opened in safe mode (boot() returns before)
+        return self.delivery.send_status()
 
 
 def _fields(slot):

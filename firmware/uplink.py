@@ -1,14 +1,20 @@
-"""The one interface every uplink implements, and the console/file uplinks.
+"""The one contract every uplink implements (`Uplink`), and the console/file uplinks.
 
-    class Uplink:
-        name                     short name for diagnostics ("console", "mqtt", "lorawan")
-        max_payload() -> int     bytes one frame may carry right now (data rate, broker limit)
-        connect() -> bool        bring the link up; bounded in time, never raises for link faults
-        send(frame, port) -> bool
-                                 transmit `frame` (bytes-like); True only when delivery is confirmed
-                                 (console/file: written; MQTT: PUBACK; LoRaWAN: send accepted/ACKed)
-        poll() -> bytes | None   a downlink command that arrived, if any
-        close()
+    name                     short name for diagnostics ("console", "mqtt", "lorawan")
+    max_payload() -> int     bytes one frame may carry right now (data rate, broker limit)
+    connect() -> bool        bring the link up; bounded in time, never raises for link faults
+    send(frame, port) -> bool
+                             transmit `frame` (bytes-like); True only when delivery is confirmed
+                             (console/file: written; MQTT: PUBACK; LoRaWAN: send accepted/ACKed)
+    send_ack(frame) -> bool  the answer to a downlink command (codec.FPORT_ACK unless the
+                             transport has its own way: MQTT topic /ack)
+    send_status(frame) -> bool
+                             a status frame (codec.FPORT_STATUS; MQTT topic /status)
+    status_frame             callable(buf) -> length: the station's status frame, set by the station;
+                             `status()` builds one with it (on request, and MQTT after connecting)
+    poll() -> bytes | None   a downlink command that arrived, if any (None where there are none)
+    sleep(interval_ms)       the station sleeps until the next cycle (MQTT leaves cleanly)
+    close()
 
 Uplinks report through diag and never raise for network faults: the station keeps the frame
 (journal) and tries again next cycle.
@@ -16,10 +22,54 @@ Uplinks report through diag and never raise for network faults: the station keep
 
 import binascii
 
+import codec
 import diag
 
 
-class ConsoleUplink:
+class Uplink:
+    """The contract; a transport overrides what it does differently (see the module docstring)."""
+
+    name = "?"
+    status_frame = None
+
+    def max_payload(self):
+        raise NotImplementedError
+
+    def connect(self):
+        raise NotImplementedError
+
+    def send(self, frame, port=codec.FPORT_DATA):
+        raise NotImplementedError
+
+    def send_ack(self, frame):
+        return self.send(frame, codec.FPORT_ACK)
+
+    def send_status(self, frame):
+        return self.send(frame, codec.FPORT_STATUS)
+
+    def status(self):
+        """A status frame built now (a memoryview), or None when it cannot be built."""
+        if self.status_frame is None:
+            return None
+        buf = bytearray(64)
+        try:
+            n = self.status_frame(buf)
+        except (ValueError, IndexError) as exc:
+            diag.exception("STATUS.ERROR", exc)
+            return None
+        return memoryview(buf)[:n]
+
+    def poll(self):
+        return None  # a transport without downlinks
+
+    def sleep(self, interval_ms):
+        pass
+
+    def close(self):
+        pass
+
+
+class ConsoleUplink(Uplink):
     """Writes each frame as an `UPLINK.TX` diagnostic line with its hex (the serial console)."""
 
     name = "console"
@@ -38,12 +88,6 @@ class ConsoleUplink:
         diag.info("UPLINK.TX", self.name, port=port, bytes=len(frame), hex=binascii.hexlify(frame).decode())
         self.sent += 1
         return True
-
-    def poll(self):
-        return None
-
-    def close(self):
-        pass
 
 
 class FileUplink(ConsoleUplink):

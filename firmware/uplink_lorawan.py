@@ -25,13 +25,14 @@ from micropython import const
 import airtime
 import codec
 import diag
+from uplink import Uplink
 
 _MAX_WAIT_MS = const(30000)  # wait in the cycle for the band to reopen if it is at most this
 _JOIN_BACKOFF_MIN_MS = const(15000)
 _JOIN_BACKOFF_MAX_MS = const(3600000)
-_CMD_PORT = getattr(codec, "FPORT_COMMAND", 10)
-_ACK_PORT = getattr(codec, "FPORT_ACK", 4)
-_STATUS_PORT = getattr(codec, "FPORT_STATUS", 3)
+_CMD_PORT = codec.FPORT_COMMAND
+_ACK_PORT = codec.FPORT_ACK
+_STATUS_PORT = codec.FPORT_STATUS
 _DR_TOP = {"EU868": 5, "US915": 4}  # uplink data rates at 125 kHz and the one at 500 kHz
 
 
@@ -47,7 +48,7 @@ def _driver(kind, uart):
     raise ValueError("unknown modem type %r (rak3172, lora_e5)" % (kind,))
 
 
-class LorawanUplink:
+class LorawanUplink(Uplink):
     name = "lorawan"
 
     def __init__(self, cfg, secrets, hal, board_cfg):
@@ -258,6 +259,3 @@ class LorawanUplink:
         if self.inbox:
             return self.inbox.pop(0)
         return None
-
-    def close(self):
-        pass

@@ -24,6 +24,7 @@ import time
 from micropython import const
 
 import diag
+from uplink import Uplink
 from umqtt import simple  # missing on a station: ImportError, reported as UPLINK.UNAVAILABLE
 
 _BACKOFF_MIN_MS = const(2000)
@@ -124,7 +125,7 @@ class _TlsModule:
         return ssl.wrap_socket(sock, **params)
 
 
-class MqttUplink:
+class MqttUplink(Uplink):
     name = "mqtt"
 
     def __init__(self, cfg, secrets, hal):
@@ -144,7 +145,7 @@ class MqttUplink:
         self.user = m["user"] or None
         self._password = (secrets or {}).get("mqtt_password") or ""
         self.hal = hal
-        self.clock = hal.net_clock() if hal is not None and hasattr(hal, "net_clock") else None
+        self.clock = hal.net_clock()
         self.client = None
         self.deadline = time.ticks_ms()
         self.next_try = time.ticks_ms()
@@ -153,7 +154,6 @@ class MqttUplink:
         self.connects = 0
         self.drops = 0
         self.inbox = []
-        self.status_frame = None  # callable(buf) -> n, set by the station when the codec has one
 
     def max_payload(self):
         return self._max
@@ -209,16 +209,9 @@ class MqttUplink:
         return True
 
     def _publish_status(self):
-        if self.status_frame is None:
-            return
-        buf = bytearray(64)
-        try:
-            n = self.status_frame(buf)
-        except (ValueError, IndexError) as exc:
-            diag.exception("STATUS.ERROR", exc)
-            return
-        if n:
-            self.send_status(memoryview(buf)[:n])
+        frame = self.status()
+        if frame:
+            self.send_status(frame)
 
     def _on_message(self, topic, msg):
         if topic == self.t_cmd:

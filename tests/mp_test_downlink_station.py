@@ -60,3 +60,48 @@ def test_sampled_frames_repack_into_one_batch():
         eq(samples[i].seq, samples[0].seq + i, "consecutive seq")
     codec.decode_sample(frames[-1], back)
     eq(back.values[S.TEMPERATURE] is not None, True, "temperature sampled")
+
+
+def test_every_uplink_keeps_the_one_contract():
+    import uplink
+    import uplink_lorawan
+    import uplink_mqtt
+
+    members = [n for n in dir(uplink.Uplink) if not n.startswith("_")]
+    for cls in (
+        uplink.ConsoleUplink,
+        uplink.FileUplink,
+        uplink_mqtt.MqttUplink,
+        uplink_lorawan.LorawanUplink,
+    ):
+        eq(issubclass(cls, uplink.Uplink), True, cls.__name__ + " is an Uplink")
+        eq([n for n in members if not hasattr(cls, n)], [], cls.__name__ + " lacks")
+        for n in ("max_payload", "connect", "send"):
+            eq(getattr(cls, n) is not getattr(uplink.Uplink, n), True, cls.__name__ + "." + n)
+
+
+def test_acks_and_status_frames_go_out_on_their_ports_through_the_uplink():
+    rig = Rig(fs=FS).boot()
+    st = rig.st
+    sent = []
+    send = st.uplink.send
+
+    def recording(frame, port=codec.FPORT_DATA):
+        sent.append((port, bytes(frame)[0]))
+        return send(frame, port)
+
+    st.uplink.send = recording
+    queue = [bytes([0x24, 7])]  # request_status, cmd_id 7
+    st.uplink.poll = lambda: queue.pop() if queue else None
+    rig.run_cycles(1)
+    eq(sent[0][0], codec.FPORT_DATA, "the cycle's sample first")
+    ref = bytearray(64)
+    codec.encode_ack(ref, 7, 0)
+    ack_header = ref[0]
+    codec.encode_status(ref)
+    eq(
+        sent[1:],
+        [(codec.FPORT_ACK, ack_header), (codec.FPORT_STATUS, ref[0])],
+        "ack, then the status frame",
+    )
+    eq(len(rig.find("STATUS.SENT")), 1, "reported once")

@@ -51,3 +51,26 @@ def test_device_code_never_imports_the_simulation():
     # the simulation installs its board as the HAL's backend; the HAL does not go looking for it
     offenders = [p.name for p in DEVICE_FILES if "sim" in _imports(p)]
     assert offenders == []
+
+
+def _probes(path: Path) -> list[str]:
+    """getattr/hasattr calls on our own modules, the HAL or an uplink: `name(subject, ...)`."""
+    ours = {p.stem for p in DEVICE_FILES}
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        if node.func.id not in ("getattr", "hasattr") or not node.args:
+            continue
+        subject = ast.unparse(node.args[0])
+        last = subject.rsplit(".", 1)[-1]
+        if subject in ours or last in ("hal", "up", "uplink"):
+            found.append(f"{path.name}:{node.lineno} {ast.unparse(node)}")
+    return found
+
+
+def test_no_probing_of_our_own_modules_the_hal_or_the_uplinks():
+    # a missing name must fail at import, not pick a wrong value (getattr(codec, "FPORT_STATUS", 2)
+    # once stood for port 3); an uplink provides every member of the contract in firmware/uplink.py
+    offenders = [hit for p in DEVICE_FILES for hit in _probes(p)]
+    assert offenders == []
