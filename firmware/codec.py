@@ -418,6 +418,19 @@ def encode_sample(smp, buf, now=None):
 _cost = [0] * (S.N_CHANNELS * (_MAX_K + 1))  # Rice cost per channel and k, cumulative
 _k = [0] * S.N_CHANNELS  # chosen k per channel
 _kfit = [0] * S.N_CHANNELS  # best k of the longest prefix that fitted
+# zero-run mode (a channel whose deltas are mostly 0, e.g. pressure in whole hPa): its deltas
+# go as segments EG(r) + r zero deltas + one non-zero delta, Rice-coded as zigzag - 1
+_rcost = [0] * (S.N_CHANNELS * (_MAX_K + 1))  # run mode: Rice cost of the non-zero deltas
+_rseg = [0] * S.N_CHANNELS  # run mode: bits of the closed segments' run lengths
+_ropen = [0] * S.N_CHANNELS  # run mode: zeros in the open segment (0: none open)
+_rk = [0] * S.N_CHANNELS  # run mode: best k of the current prefix
+_mode = [0] * S.N_CHANNELS  # 1: run mode for the current prefix
+_modefit = [0] * S.N_CHANNELS  # run mode of the longest prefix that fitted
+_extfit = 0  # 1: the fitted batch sends the per-channel steps and modes
+_qs = [0] * (MAX_BATCH * S.N_CHANNELS)  # the batch's quantised values, to look ahead for runs
+_pres = [0] * MAX_BATCH  # the batch's presence masks
+_pending = [0] * S.N_CHANNELS  # run mode while writing: zero deltas still to come
+_nonzero = [0] * S.N_CHANNELS  # run mode while writing: the next delta is the non-zero one
 _step = [1] * S.N_CHANNELS  # per channel: every delta of the batch is a multiple of this
 
 
@@ -503,12 +516,12 @@ def _run_length(samples, count):
 _interval = 0
 
 
-def _best_k(ch):
+def _best_k(ch, cost):
     base = ch * (_MAX_K + 1)
     best = 0
-    bc = _cost[base]
+    bc = cost[base]
     for k in range(1, _MAX_K + 1):
-        c = _cost[base + k]
+        c = cost[base + k]
         if c < bc:
             bc = c
             best = k
@@ -525,16 +538,21 @@ def _tbits(smp, now):
 
 
 def _fit(samples, run, max_bits, now):
-    """Longest prefix (<= run) whose batch frame fits max_bits; fills _kfit. Counts only."""
-    global _have
+    """Longest prefix (<= run) whose batch frame fits max_bits; fills _kfit, _modefit and
+    _extfit. Counts only."""
+    global _have, _extfit
     for i in range(len(_cost)):
         _cost[i] = 0
+        _rcost[i] = 0
+    for ch in range(S.N_CHANNELS):
+        _rseg[ch] = 0
+        _ropen[ch] = 0
     _have = 0
     # header, count, seq, interval, uniform flag (time field, union mask and the per-sample
     # prefixes are added per prefix below)
     fixed = 8 + 6 + 8 + _interval_bits() + 1
     union = 0
-    steps = 0  # bits of the per-channel steps, sent when some channel has a step above 1
+    extras = 1  # the 'extras' bit, then per channel its step and mode when it is set
     stepped = False
     first = 0
     prefixes = 0  # bits of the per-sample prefixes, needed unless the batch is uniform
@@ -567,7 +585,7 @@ def _fit(samples, run, max_bits, now):
                 union |= bit
                 fixed += 3
                 st = _step[ch]
-                steps += _eg_bits(st - 1)
+                extras += _eg_bits(st - 1) + 1
                 if st > 1:
                     stepped = True
             if _have & bit:
@@ -575,25 +593,44 @@ def _fit(samples, run, max_bits, now):
                 base = ch * (_MAX_K + 1)
                 for k in range(_MAX_K + 1):
                     _cost[base + k] += _rice_bits(z, k, ch, q)
+                if z == 0:
+                    _ropen[ch] += 1
+                else:
+                    _rseg[ch] += _eg_bits(_ropen[ch])  # closes the segment (EG(0): none open)
+                    _ropen[ch] = 0
+                    for k in range(_MAX_K + 1):
+                        _rcost[base + k] += _rice_bits(z - 1, k, ch, q)
             else:
                 fixed += _value_bits(ch, q)
                 _have |= bit
             _prev[ch] = q
-        total = fixed + _tbits(s, now) + (1 if union == first else 10) + 1
-        if stepped:
-            total += steps
+        total = fixed + _tbits(s, now) + (1 if union == first else 10)
         if not uniform:
             total += prefixes
+        plain = 1  # without extras: the extras bit alone, every channel in plain Rice mode
+        best = extras  # with extras: each channel in its cheaper mode
         for ch in range(S.N_CHANNELS):
             if union & (1 << ch):
-                k = _best_k(ch)
+                base = ch * (_MAX_K + 1)
+                k = _best_k(ch, _cost)
                 _k[ch] = k
-                total += _cost[ch * (_MAX_K + 1) + k]
+                pc = _cost[base + k]
+                plain += pc
+                rk = _best_k(ch, _rcost)
+                _rk[ch] = rk
+                rc = _rcost[base + rk] + _rseg[ch] + (_eg_bits(_ropen[ch]) if _ropen[ch] else 0)
+                _mode[ch] = 1 if rc < pc else 0
+                best += rc if rc < pc else pc
+        ext = 1 if stepped or best < plain else 0
+        total += best if ext else plain
         if total > max_bits:
             break
         fitted = i + 1
+        _extfit = ext
         for ch in range(S.N_CHANNELS):
-            _kfit[ch] = _k[ch]
+            m = _mode[ch] if ext else 0
+            _modefit[ch] = m
+            _kfit[ch] = _rk[ch] if m else _k[ch]
     return fitted
 
 
@@ -631,6 +668,10 @@ def _put_batch(samples, m):
         s = samples[i]
         _scan(s)
         union |= _present
+        _pres[i] = _present
+        base = i * S.N_CHANNELS
+        for ch in range(S.N_CHANNELS):
+            _qs[base + ch] = _q[ch]
         if i and (_tdiff(s.time, samples[i - 1].time) != _interval or not _same_state(s)):
             uniform = 0
     _put(uniform, 1)  # 1: no per-sample prefixes (same state, steady spacing throughout)
@@ -641,17 +682,17 @@ def _put_batch(samples, m):
     else:
         _put(0, 1)
         _put(union, 9)
-    stepped = 0
     for ch in range(S.N_CHANNELS):
         if union & (1 << ch):
             _put(_kfit[ch], 3)
-            if _step[ch] > 1:
-                stepped = 1
-    _put(stepped, 1)  # 1: a step per channel follows; deltas are sent in units of it
-    if stepped:
+        _pending[ch] = 0
+        _nonzero[ch] = 0
+    _put(_extfit, 1)  # 1: per channel a step (deltas in units of it) and a mode follow
+    if _extfit:
         for ch in range(S.N_CHANNELS):
             if union & (1 << ch):
                 _put_eg(_step[ch] - 1)
+                _put(_modefit[ch], 1)
     _have = 0
     for i in range(m):
         s = samples[i]
@@ -676,12 +717,38 @@ def _put_batch(samples, m):
             if not p & bit:
                 continue
             q = _q[ch]
-            if _have & bit:
-                _put_rice(_zig((q - _prev[ch]) // _step[ch]), _kfit[ch], ch, q)
-            else:
+            if not _have & bit:
                 _put_value(ch, q)
                 _have |= bit
+            elif not _modefit[ch]:
+                _put_rice(_zig((q - _prev[ch]) // _step[ch]), _kfit[ch], ch, q)
+            elif _pending[ch]:
+                _pending[ch] -= 1  # inside a run of zero deltas: nothing to send
+            elif _nonzero[ch]:
+                _nonzero[ch] = 0
+                _put_rice(_zig((q - _prev[ch]) // _step[ch]) - 1, _kfit[ch], ch, q)
+            else:
+                r = _zero_run(ch, i, m, _prev[ch])
+                _put_eg(r)
+                if r:
+                    _pending[ch] = r - 1
+                    _nonzero[ch] = 1
+                else:
+                    _put_rice(_zig((q - _prev[ch]) // _step[ch]) - 1, _kfit[ch], ch, q)
             _prev[ch] = q
+
+
+def _zero_run(ch, i, m, prev):
+    """Zero deltas of channel ch from sample i on: its values equal to prev, up to the first
+    other value (samples without the channel do not count)."""
+    r = 0
+    bit = 1 << ch
+    for j in range(i, m):
+        if _pres[j] & bit:
+            if _qs[j * S.N_CHANNELS + ch] != prev:
+                break
+            r += 1
+    return r
 
 
 def encode_batch(samples, count, buf, max_len, now=None):

@@ -87,6 +87,8 @@ def test_batch_of_coarse_readings_uses_steps_and_allocates_nothing():
     eq(codec._step[S.HUMIDITY], 2, "humidity step: 1 %")
     eq(codec._step[S.PM2_5], 10, "PM2.5 step: 1 ug/m3")
     eq(codec._step[S.TEMPERATURE], 1, "temperature: no step")
+    eq(codec._modefit[S.PRESSURE], 1, "pressure changes every 8th sample: zero-run mode")
+    eq(codec._modefit[S.TEMPERATURE], 0, "temperature changes all the time: plain Rice")
     fine = series(24)  # fine-grained: no step, the frame pays the one 'stepped' bit
     locked(lambda: codec.encode_batch(fine, 24, out, 242, now))
     eq(codec._step[S.PRESSURE], 1, "fine pressure: no step")

@@ -207,3 +207,57 @@ def test_batches_round_trip_and_fit(fw, js_cases):
         assert done == len(samples)
 
     prop()
+
+
+# coarse sensors: whole hPa, whole % RH, whole ug/m3, 10 ppm CO2; long runs of equal readings,
+# jumps that escape, dropouts: the steps and the zero-run mode of the batch coder
+_COARSE = {"humidity_pct": (1.0, 0.0, 100.0), "pressure_hpa": (1.0, 950.0, 1050.0),
+           "co2_ppm": (10, 400, 2000), "pm2_5_ugm3": (1.0, 0.0, 900.0),
+           "pm10_ugm3": (1.0, 0.0, 900.0), "temperature_c": (0.1, -10.0, 40.0)}  # fmt: skip
+
+
+@st.composite
+def a_coarse_series(draw):
+    n = draw(st.integers(2, 64))
+    t0 = draw(st.integers(0, 2**31))
+    keys = draw(st.lists(st.sampled_from(sorted(_COARSE)), min_size=1, max_size=6, unique=True))
+    walk = {}
+    for key in keys:
+        unit, lo, hi = _COARSE[key]
+        start = draw(st.integers(0, int((hi - lo) / unit)))
+        moves = draw(st.lists(st.sampled_from([0, 0, 0, 0, 0, 1, -1, 2, -40, 300]),
+                              min_size=n, max_size=n))  # fmt: skip
+        pos, vals = start, []
+        for mv in moves:
+            pos = min(max(pos + mv, 0), int((hi - lo) / unit))
+            vals.append(round(lo + pos * unit, 6))
+        walk[key] = vals
+    gaps = draw(st.sets(st.integers(0, n - 1), max_size=3))
+    out = []
+    for i in range(n):
+        d = {"seq": i, "time": t0 + 600 * i, "health": {"clock_synced": True, "rh_high": False,
+             "fault": [], "warmup": [], "implausible": []}}  # fmt: skip
+        for key, vals in walk.items():
+            if not (i in gaps and key == keys[0]):
+                d[key] = vals[i]
+        out.append(d)
+    return out
+
+
+def test_coarse_batches_round_trip_through_steps_and_zero_runs(fw, js_cases):
+    @SETTINGS
+    @given(a_coarse_series(), st.sampled_from([51, 115, 242]))
+    def prop(samples, max_len):
+        frames = fw.encode(samples, batch=64, max_len=max_len)
+        done = 0
+        for frame, n in frames:
+            assert len(frame) <= max_len
+            out = codec.decode(frame, 1)
+            assert len(out) == n
+            for inp, got in zip(samples[done : done + n], out, strict=True):
+                _check(inp, got)
+            done += n
+            js_cases.append({"hex": frame.hex(), "now": None, "decoded": out})
+        assert done == len(samples)
+
+    prop()

@@ -270,9 +270,15 @@ function decodeBatchFrame(b, kind, preset, recvTime) {
     ks.push(union & (1 << ch) ? b.get(3) : 0);
     prev.push(null);
   }
-  var steps = [], stepped = b.get(1); // deltas are sent in units of the channel's step
+  // extras: per channel a step (deltas in its units) and the zero-run mode (segments of zero
+  // deltas, each run length then one non-zero delta, sent as zigzag - 1)
+  var steps = [], runs = [], pending = [], nonzero = [], extras = b.get(1);
   for (ch = 0; ch < KEYS.length; ch++) {
-    steps.push(stepped && (union & (1 << ch)) ? b.eg() + 1 : 1);
+    var used = extras && (union & (1 << ch));
+    steps.push(used ? b.eg() + 1 : 1);
+    runs.push(used ? b.get(1) : 0);
+    pending.push(0);
+    nonzero.push(false);
   }
   var rows = [], rel = 0;
   for (var i = 0; i < count; i++) {
@@ -293,15 +299,24 @@ function decodeBatchFrame(b, kind, preset, recvTime) {
     for (ch = 0; ch < KEYS.length; ch++) {
       var q = 0;
       if (st.present & (1 << ch)) {
+        var r = 0;
         if (prev[ch] === null) {
           q = readValue(b, ch);
+        } else if (runs[ch] && pending[ch] > 0) {
+          pending[ch]--;
+          q = prev[ch];
+        } else if (runs[ch] && !nonzero[ch] && (r = b.eg()) > 0) {
+          pending[ch] = r - 1;
+          nonzero[ch] = true;
+          q = prev[ch];
         } else {
+          nonzero[ch] = false;
           var u = b.unary(ESC);
           if (u === ESC) {
             q = readValue(b, ch);
           } else {
             var k = ks[ch];
-            q = prev[ch] + unzig(u * Math.pow(2, k) + b.get(k)) * steps[ch];
+            q = prev[ch] + unzig(u * Math.pow(2, k) + b.get(k) + runs[ch]) * steps[ch];
             if (q < 0 || q > QMAX[ch]) {
               fail(KEYS[ch] + ' out of range');
             }
@@ -312,6 +327,11 @@ function decodeBatchFrame(b, kind, preset, recvTime) {
       qs.push(q);
     }
     rows.push({ st: st, qs: qs, rel: rel });
+  }
+  for (ch = 0; ch < KEYS.length; ch++) {
+    if (pending[ch] > 0) {
+      fail('a run of zero deltas reaches past the batch');
+    }
   }
   b.end();
   var out = [];

@@ -262,10 +262,14 @@ def _decode_batch(b: _Bits, kind: int, preset: int, received_at: int | None) -> 
         if union & (1 << ch):
             ks[ch] = b.get(3)
     steps = [1] * N_CHANNELS  # deltas are sent in units of the channel's step
+    runs = [0] * N_CHANNELS  # 1: zero-run mode (segments of zero deltas, then a non-zero one)
     if b.get(1):
         for ch in range(N_CHANNELS):
             if union & (1 << ch):
                 steps[ch] = b.eg() + 1
+                runs[ch] = b.get(1)
+    pending = [0] * N_CHANNELS  # zero deltas still to come in the channel's segment
+    nonzero = [False] * N_CHANNELS  # the channel's next delta ends its segment: not zero
     prev: list[int | None] = [None] * N_CHANNELS
     rows = []
     rel = 0  # seconds after the first sample
@@ -286,18 +290,28 @@ def _decode_batch(b: _Bits, kind: int, preset: int, received_at: int | None) -> 
             last = prev[ch]
             if last is None:
                 q = _value(b, ch)
+            elif runs[ch] and pending[ch]:
+                pending[ch] -= 1
+                q = last
+            elif runs[ch] and not nonzero[ch] and (r := b.eg()):
+                pending[ch], nonzero[ch] = r - 1, True
+                q = last
             else:
+                nonzero[ch] = False
                 u = b.unary(ESC)
                 if u == ESC:
                     q = _value(b, ch)
                 else:
                     k = ks[ch]
-                    q = last + _unzig((u << k) | b.get(k)) * steps[ch]
+                    z = ((u << k) | b.get(k)) + runs[ch]  # run mode sends zigzag - 1
+                    q = last + _unzig(z) * steps[ch]
                     if not 0 <= q <= QMAX[ch]:
                         raise FrameError(f"{KEYS[ch]} out of range")
             prev[ch] = q
             qs[ch] = q
         rows.append((st, qs, rel))
+    if any(pending):
+        raise FrameError("a run of zero deltas reaches past the batch")
     b.end()
     out = []
     for i, (st, qs, r) in enumerate(rows):
