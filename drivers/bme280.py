@@ -21,7 +21,11 @@ _REG_CTRL_HUM = const(0xF2)
 _REG_STATUS = const(0xF3)
 _REG_CTRL_MEAS = const(0xF4)
 _REG_CONFIG = const(0xF5)
-_REG_DATA = const(0xF7)  # press[3], temp[3], hum[2]
+# One burst from ctrl_hum to the end of the data: ctrl_hum, status, ctrl_meas, config, (0xF6),
+# then the data registers 0xF7..0xFE press[3], temp[3], hum[2]. The settings read back with the
+# data tell a reset chip apart.
+_READ_FROM = const(0xF2)
+_READ_LEN = const(13)
 
 CHIP_ID = const(0x60)
 _BMP280_ID = const(0x58)
@@ -29,8 +33,6 @@ _RESET_WORD = const(0xB6)
 _STATUS_MEASURING = const(0x08)
 _STATUS_IM_UPDATE = const(0x01)
 _MODE_FORCED = const(0x01)
-_SKIPPED_TP = const(0x80000)
-_SKIPPED_H = const(0x8000)
 _DEBUG = const(False)
 
 # Oversampling register codes -> factor: 1:x1 2:x2 3:x4 4:x8 5:x16
@@ -48,7 +50,7 @@ class BME280:
         self._i2c = i2c
         self.address = address
         self._buf1 = bytearray(1)
-        self._data = bytearray(8)
+        self._data = bytearray(_READ_LEN)
         self._mv = memoryview(self._data)
         chip = self._read_u8(_REG_CHIP_ID)
         if chip != CHIP_ID:
@@ -59,6 +61,7 @@ class BME280:
         self._osrs_t = osrs_t
         self._osrs_p = osrs_p
         self._osrs_h = osrs_h
+        self._iir = iir
         self._write_u8(_REG_CONFIG, iir << 2)  # t_sb unused in forced mode
         self._write_u8(_REG_CTRL_HUM, osrs_h)  # takes effect at the next ctrl_meas write
         self._ctrl_meas = (osrs_t << 5) | (osrs_p << 2) | _MODE_FORCED
@@ -120,10 +123,12 @@ class BME280:
             raise ValueError("BME280: calibration data reads as zero (bus fault?)")
 
     def reset(self):
-        """Soft reset (power-on state), then reload calibration and settings."""
+        """Soft reset (power-on state), then reload calibration and settings (IIR filter too)."""
         self._write_u8(_REG_RESET, _RESET_WORD)
         time.sleep_ms(WARMUP_MS)
-        self.__init__(self._i2c, self.address, self._osrs_t, self._osrs_p, self._osrs_h)
+        self.__init__(
+            self._i2c, self.address, self._osrs_t, self._osrs_p, self._osrs_h, self._iir
+        )
 
     # --- measurement ---
     def measure(self):
@@ -135,13 +140,21 @@ class BME280:
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 raise OSError(110)  # ETIMEDOUT
             time.sleep_ms(1)
-        self._i2c.readfrom_mem_into(self.address, _REG_DATA, self._data)
+        self._i2c.readfrom_mem_into(self.address, _READ_FROM, self._data)
         d = self._mv
-        self.adc_p = (d[0] << 12) | (d[1] << 4) | (d[2] >> 4)
-        self.adc_t = (d[3] << 12) | (d[4] << 4) | (d[5] >> 4)
-        self.adc_h = (d[6] << 8) | d[7]
-        if self.adc_t == _SKIPPED_TP or self.adc_p == _SKIPPED_TP or self.adc_h == _SKIPPED_H:
-            raise ValueError("BME280: measurement skipped (chip was reset?)")
+        # A channel whose oversampling is off reads the "skipped" marker (0x80000, 0x8000), which
+        # is also a valid mid-range reading: what tells a skipped channel is the chip's own
+        # settings. Ours have every channel on, so settings that differ mean the chip was reset
+        # (or browned out) since they were written and this conversion is not what was asked.
+        if (
+            d[0] & 7 != self._osrs_h
+            or d[2] >> 2 != self._ctrl_meas >> 2
+            or (d[3] >> 2) & 7 != self._iir
+        ):
+            raise ValueError("BME280: settings lost, measurement skipped (chip was reset?)")
+        self.adc_p = (d[5] << 12) | (d[6] << 4) | (d[7] >> 4)
+        self.adc_t = (d[8] << 12) | (d[9] << 4) | (d[10] >> 4)
+        self.adc_h = (d[11] << 8) | d[12]
         self.compensate(self.adc_t, self.adc_p, self.adc_h)
 
     def compensate(self, adc_t, adc_p, adc_h):

@@ -10,6 +10,13 @@ multi-byte writes as register/value pairs.
 
 Raw ADC values are produced by inverting the datasheet's floating-point compensation (section
 8.1) by bisection, so a correct driver recovers the environment to within the chip's resolution.
+Then, as the datasheet describes (sections 3.4.2-3.4.4, 3.5): with the IIR filter off, pressure
+and temperature have 16 + (osrs - 1) bits (x1: 16 bits, x16: 20; the unused low bits read 0);
+with the filter on (config filter 1..4: coefficient c = 2, 4, 8, 16) each conversion updates
+    filtered = (filtered_old * (c - 1) + adc) / c
+and the 20-bit filtered value is reported. Humidity is always 16 bits and never filtered. The
+filter starts from the first conversion after power-on or after a write to config (the
+datasheet does not say what the chip starts from; this is our assumption).
 """
 
 from sim.chip import Chip
@@ -23,7 +30,16 @@ DEFAULT_CALIB = {
 }
 
 _OS = (0, 1, 2, 4, 8, 16, 16, 16)
+_IIR = (1, 2, 4, 8, 16, 16, 16, 16)  # config filter[2:0] -> coefficient (1: off)
 _TSB_MS = (0.5, 62.5, 125, 250, 500, 1000, 10, 20)
+
+
+def _resolution(adc, osrs):
+    """A 20-bit code as the chip reports it without the IIR filter: 16 + (osrs - 1) bits."""
+    bits = 16 + osrs - 1
+    if bits >= 20 or osrs == 0:
+        return adc
+    return adc & ~((1 << (20 - bits)) - 1)
 
 
 def _u16(v):
@@ -75,6 +91,7 @@ class BME280Model(Chip):
         r[0xFA] = 0x80
         r[0xFD] = 0x80
         self.ptr = 0
+        self._filtered = None  # (adc_t, adc_p) of the IIR filter, floats; None: starts afresh
         self.osrs_h_pending = 0
         self.osrs_h = 0
         self.busy_until = 0
@@ -158,6 +175,18 @@ class BME280Model(Chip):
         osrs_t, osrs_p, osrs_h = self._conv
         c = self.conditions(self.busy_until)
         adc_t, adc_p, adc_h = self.raw_for(c.temperature_c, c.humidity_pct, c.pressure_hpa)
+        coeff = _IIR[(self.regs[0xF5] >> 2) & 7]
+        if coeff > 1:
+            if self._filtered is None:
+                self._filtered = (float(adc_t), float(adc_p))
+            ft, fp = self._filtered
+            ft = (ft * (coeff - 1) + adc_t) / coeff
+            fp = (fp * (coeff - 1) + adc_p) / coeff
+            self._filtered = (ft, fp)
+            adc_t, adc_p = int(ft + 0.5), int(fp + 0.5)
+        else:
+            adc_t = _resolution(adc_t, osrs_t)
+            adc_p = _resolution(adc_p, osrs_p)
         if not osrs_t:
             adc_t = 0x80000
         if not osrs_p:
@@ -222,6 +251,7 @@ class BME280Model(Chip):
                 self._start(now_us)
         elif reg == 0xF5:
             self.regs[0xF5] = val & 0xFD
+            self._filtered = None
         # other registers are read-only
 
     def read(self, n, now_us):
