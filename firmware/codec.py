@@ -1,4 +1,4 @@
-"""Compact payload codec, format v1 (docs/payload-format.md): frames built in a caller's buffer.
+"""Compact payload codec, format v2 (docs/payload-format.md): frames built in a caller's buffer.
 
     n = encode_sample(sample, buf[, now])              one sample -> bytes in buf[:n]
     n, used = encode_batch(samples, count, buf, max_len[, now])
@@ -13,8 +13,9 @@ the frame type (2 bits) and 3 type bits (sample frames: the time kind and the pr
 when the sample carries exactly the eight sensor channels so no presence mask follows). Channel values are quantised to their resolution as
 integers q (sample.py order), written with a two-tier code (a short form for everyday city
 values, a full form for the whole range). Batches send the first sample absolute and the rest as
-Rice-coded deltas with one parameter k per channel and batch, and an escape to the absolute
-value for jumps; their time field is the newest sample's (age 0 when sent at once).
+Rice-coded deltas with one parameter k per channel and batch (in units of the channel's step
+when a sensor reports coarser than the format's resolution, and as zero runs when a channel
+mostly stands still), and an escape to the absolute value for jumps; their time field is the newest sample's (age 0 when sent at once).
 
 The hot path (encode_sample, encode_batch) allocates nothing: quantisation reads the IEEE-754
 bits of each value through `struct.pack_into` instead of float arithmetic (floats are heap
@@ -27,7 +28,7 @@ from micropython import const
 
 import sample as S
 
-VERSION = const(2)  # uplink frames (v1: battery to 5 V, no steps in batches; never deployed)
+VERSION = const(2)  # uplink frames (v1: battery to 5 V, no steps or zero runs; never deployed)
 COMMAND_VERSION = const(1)  # downlink commands (firmware/commands.py)
 
 FRAME_SAMPLE = const(0)
@@ -64,7 +65,7 @@ _MUL = (5, 1, 5, 1, 5, 5, 5, 1, 25)
 _SHIFT = (1, 1, 1, 0, 1, 1, 1, 0, 2)  # scale 10, 2, 10, 1, 10, 10, 10, 1, 100
 _OFF = (400, 0, -3000, 0, 0, 0, 0, -1, 0)
 _QMAX = (1250, 200, 8000, 40000, 10000, 10000, 10000, 499, 4000)
-_FULL = (11, 8, 13, 16, 14, 14, 14, 9, 12)  # bits of the full form (battery: 0..40.95 V)
+_FULL = (11, 8, 13, 16, 14, 14, 14, 9, 12)  # bits of the full form (battery: 0..40 V)
 _SLO = (300, 0, 6500, 350, 0, 0, 0, 0, 300)  # short form: q - SLO in SBITS bits
 _SBITS = (9, 0, 10, 10, 9, 9, 9, 0, 7)  # 0: the channel has only the full form
 

@@ -24,8 +24,9 @@ import make_config_rules  # noqa: E402
 def test_rule_tables_are_the_firmware_config_schema():
     """Fails when firmware/config.py changes and the encoders' copies were not regenerated."""
     rules = make_config_rules.firmware_rules()
-    assert codec.CONFIG_RULES == rules
-    assert make_config_rules.js_rules_text(JS.read_text()) == make_config_rules.js_block(rules)
+    fix = "firmware/config.py changed: run .venv/bin/python tests/vectors/make_config_rules.py"
+    assert codec.CONFIG_RULES == rules, fix
+    assert make_config_rules.js_rules_text(JS.read_text()) == make_config_rules.js_block(rules), fix
     assert {"interval_s", "batch", "lorawan.dr", "log_level"} <= set(rules)
 
 

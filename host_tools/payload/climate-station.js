@@ -1,7 +1,7 @@
-// City climate station payload formatter, payload format v1 (docs/payload-format.md).
+// City climate station payload formatter, payload format v2 (docs/payload-format.md).
 //
 // One file for The Things Stack (custom JavaScript payload formatter: decodeUplink,
-// encodeDownlink, decodeDownlink) and ChirpStack v4 (codec functions of the same names).
+// normalizeUplink, encodeDownlink, decodeDownlink) and ChirpStack v4 (codec functions of the same names).
 // ECMAScript 5.1 only. Bad bytes give `errors`, never an exception.
 //
 // Uplinks on FPort 1 (samples, batches), 3 (status), 4 (command acks) are self-describing

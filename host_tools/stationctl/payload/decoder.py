@@ -1,4 +1,4 @@
-"""Python decoder for station frames, payload format v1 (docs/payload-format.md), and the
+"""Python decoder for station frames, payload format v2 (docs/payload-format.md), and the
 encoder/decoder of downlink commands.
 
     decode(frame, fport=None, received_at=None) -> list[dict]
