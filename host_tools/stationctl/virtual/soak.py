@@ -129,6 +129,53 @@ def run_soak(
     """Run the soak; returns the report dict (see `format_report`)."""
     board_cfg = json.loads(Path(board).read_text())
     sched = draw_schedule(days, seed, uplink, board_cfg, intensity=intensity)
+    broker = sub = None
+    if uplink == "mqtt":
+        from stationctl.virtual.broker import Broker, Subscriber, kinds_available
+
+        kind = "mosquitto" if "mosquitto" in kinds_available() else "amqtt"
+        broker = Broker(kind).start()
+        sub = Subscriber(broker.port, "climate/#").start()
+    cmd = _command(
+        days, seed, uplink, board, fs, heapsize, dr, modem_firmware, sched.faults, broker
+    )
+    t0 = time.monotonic()
+    proc = spawn(cmd)
+    log = SoakLog()
+    restarts = list(sched.broker_restarts_at_sample)
+    broker_restarts = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip("\n")
+        if echo:
+            echo(line)
+        if log.feed(line) and broker is not None and restarts and len(log.produced) >= restarts[0]:
+            restarts.pop(0)
+            broker_restarts += 1
+            threading.Thread(target=broker.restart, kwargs={"kill": True}, daemon=True).start()
+    rc = proc.wait()
+    wall_s = time.monotonic() - t0
+    if sub is not None:
+        time.sleep(1.0)  # the last PUBLISHes reach the subscriber
+        for topic, payload, _retain in sub.snapshot():
+            if topic.endswith("/up"):
+                log.frames.append((payload, 1, None))
+        sub.stop()
+    if broker is not None:
+        broker.close()
+    run = {
+        "days": days,
+        "seed": seed,
+        "uplink": uplink,
+        "modem_firmware": modem_firmware or "",
+        "exit_code": rc,
+        "wall_s": round(wall_s, 1),
+    }
+    return _report(run, log, sched, broker_restarts)
+
+
+def _command(days, seed, uplink, board, fs, heapsize, dr, modem_firmware, faults, broker):
+    """The virtual station's command line for the soak; makes its flash folder and secrets."""
     tag = f"soak-{seed}" + (f"-{modem_firmware}" if modem_firmware else "")
     fs = Path(fs or REPO_ROOT / ".run" / tag)
     fs.mkdir(parents=True, exist_ok=True)
@@ -139,13 +186,7 @@ def run_soak(
         # confirmed uplinks: a frame leaves the journal only when the network has ACKed it,
         # so a gateway outage costs airtime, never data
         sets += ["lorawan.confirmed=true", f"lorawan.dr={dr}"]
-    broker = sub = None
-    if uplink == "mqtt":
-        from stationctl.virtual.broker import Broker, Subscriber, kinds_available
-
-        kind = "mosquitto" if "mosquitto" in kinds_available() else "amqtt"
-        broker = Broker(kind).start()
-        sub = Subscriber(broker.port, "climate/#").start()
+    if broker is not None:
         sets += [f"mqtt.port={broker.port}", "mqtt.timeout_s=2"]
     options = vstation.flags(
         board=Path(board).resolve(),
@@ -158,82 +199,70 @@ def run_soak(
         trace="stonehaven",
         heap_every=72,
         set=sets,
-        fault=sched.faults,
+        fault=faults,
     )
-    cmd = vstation.command(*options, heapsize=heapsize)
-    t0 = time.monotonic()
-    proc = spawn(cmd)
-    produced: list[int] = []
-    boots: list[list[tuple[int, int]]] = []  # per boot: (cycles, live heap after collection)
-    frames: list[tuple[bytes, int | None]] = []
-    airtime = defaultdict(int)
-    codes: Counter = Counter()
-    sim: dict[str, dict[str, str]] = {}
-    restarts = list(sched.broker_restarts_at_sample)
-    broker_restarts = 0
-    tail: list[str] = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip("\n")
-        tail = (tail + [line])[-40:]
-        if echo:
-            echo(line)
+    return vstation.command(*options, heapsize=heapsize)
+
+
+class SoakLog:
+    """What the soak reads from the virtual station's output, line by line."""
+
+    def __init__(self):
+        self.produced: list[int] = []
+        self.boots: list[list[tuple[int, int]]] = []  # per boot: (cycles, live heap after GC)
+        self.frames: list[tuple[bytes, int | None, int | None]] = []  # + samples produced then
+        self.airtime: defaultdict[int, int] = defaultdict(int)  # ms per simulated day
+        self.codes: Counter = Counter()
+        self.sim: dict[str, dict[str, str]] = {}
+        self.tail: list[str] = []
+
+    def feed(self, line: str) -> bool:
+        """Take one output line; True if it was a sample the station produced."""
+        self.tail = (self.tail + [line])[-40:]
         seq = vstation.sample_seq(line)
         if seq is not None:
-            produced.append(seq)
-            if broker is not None and restarts and len(produced) >= restarts[0]:
-                restarts.pop(0)
-                broker_restarts += 1
-                threading.Thread(target=broker.restart, kwargs={"kill": True}, daemon=True).start()
+            self.produced.append(seq)
         m = _CODE.match(line)
         if m:
-            codes[m[2]] += 1
+            self.codes[m[2]] += 1
         up = vstation.network_server_up(line)
         if up:
             port, frame = up
-            frames.append((frame, port, len(produced)))
+            self.frames.append((frame, port, len(self.produced)))
         tx = vstation.radio_tx(line)
         if tx:
             # joins and the modem's own empty uplinks count against fair use as much as data
-            airtime[tx.t_s // DAY] += tx.toa_ms
+            self.airtime[tx.t_s // DAY] += tx.toa_ms
         sim_line = vstation.sim_report(line)
         if sim_line and sim_line[0] == "live":
             kv = sim_line[1]
             cyc, live = int(kv["cycles"]), int(kv["live_heap"])
-            if not boots or cyc <= boots[-1][-1][0]:
-                boots.append([])  # cycle count restarted: a new boot
-            boots[-1].append((cyc, live))
+            if not self.boots or cyc <= self.boots[-1][-1][0]:
+                self.boots.append([])  # cycle count restarted: a new boot
+            self.boots[-1].append((cyc, live))
         elif sim_line:
-            sim[sim_line[0]] = sim_line[1]
-    rc = proc.wait()
-    wall_s = time.monotonic() - t0
-    if sub is not None:
-        time.sleep(1.0)  # the last PUBLISHes reach the subscriber
-        for topic, payload, _retain in sub.snapshot():
-            if topic.endswith("/up"):
-                frames.append((payload, 1, None))
-        sub.stop()
-    if broker is not None:
-        broker.close()
-    seqs, decode_errors = unwrap_seqs(frames, produced)
+            self.sim[sim_line[0]] = sim_line[1]
+        return seq is not None
+
+
+def _report(run: dict, log: SoakLog, sched: Schedule, broker_restarts: int) -> dict:
+    """`run` (what was run, exit code, wall time) and the figures a field engineer asks for,
+    from what the run printed."""
+    seqs, decode_errors = unwrap_seqs(log.frames, log.produced)
     unique = set(seqs)
-    made = set(produced)
-    journal = sim.get("journal", {})
+    made = set(log.produced)
+    journal = log.sim.get("journal", {})
     pending = int(journal.get("pending", 0))
-    end = sim.get("end", {})
-    heap = sim.get("heap", {})
+    end = log.sim.get("end", {})
+    heap = log.sim.get("heap", {})
     resets = {}
     for item in end.get("resets", "none").split(","):
         if ":" in item:
             k, v = item.split(":")
             resets[k] = int(v)
+    airtime, boots, codes = log.airtime, log.boots, log.codes
     report = {
-        "days": days,
-        "seed": seed,
-        "uplink": uplink,
-        "modem_firmware": modem_firmware or "",
-        "exit_code": rc,
-        "wall_s": round(wall_s, 1),
+        **run,
         "faults_scheduled": len(sched.faults) + len(sched.broker_restarts_at_sample),
         "samples_produced": len(made),
         "delivered": len(unique & made),
@@ -263,8 +292,8 @@ def run_soak(
         "broker_restarts": broker_restarts,
         "warnings": codes.get("LORAWAN.BUDGET", 0),
     }
-    if rc != 0 or "end" not in sim:
-        report["error_tail"] = tail
+    if run["exit_code"] != 0 or "end" not in log.sim:
+        report["error_tail"] = log.tail
     return report
 
 
