@@ -13,6 +13,7 @@ station.status_pending); a new sampling interval also restarts the station after
 schedule and the watchdog timeout are set from it at boot.
 """
 
+import binascii
 import json
 
 from micropython import const
@@ -65,6 +66,13 @@ NAMES = (
 _ARG_LEN = (0, 3, 1, 1, 0, 0, 0, -1)
 _MAX_KEY = const(32)
 _MAX_VALUE = const(64)
+
+# Commands whose effect is not idempotent (a reboot, clearing the journal) run once: their
+# fingerprints (crc32 over the whole command, cmd_id included) are kept on flash, so a command
+# delivered again (a repeated downlink, a redelivery after the reset it caused) is answered
+# without running it again. Send a new cmd_id to repeat one on purpose.
+SEEN_FILE = "commands.seen"
+_SEEN_MAX = const(8)
 
 
 class CommandError(ValueError):
@@ -159,13 +167,55 @@ def _parse_set_config(p):
     return key, value
 
 
+def _seen_path(station):
+    return config._join(station.hal.fs_root, SEEN_FILE)
+
+
+def _seen(station):
+    """Fingerprints of the last commands that ran once (newest last)."""
+    try:
+        with open(_seen_path(station), "rb") as f:
+            raw = f.read(4 * _SEEN_MAX)
+    except OSError:
+        return []
+    return [int.from_bytes(raw[i : i + 4], "big") for i in range(0, len(raw) - 3, 4)]
+
+
+def _remember(station, seen, fp):
+    seen = (seen + [fp])[-_SEEN_MAX:]
+    buf = bytearray(4 * len(seen))
+    for i, v in enumerate(seen):
+        buf[4 * i : 4 * i + 4] = v.to_bytes(4, "big")
+    path = _seen_path(station)
+    with open(path + ".tmp", "wb") as f:
+        f.write(buf)
+    import os
+
+    os.rename(path + ".tmp", path)
+
+
 def apply(station, payload):
     """Check and apply one command to the station; return the ack frame (bytes)."""
     buf = bytearray(3)
     cmd_id = payload[1] if len(payload) >= 2 else 0
     try:
         op, cmd_id, changes = parse(payload)
+        once = op == REBOOT or op == CLEAR_JOURNAL
+        if once:
+            fp = binascii.crc32(payload)
+            seen = _seen(station)
+            if fp in seen:
+                diag.info("COMMAND.DUPLICATE", NAMES[op], cmd_id=cmd_id)
+                codec.encode_ack(buf, cmd_id, OK)
+                return bytes(buf)
         _apply(station, op, changes)
+        if once:
+            try:
+                # recorded before the reset a reboot causes: it must not find itself again
+                _remember(station, seen, fp)
+            except OSError as exc:
+                station.reboot_pending = False  # unrecorded, a reboot could repeat forever
+                raise CommandError(STORAGE, "command not recorded: %s" % exc) from None
     except CommandError as exc:
         diag.warn("COMMAND.REJECTED", None, cmd_id=cmd_id, error=STATUS_NAMES[exc.code], reason=str(exc))
         codec.encode_ack(buf, cmd_id, exc.code)
@@ -185,6 +235,10 @@ def _apply(station, op, changes):
             text = str(exc)
             code = OUT_OF_RANGE if "outside" in text else (UNKNOWN_KEY if "unknown key" in text else BAD_VALUE)
             raise CommandError(code, text) from None
+        if config.canonical(cfg) == config.canonical(station.cfg):
+            # a setting to the value it already has: nothing to write, nothing to restart
+            diag.info("CONFIG.UNCHANGED", None, keys=",".join(k for k, _ in changes))
+            return
         path = config._join(station.hal.fs_root, config.CONFIG_FILE)
         try:
             config.write_atomic(path, config.canonical(cfg))

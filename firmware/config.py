@@ -10,6 +10,7 @@ import hashlib
 import json
 
 import binascii
+from micropython import const
 
 # Schema: key -> (kind, default, constraint).
 #   kind "int"/"float": constraint (min, max); "str": (min_len, max_len, allowed chars or None);
@@ -80,7 +81,7 @@ def _schema():
 # Secrets live in their own file and are never logged. Values are checked for form only.
 def _secrets_schema():
     return {
-        "mqtt_password": ("str", "", (0, 128, None)),
+        "mqtt_password": ("secret", "", (0, 128)),
         "lorawan_deveui": ("hex", "", 16),
         "lorawan_joineui": ("hex", "", 16),
         "lorawan_appkey": ("hex", "", 32),
@@ -151,9 +152,17 @@ def _check(kind, value, c, path, problems):
             problems.append("%s: contains characters other than %s" % (path, _describe(c[2])))
         else:
             return value
+    elif kind == "secret":
+        # never echo a secret's value, whatever its type or length
+        if type(value) is not str:
+            problems.append("%s: expected text, got %s" % (path, _kind_name(value)))
+        elif len(value) < c[0] or len(value) > c[1]:
+            problems.append("%s: length is outside %d..%d" % (path, c[0], c[1]))
+        else:
+            return value
     elif kind == "hex":
         if type(value) is not str:
-            problems.append("%s: expected hex text" % path)
+            problems.append("%s: expected hex text, got %s" % (path, _kind_name(value)))
         elif value and (len(value) != c or any(ch not in "0123456789abcdefABCDEF" for ch in value)):
             # never echo a secret's value
             problems.append("%s: expected %d hex digits" % (path, c))
@@ -174,6 +183,21 @@ def _show(v):
     if type(v) in (dict, list):
         return type(v).__name__ == "dict" and "an object" or "a list"
     return str(v)
+
+
+def _kind_name(v):
+    """What a value is, without its value (for secrets)."""
+    if v is None:
+        return "null"
+    if v is True or v is False:
+        return "true or false"
+    if type(v) in (int, float):
+        return "a number"
+    if type(v) is dict:
+        return "an object"
+    if type(v) is list:
+        return "a list"
+    return "a %s" % type(v).__name__
 
 
 def _describe(chars):
@@ -241,11 +265,58 @@ def parse(text, schema=None):
     return validate(data, schema)
 
 
+# A config or secrets file is a few hundred bytes; anything much larger is damage (erased
+# flash, a wrong file) and is rejected before it is read, so it can never exhaust the heap.
+MAX_FILE_BYTES = const(8192)
+# JSON nesting the schema needs is 2; deep nesting costs the parser heap per level
+_MAX_DEPTH = const(8)
+
+
+class FileProblem(Exception):
+    """A config/secrets file cannot be read as text: `reason` says why (never its content)."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
 def _read(path):
+    """The file's text, None when it does not exist; FileProblem when it is not usable text."""
+    import os
+
     try:
-        with open(path) as f:
-            return f.read()
+        size = os.stat(path)[6]
     except OSError:
+        return None
+    if size > MAX_FILE_BYTES:
+        raise FileProblem("file is %d bytes, more than %d" % (size, MAX_FILE_BYTES))
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise FileProblem("not readable (%s)" % exc) from None
+    except MemoryError:
+        raise FileProblem("no memory to read it") from None
+    try:
+        text = raw.decode()
+    except UnicodeError:
+        raise FileProblem("not UTF-8 text (damaged or erased flash?)") from None
+    depth = 0
+    for ch in text:
+        # counted over brackets inside strings too: a stricter bound, never a looser one
+        if ch == "[" or ch == "{":
+            depth += 1
+            if depth > _MAX_DEPTH:
+                raise FileProblem("nested deeper than %d levels" % _MAX_DEPTH)
+        elif ch == "]" or ch == "}":
+            depth -= 1
+    return text
+
+
+def _read_or_none(path):
+    try:
+        return _read(path)
+    except FileProblem:
         return None
 
 
@@ -263,54 +334,67 @@ def _join(root, name):
     return name if not root else root.rstrip("/") + "/" + name
 
 
+def _parse_file(path, schema=None):
+    """(cfg, None) from a file, (None, None) when it is missing, (None, problems) when unusable."""
+    try:
+        text = _read(path)
+    except FileProblem as exc:
+        return None, [exc.reason]
+    if text is None:
+        return None, None
+    try:
+        return parse(text, schema), None
+    except ConfigError as exc:
+        return None, exc.problems
+    except MemoryError:
+        return None, ["no memory to parse it"]
+    except RuntimeError:  # the parser's own recursion limit
+        return None, ["nested too deeply"]
+
+
 def load(fs_root="", log=None):
     """The effective config: (cfg, source) with source 'file', 'last_good' or 'defaults'.
 
-    Never raises for bad content. `log(level, code, **fields)` reports problems.
+    Never raises for bad content (damaged bytes, huge or deeply nested files included).
+    `log(level, code, **fields)` reports problems.
     """
-    text = _read(_join(fs_root, CONFIG_FILE))
-    if text is None:
+    path = _join(fs_root, CONFIG_FILE)
+    cfg, problems = _parse_file(path)
+    if cfg is None and problems is None:
         if log:
             log(1, "CONFIG.DEFAULTS", reason="no config.json")
         return defaults(), "defaults"
-    try:
-        cfg = parse(text)
-    except ConfigError as exc:
-        if log:
-            for problem in exc.problems:
-                log(3, "CONFIG.INVALID", problem=problem)
-        good = _read(_join(fs_root, LAST_GOOD_FILE))
-        if good is not None:
+    if cfg is not None:
+        good_path = _join(fs_root, LAST_GOOD_FILE)
+        text = _read_or_none(path)
+        if text is not None and _read_or_none(good_path) != text:
             try:
-                cfg = parse(good)
-                if log:
-                    log(2, "CONFIG.FALLBACK", using="last_good", digest=digest(cfg))
-                return cfg, "last_good"
-            except ConfigError:
+                write_atomic(good_path, text)
+            except OSError:
                 pass
+        return cfg, "file"
+    if log:
+        for problem in problems:
+            log(3, "CONFIG.INVALID", problem=problem)
+    good, _ = _parse_file(_join(fs_root, LAST_GOOD_FILE))
+    if good is not None:
         if log:
-            log(2, "CONFIG.FALLBACK", using="defaults")
-        return defaults(), "defaults"
-    if _read(_join(fs_root, LAST_GOOD_FILE)) != text:
-        try:
-            write_atomic(_join(fs_root, LAST_GOOD_FILE), text)
-        except OSError:
-            pass
-    return cfg, "file"
+            log(2, "CONFIG.FALLBACK", using="last_good", digest=digest(good))
+        return good, "last_good"
+    if log:
+        log(2, "CONFIG.FALLBACK", using="defaults")
+    return defaults(), "defaults"
 
 
 def load_secrets(fs_root="", log=None):
     """Secrets dict (validated for form). Bad or missing file -> empty secrets, logged by key only."""
-    text = _read(_join(fs_root, SECRETS_FILE))
-    if text is None:
-        return defaults(_secrets_schema())
-    try:
-        return parse(text, _secrets_schema())
-    except ConfigError as exc:
-        if log:
-            for problem in exc.problems:
-                log(3, "SECRETS.INVALID", problem=problem)
-        return defaults(_secrets_schema())
+    secrets, problems = _parse_file(_join(fs_root, SECRETS_FILE), _secrets_schema())
+    if secrets is not None:
+        return secrets
+    if problems and log:
+        for problem in problems:
+            log(3, "SECRETS.INVALID", problem=problem)
+    return defaults(_secrets_schema())
 
 
 def get(cfg, dotted):

@@ -110,7 +110,10 @@ class Lifecycle:
         self.unexpected = False
 
     def on_boot(self):
-        """Classify the reset, update the crash-loop window; returns the reset summary dict."""
+        """Classify the reset, update the crash-loop window; returns the reset summary dict.
+
+        Runs first at boot, before the config is read: whatever crashes after it (a damaged
+        config included) counts towards safe mode. `limits()` applies the config's own limits."""
         c = self.crumbs
         now = time.time()
         if self.cause in ("watchdog", "brownout"):
@@ -131,18 +134,29 @@ class Lifecycle:
         if c.safe and c.safe_until and now >= c.safe_until:
             c.safe = False  # the hold time passed while we were down
             c.safe_until = 0
-        if not c.safe and self.unexpected and self._recent() >= self.max_resets:
-            c.safe = True
-            c.safe_until = now + self.hold_s
         c.phase = "boot"
         c.reason = "none"
-        c.save()
+        self._decide()  # saves the breadcrumbs
         return {
             "reset": self.cause,
             "last_phase": self.last_phase,
             "last_reason": self.last_reason,
             "unexpected_resets": self._recent(),
         }
+
+    def limits(self, resets, window_s, hold_s):
+        """The config's crash-loop limits (read after on_boot): may enter safe mode now."""
+        self.max_resets = resets
+        self.window_s = window_s
+        self.hold_s = hold_s
+        self._decide()
+
+    def _decide(self):
+        c = self.crumbs
+        if not c.safe and self.unexpected and self._recent() >= self.max_resets:
+            c.safe = True
+            c.safe_until = time.time() + self.hold_s
+        c.save()
 
     def _recent(self):
         now = time.time()

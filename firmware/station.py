@@ -54,14 +54,17 @@ class Station:
     # --- boot ---
     def boot(self):
         diag.reset_uptime()
-        cfg, source = config.load(self.hal.fs_root, diag.log)
-        self.cfg = cfg
-        self.secrets = config.load_secrets(self.hal.fs_root, diag.log)
-        diag.set_level("DIWE".index(cfg["log_level"]))
-        sm = cfg["safe_mode"]
-        self.life = lifecycle.Lifecycle(self.hal, sm["resets"], sm["window_s"], sm["hold_s"])
+        # the reset is counted before anything that could fail: a crash while reading the config
+        # (or anywhere after) still leads to safe mode instead of a crash loop
+        self.life = lifecycle.Lifecycle(self.hal)
         self.reset_info = self.life.on_boot()
         self.crumbs = self.life.crumbs
+        self.crumbs.enter("config")
+        cfg, source = self._load_config()
+        self.cfg = cfg
+        diag.set_level("DIWE".index(cfg["log_level"]))
+        sm = cfg["safe_mode"]
+        self.life.limits(sm["resets"], sm["window_s"], sm["hold_s"])
         diag.info(
             "BOOT",
             "climate-station",
@@ -89,6 +92,21 @@ class Station:
         self.delivery = self._open_delivery(cfg)
         self.uplink.status_frame = self._status_frame  # e.g. MQTT publishes one after connecting
         self.uplink.connect()
+
+    def _load_config(self):
+        """(cfg, source); config.load never raises for bad content, and if reading fails in a way
+        it did not foresee the station still comes up on its defaults and says so."""
+        try:
+            cfg, source = config.load(self.hal.fs_root, diag.log)
+        except Exception as exc:  # noqa: no config problem may stop the station
+            diag.exception("CONFIG.INVALID", exc, None, problem="config not loadable")
+            cfg, source = config.defaults(), "defaults"
+        try:
+            self.secrets = config.load_secrets(self.hal.fs_root, diag.log)
+        except Exception as exc:  # noqa: as above; secrets are never echoed
+            diag.error("SECRETS.INVALID", None, problem="secrets not loadable", exc=type(exc).__name__)
+            self.secrets = config.defaults(config.SECRETS_SCHEMA)
+        return cfg, source
 
     def _make_uplink(self, cfg):
         import uplink
@@ -135,6 +153,8 @@ class Station:
         if self.reboot_pending:
             self.reboot_pending = False
             diag.warn("REBOOT", None, reason="command")
+            self._save_seq()
+            self.crumbs.set_reason("command")  # a requested reset, not a crash: never counted
             self.hal.reset()
 
     def _status_frame(self, buf):

@@ -71,6 +71,7 @@ def setup():
         pass
     _rm(CFG_PATH)
     _rm(CFG_PATH + ".tmp")
+    _rm(ROOT + "/" + C.SEEN_FILE)
     st = Station()
     config.write_atomic(CFG_PATH, config.canonical(st.cfg))
 

@@ -99,3 +99,74 @@ def test_set_key_validates_and_copies():
     eq((new["mqtt"]["port"], cfg["mqtt"]["port"]), (8883, 1883), "copy changed, original not")
     raises(config.ConfigError, config.set_key, cfg, "mqtt.port", 0)
     raises(config.ConfigError, config.set_key, cfg, "mqtt.nope", 1)
+
+
+# --- hostile bytes (issue 10, item 1): never an exception out of load(), last good first ---
+
+
+def _write_bytes(name, data):
+    with open(ROOT + "/" + name, "wb") as f:
+        f.write(data)
+
+
+def _load_logged():
+    lines = []
+    cfg, source = config.load(ROOT, lambda lvl, code, **kw: lines.append((code, kw)))
+    return cfg, source, lines
+
+
+def _expect_fallback(bad, reason):
+    _write("config.json", '{"interval_s": 120, "station_id": "mast-7"}')
+    config.load(ROOT)  # a good boot saves config.last_good.json
+    _write_bytes("config.json", bad)
+    cfg, source, lines = _load_logged()
+    eq((source, cfg["station_id"], cfg["interval_s"]), ("last_good", "mast-7", 120), "last good")
+    problems = [kw.get("problem", "") for code, kw in lines if code == "CONFIG.INVALID"]
+    if not any(reason in p for p in problems):
+        raise AssertionError("no CONFIG.INVALID naming %r: %r" % (reason, lines))
+    # with the last good file damaged too: the defaults, still no exception
+    _write_bytes("config.last_good.json", bad)
+    cfg, source, lines = _load_logged()
+    eq((source, cfg), ("defaults", config.defaults()), "defaults when both are damaged")
+
+
+def test_one_non_utf8_byte_falls_back_to_last_good():
+    _expect_fallback(b'{"interval_s": 60, "station_id": "m\xff"}', "UTF-8")
+
+
+def test_erased_flash_falls_back_to_last_good():
+    _expect_fallback(b"\xff" * 4096, "UTF-8")
+
+
+def test_megabyte_file_is_refused_unread():
+    _expect_fallback(b" " * (1024 * 1024), "more than")
+
+
+def test_deeply_nested_file_is_refused():
+    _expect_fallback(b"[" * 3000 + b"]" * 3000, "nested")
+
+
+def test_damaged_secrets_give_empty_secrets_and_a_reason():
+    for bad in (b'{"mqtt_password": "pa\xffss"}', b"\xff" * 512, b"{" * 3000):
+        _write_bytes("secrets.json", bad)
+        lines = []
+        s = config.load_secrets(ROOT, lambda lvl, code, _out=lines, **kw: _out.append((code, kw)))
+        eq(s, config.defaults(config.SECRETS_SCHEMA), "empty secrets")
+        eq([c for c, _ in lines], ["SECRETS.INVALID"], "reported once")
+
+
+# --- issue 10, item 11: no secret value in a problem text, whatever its type ---
+
+
+def test_non_string_secret_is_never_echoed():
+    for value in ("73914682", "[73914682]", '{"x": 73914682}', "7391468.2", "true"):
+        _write("secrets.json", '{"mqtt_password": %s, "lorawan_appkey": %s}' % (value, value))
+        lines = []
+        config.load_secrets(ROOT, lambda lvl, code, _out=lines, **kw: _out.append(repr(kw)))
+        if not lines or any("7391468" in line or "True" in line for line in lines):
+            raise AssertionError(lines)
+        exc = raises(
+            config.ConfigError, config.parse, '{"mqtt_password": %s}' % value, config.SECRETS_SCHEMA
+        )
+        if "7391468" in str(exc):
+            raise AssertionError(str(exc))

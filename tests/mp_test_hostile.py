@@ -1,0 +1,145 @@
+# The station in a hostile world (issue 10): damaged config bytes, commanded resets and repeated
+# commands, full flash. The real firmware on the simulated board, faults injected at its edges.
+from sim import vtime
+
+vtime.install()  # before any firmware module: `time` is the virtual clock
+
+import config  # noqa: E402
+import station  # noqa: E402
+from mptest import eq  # noqa: E402
+from stationkit import Rig, run_device  # noqa: E402
+
+REBOOT = 0x25
+SET_INTERVAL = 0x21
+
+
+def _at(r, plan):
+    """A vtime hook that hands each (time_s, payload) of plan to the running station once."""
+    done = []
+
+    def hook(now_us):
+        for i, (t_s, payload) in enumerate(plan):
+            if i not in done and now_us >= t_s * 1000000:
+                done.append(i)
+                r.acks.append(bytes(r.st.handle_downlink(payload)))
+
+    r.acks = []
+    vtime.add_hook(hook)
+    return hook
+
+
+# --- item 1: damaged config bytes never stop the station ---
+
+
+def test_erased_config_runs_on_the_last_good_one():
+    r = Rig(config_text='{"interval_s": 300, "station_id": "mast-7"}')
+    run_device(r, 700)
+    with open(r.board.fs_root + "/config.json", "wb") as f:
+        f.write(b"\xff" * 4096)  # erased flash
+    del r.lines[:]
+    run_device(r, 3600)
+    boot = r.find("BOOT")
+    eq(len(boot), 1, "one boot, no crash loop")
+    if "config_source=last_good" not in boot[0] or "station=mast-7" not in boot[0]:
+        raise AssertionError(boot)
+    if not any("UTF-8" in ln for ln in r.find("CONFIG.INVALID")):
+        raise AssertionError(r.lines[:5])
+    if len(r.find("SAMPLE")) < 11:
+        raise AssertionError("the station stopped sampling")
+
+
+def test_a_config_read_that_fails_unforeseen_still_boots_on_defaults():
+    r = Rig()
+    orig = config.load
+
+    def broken(*args):
+        raise MemoryError("memory allocation failed")
+
+    config.load = broken
+    try:
+        run_device(r, 1900)
+    finally:
+        config.load = orig
+    eq(len(r.find("BOOT")), 1, "no crash, no reset")
+    if "config_source=defaults" not in r.find("BOOT")[0] or not r.find("CONFIG.INVALID"):
+        raise AssertionError(r.lines[:6])
+    if len(r.find("SAMPLE")) < 3:
+        raise AssertionError("no cycles")
+
+
+def test_crash_in_boot_counts_towards_safe_mode():
+    # station.main: a crash after the config is read resets the board; three of them within
+    # the window put the station in safe mode (it does not crash-loop for ever)
+    from sim.board import SimReset, SimStop
+
+    r = Rig(config_text='{"safe_mode": {"resets": 3, "window_s": 3600, "hold_s": 7200}}')
+    orig = station.Station._make_uplink
+
+    def broken(self, cfg):
+        raise RuntimeError("bug while building the uplink")
+
+    station.Station._make_uplink = broken
+    r.board.end_s = vtime.now_s() + 1800
+    try:
+        while True:
+            try:
+                station.main(r.cfg)
+                r.board.idle()
+            except SimReset as reset:
+                r.board.on_reset(reset.cause)
+            except SimStop:
+                break
+    finally:
+        station.Station._make_uplink = orig
+    eq(len(r.find("CRASH")), 3, "three crashes, then no more")
+    eq(len(r.find("SAFE.ENTER")), 1, "safe mode")
+
+
+# --- item 2: commanded resets are not crashes; commands run once ---
+
+
+def test_commanded_reboots_are_recorded_as_commands_not_crashes():
+    r = Rig()
+    plan = [(700 + 1200 * k, bytes([REBOOT, 40 + k])) for k in range(4)]
+    hook = _at(r, plan)
+    try:
+        run_device(r, 6000)
+    finally:
+        vtime.remove_hook(hook)
+    boots = r.find("BOOT")
+    eq(len(boots), 5, "four commanded reboots")
+    for b in boots[1:]:
+        if "last_reason=command" not in b or "unexpected_resets=0" not in b:
+            raise AssertionError(b)
+    eq(r.find("SAFE.ENTER"), [], "never safe mode")
+
+
+def test_a_command_delivered_again_runs_once():
+    r = Rig()
+    cmd = bytes([REBOOT, 7])
+    hook = _at(r, [(700, cmd), (1400, cmd), (2000, cmd)])
+    try:
+        run_device(r, 4000)
+    finally:
+        vtime.remove_hook(hook)
+    eq(len(r.find("BOOT")), 2, "one reboot for three deliveries")
+    eq(len(r.find("COMMAND.DUPLICATE")), 2, "repeats answered")
+    for ack in r.acks:
+        eq(ack, bytes([0x38, 7, 0]), "every delivery acked ok")
+
+
+def test_setting_the_current_value_changes_nothing():
+    r = Rig(config_text='{"interval_s": 600}')
+    cfg_path = r.board.fs_root + "/config.json"
+    with open(cfg_path) as f:
+        before = f.read()
+    hook = _at(r, [(700, bytes([SET_INTERVAL, 3, 0x00, 0x02, 0x58]))])  # 600 s
+    try:
+        run_device(r, 3000)
+    finally:
+        vtime.remove_hook(hook)
+    eq(r.acks, [bytes([0x38, 3, 0])], "acked ok")
+    eq(len(r.find("BOOT")), 1, "no restart")
+    eq(len(r.find("CONFIG.UNCHANGED")), 1, "reported")
+    with open(cfg_path) as f:
+        eq(f.read(), before, "config file untouched")
