@@ -32,7 +32,97 @@ _BACKOFF_MAX_MS = const(300000)
 _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)
 
+# Inbound messages longer than this are read and thrown away in chunks, never held whole:
+# a command is at most 99 bytes (firmware/commands.py)
+MAX_INBOUND = const(256)
+_MAX_TOPIC = const(128)
+# CONNACK return codes (MQTT 3.1.1, 3.2.2.3)
+_CONNACK = (None, "bad_protocol", "client_id_rejected", "server_unavailable", "bad_login", "not_authorised")
+
+
+class ProtocolError(ValueError):
+    """The broker sent bytes that are not the MQTT it promised."""
+
+
 _ERRORS = (OSError, simple.MQTTException, AssertionError, IndexError, TypeError, ValueError)
+
+
+class _Client(simple.MQTTClient):
+    """umqtt.simple with the inbound side bounded: a PUBLISH is read in pieces of known size,
+    one above MAX_INBOUND is discarded in chunks (it could claim 256 MB), a retained command is
+    not run, and a command is acknowledged (PUBACK) only once it is in the inbox."""
+
+    def __init__(self, owner, *args, **kw):
+        super().__init__(*args, **kw)
+        self.owner = owner
+
+    def _recv_len(self):
+        n = 0
+        for sh in (0, 7, 14, 21):
+            b = self.sock.read(1)[0]
+            n |= (b & 0x7F) << sh
+            if not b & 0x80:
+                return n
+        raise ProtocolError("remaining length longer than 4 bytes")
+
+    def _discard(self, n):
+        buf = bytearray(512)  # only while discarding; a message is never held whole
+        mv = memoryview(buf)
+        while n > 0:
+            k = n if n < 512 else 512
+            got = self.sock.readinto(mv[:k])
+            if not got:
+                raise OSError(errno.ECONNRESET)
+            n -= got
+
+    def wait_msg(self):
+        res = self.sock.read(1)
+        self.sock.setblocking(True)
+        if res is None:
+            return None
+        if res == b"":
+            raise OSError(-1)
+        op = res[0]
+        if op == 0xD0:  # PINGRESP
+            if self.sock.read(1)[0] != 0:
+                raise ProtocolError("PINGRESP with a body")
+            return None
+        if op & 0xF0 != 0x30:
+            return op
+        sz = self._recv_len()
+        qos = (op >> 1) & 3
+        head = 2 + (2 if qos else 0)
+        if sz < head:
+            raise ProtocolError("PUBLISH shorter than its header")
+        b = self.sock.read(2)
+        topic_len = b[0] << 8 | b[1]
+        if topic_len > _MAX_TOPIC or topic_len + head > sz:
+            # a topic we never subscribed to, or a length that lies: drop the rest, say so
+            self._discard(sz - 2)
+            diag.warn("MQTT.MSG_DISCARDED", None, reason="bad topic length", bytes=sz)
+            return None
+        topic = self.sock.read(topic_len)
+        pid = 0
+        if qos:
+            b = self.sock.read(2)
+            pid = b[0] << 8 | b[1]
+        n = sz - head - topic_len
+        keep = True
+        if n > MAX_INBOUND:
+            self._discard(n)
+            diag.warn("MQTT.MSG_DISCARDED", None, reason="too big", bytes=n, max=MAX_INBOUND)
+        else:
+            keep = self.owner._on_message(topic, self.sock.read(n) if n else b"", op & 1)
+        if qos == 1 and keep:
+            # not acknowledged when it was not kept: the broker delivers it again later
+            pkt = bytearray(b"\x40\x02\0\0")
+            pkt[2] = pid >> 8
+            pkt[3] = pid & 0xFF
+            self.sock.write(pkt)
+        elif qos == 2:
+            raise ProtocolError("QoS 2 PUBLISH (we subscribe with QoS 1)")
+        return None
+
 
 
 class _Sock(io.IOBase):
@@ -62,23 +152,38 @@ class _Sock(io.IOBase):
         self.sock.settimeout(left / 1000)
 
     def _call(self, fn, *args):
+        owner = self.owner
+        clock = owner.clock  # simulation: real time, waits and work alike, passes on the virtual clock
+        if clock:
+            owner.mark = clock.charge(owner.mark)  # the work since the operation's last socket call
+            clock.begin()  # fails when the simulated network is down
         self._arm()
-        clock = self.owner.clock  # simulation: real waits also pass on the virtual clock
-        t0 = clock.begin() if clock else 0
         try:
             return fn(*args)
+        except OSError as exc:
+            if self.blocking and exc.args and exc.args[0] == errno.EAGAIN:
+                # the unix port's socket timeout: the deadline passed
+                raise OSError(errno.ETIMEDOUT) from None
+            raise
         finally:
             if clock:
-                clock.end(t0)
+                owner.mark = clock.charge(owner.mark)
 
     def connect(self, addr):
         return self._call(self.sock.connect, addr)
 
     def read(self, n):
-        data = self._call(self.sock.read, n)
-        if self.blocking and data is not None and len(data) < n:
-            raise OSError(errno.ECONNRESET)  # closed by the peer in the middle of a packet
-        return data
+        """n bytes, or None when not blocking and nothing waits. The operation's deadline bounds
+        the whole read: a peer trickling one byte at a time cannot stretch it chunk by chunk."""
+        if not self.blocking:
+            return self._call(self.sock.read, n)  # None when nothing waits (check_msg)
+        got = b""
+        while len(got) < n:
+            chunk = self._call(self.sock.recv, n - len(got))
+            if not chunk:
+                raise OSError(errno.ECONNRESET)  # closed by the peer in the middle of a packet
+            got = chunk if not got else got + chunk
+        return got
 
     def readinto(self, buf):
         return self._call(self.sock.readinto, buf)
@@ -110,7 +215,14 @@ class _SocketModule:
         return _Sock(_SocketModule.owner)
 
     def getaddrinfo(self, host, port, *args):
-        return socket.getaddrinfo(host, port, *args)
+        try:
+            return socket.getaddrinfo(host, port, *args)
+        except OSError as exc:
+            raise DnsError(exc.args[0] if exc.args else None) from None
+
+
+class DnsError(OSError):
+    """The broker's host name did not resolve (its own error: no errno says that)."""
 
 
 simple.socket = _SocketModule()
@@ -148,6 +260,7 @@ class MqttUplink(Uplink):
         self.clock = hal.net_clock()
         self.client = None
         self.deadline = time.ticks_ms()
+        self.mark = 0  # simulation: real time already charged to the virtual clock
         self.next_try = time.ticks_ms()
         self.last_io = time.ticks_ms()
         self.failures = 0
@@ -161,6 +274,8 @@ class MqttUplink(Uplink):
     def _begin(self):
         _SocketModule.owner = self
         self.deadline = time.ticks_add(time.ticks_ms(), self.timeout_ms)
+        if self.clock:
+            self.mark = self.clock.now()
 
     def connect(self):
         """Bring the session up: bounded by mqtt.timeout_s; False while backing off or down."""
@@ -174,7 +289,8 @@ class MqttUplink(Uplink):
         if 0 < wait <= 2 * _BACKOFF_MAX_MS:  # longer: an old deadline seen across the wrap
             return False
         self._begin()
-        c = simple.MQTTClient(
+        c = _Client(
+            self,
             self.client_id,
             self.host,
             self.port,
@@ -189,7 +305,7 @@ class MqttUplink(Uplink):
 
             if "ussl" not in sys.modules:
                 sys.modules["ussl"] = _TlsModule()
-        c.set_callback(self._on_message)
+        c.set_callback(self._on_message)  # umqtt's subscribe() insists on one; wait_msg calls us
         c.set_last_will(self.t_status, b"offline", retain=True, qos=1)
         try:
             c.connect(clean_session=False)
@@ -213,12 +329,20 @@ class MqttUplink(Uplink):
         if frame:
             self.send_status(frame)
 
-    def _on_message(self, topic, msg):
-        if topic == self.t_cmd:
-            if len(self.inbox) < 4:
-                self.inbox.append(bytes(msg))
-            else:
-                diag.warn("MQTT.CMD_DROPPED", None, reason="inbox full")
+    def _on_message(self, topic, msg, retained=0):
+        """True when the message is taken (and may be acknowledged)."""
+        if topic != self.t_cmd:
+            return True  # not ours to act on
+        if retained:
+            # a command left on the broker would run at every connect (a reboot loop): commands
+            # must be sent without the retain flag
+            diag.warn("MQTT.CMD_RETAINED", None, bytes=len(msg), action="ignored")
+            return True
+        if len(self.inbox) >= 4:
+            diag.warn("MQTT.CMD_DEFERRED", None, reason="inbox full")
+            return False
+        self.inbox.append(bytes(msg))
+        return True
 
     def _backoff_ms(self):
         b = _BACKOFF_MIN_MS << min(self.failures - 1, 10)
@@ -234,12 +358,23 @@ class MqttUplink(Uplink):
         if self.client is not None:
             self.drops += 1
             self._close_socket()
+        code = exc.args[0] if exc.args and type(exc.args[0]) is int else None
+        reason = None
+        if isinstance(exc, simple.MQTTException) and code is not None:
+            # a CONNACK refusal: its code is MQTT's, not an errno
+            reason = _CONNACK[code] if 0 < code < len(_CONNACK) else "connack_%d" % code
+            code = None
+        elif isinstance(exc, DnsError):
+            reason = "dns"
+        elif isinstance(exc, AssertionError):
+            reason = "protocol"  # umqtt asserts on a malformed CONNACK/SUBACK
         diag.warn(
             "MQTT.DOWN",
             self.host,
             op=op,
             exc=type(exc).__name__,
-            errno=exc.args[0] if exc.args and type(exc.args[0]) is int else None,
+            errno=code,
+            reason=reason,
             retry_s=wait // 1000,
         )
 

@@ -21,6 +21,23 @@ def begin():
     return _real.ticks_us()
 
 
+def now():
+    """A real-time mark (us) for `charge()`."""
+    return _real.ticks_us()
+
+
+def charge(mark):
+    """Charge the real time since `mark` (waits and CPU work alike, the clock's own bookkeeping
+    included) to the virtual clock; returns the new mark."""
+    global charged_us
+    t = _real.ticks_us()
+    dt = _real.ticks_diff(t, mark)
+    if dt > 0:
+        charged_us += dt
+        vtime.advance_us(dt)
+    return t
+
+
 def end(t0):
     global charged_us
     dt = _real.ticks_diff(_real.ticks_us(), t0)
