@@ -18,6 +18,12 @@ all delivered are deleted (except the newest, which keeps the last seq for the n
 When full (`max_bytes`), the oldest segment is deleted even if undelivered: drop-oldest, counted
 in `dropped` (persisted as a DROP record) and reported with JOURNAL.DROP.
 
+The flash itself may fill first (other files, a smaller partition than `max_bytes`): a write
+that fails with ENOSPC drops the oldest segment the same way (counted) and tries again, and
+from then on the journal stays `_RESERVE` bytes below the size at which the flash was full, so
+an ACK record can always be written and the backlog drains when the link returns. A failed
+write never leaves an empty segment file behind.
+
 Positions are ints: `segment_number << 16 | offset`.
 """
 
@@ -36,6 +42,9 @@ DROP = const(3)
 _HDR = const(8)
 _CRC = const(4)
 MAX_PAYLOAD = const(512)
+_ENOSPC = const(28)  # MicroPython's errno module has no name for it; the number on every port
+# once the flash was found full, the journal keeps this much of it free for ACK and DROP records
+_RESERVE = const(256)
 _SUFFIX = ".jnl"
 
 
@@ -70,6 +79,8 @@ class Journal:
         self.head = -1  # position of the first pending DATA record, -1 when none
         self._roll = False  # start a new segment before the next append
         self._pending_drop_note = False
+        self.next_segno = 1
+        self.full_bytes = 0  # journal size when the flash was found full (0: never)
 
     # --- boot ---
     def open(self):
@@ -86,6 +97,7 @@ class Journal:
                 except ValueError:
                     pass
         nums.sort()
+        self.next_segno = nums[-1] + 1 if nums else 1
         self.segments = []
         self.head = -1
         self.pending = 0
@@ -266,18 +278,58 @@ class Journal:
             if written != total:
                 raise JournalError("journal: short write (%s of %d bytes)" % (written, total))
         except OSError:
-            self._roll = True  # whatever reached the file is a damaged tail: continue elsewhere
+            if seg[1] == 0 and self._size(seg[0]) == 0:
+                # nothing reached a segment this write created: no empty file, no list entry
+                self._remove(seg[0])
+                self.segments.pop()
+            else:
+                self._roll = True  # whatever reached the file is a damaged tail: continue elsewhere
             raise
         seg[1] += total
         return seg, seg[1] - total
 
+    def _limit(self):
+        if self.full_bytes and self.full_bytes - _RESERVE < self.max_bytes:
+            return self.full_bytes - _RESERVE
+        return self.max_bytes
+
     def _make_room(self, total):
         if not self.segments or self._roll or self.segments[-1][1] + total > self.seg_bytes:
-            segno = self.segments[-1][0] + 1 if self.segments else 1
-            self.segments.append([segno, 0, -1])
+            self.segments.append([self.next_segno, 0, -1])
+            self.next_segno += 1
             self._roll = False
-        while self._total() + total > self.max_bytes and len(self.segments) > 1:
+        limit = self._limit()
+        while self._total() + total > limit and len(self.segments) > 1:
             self._drop_oldest()
+
+    def _write_making_space(self, kind, seq, payload, n):
+        """_write, and when the flash is full (ENOSPC): note its size, free the oldest segment
+        (delivered ones first; else drop-oldest, counted) and try again while one is left."""
+        while True:
+            try:
+                return self._write(kind, seq, payload, n)
+            except OSError as exc:
+                if not exc.args or exc.args[0] != _ENOSPC:
+                    raise
+                used = self._total()
+                if not self.full_bytes or used < self.full_bytes:
+                    self.full_bytes = used
+                    diag.warn("JOURNAL.FLASH_FULL", None, journal_bytes=used, reserve=_RESERVE)
+                room = len(self.segments)
+                if self.segments and self.segments[-1][1] == 0:
+                    room -= 1  # the segment being started is not room to free
+                if room <= 0:
+                    raise
+                self._drop_oldest()
+
+    def _note_drops(self):
+        """Persist the drop count (best effort: a full flash retries it with the next record)."""
+        if self._pending_drop_note:
+            try:
+                self._write(DROP, self.dropped, b"", 0)
+                self._pending_drop_note = False
+            except OSError:
+                pass
 
     def _total(self):
         t = 0
@@ -287,6 +339,8 @@ class Journal:
 
     def _drop_oldest(self):
         seg = self.segments[0]
+        if seg[1] == 0 and len(self.segments) == 1:
+            return
         lost = 0
         if seg[2] > self.acked:
             before = self.pending
@@ -318,15 +372,22 @@ class Journal:
         except OSError:
             pass
 
-    def _delete_delivered(self):
+    def _delete_delivered(self, upto=None):
+        """Delete the segments (but the newest) whose DATA records are all delivered; counts them."""
+        if upto is None:
+            upto = self.acked
         keep = []
         last = len(self.segments) - 1
         for i, seg in enumerate(self.segments):
-            if i < last and seg[2] <= self.acked:
+            if i < last and seg[2] <= upto:
                 self._remove(seg[0])
             else:
                 keep.append(seg)
+        freed = len(self.segments) - len(keep)
         self.segments = keep
+        if freed and self.dropped:
+            self._pending_drop_note = True  # the DROP record may have gone with them: write it again
+        return freed
 
     # --- the station's side ---
     def append(self, seq, frame):
@@ -338,24 +399,39 @@ class Journal:
             raise ValueError("journal: seq %d not above last seq %d" % (seq, self.last_seq))
         if _HDR + n + _CRC > self.seg_bytes:
             raise ValueError("journal: frame does not fit a segment")
-        self._pending_drop_note = False
-        seg, off = self._write(DATA, seq, frame, n)
+        try:
+            seg, off = self._write_making_space(DATA, seq, frame, n)
+        except OSError:
+            # the sample is lost: counted like any other drop (the seq is not reused)
+            self.last_seq = seq
+            self.dropped += 1
+            self._pending_drop_note = True
+            diag.warn("JOURNAL.DROP", None, records=1, dropped_total=self.dropped, pending=self.pending,
+                      reason="not stored")
+            raise
         if seq > seg[2]:
             seg[2] = seq
         self.last_seq = seq
         self.pending += 1
         if self.head < 0:
             self.head = seg[0] << 16 | off
-        if self._pending_drop_note:
-            self._pending_drop_note = False
-            self._write(DROP, self.dropped, b"", 0)
+        self._note_drops()
 
     def ack(self, seq, next_pos, count):
         """The uplink confirmed every pending record up to seq (count records, read up to next_pos)."""
         if seq <= self.acked:
             return
-        self._pending_drop_note = False
-        self._write(ACK, seq, b"", 0)
+        try:
+            self._write(ACK, seq, b"", 0)
+        except OSError as exc:
+            if not exc.args or exc.args[0] != _ENOSPC:
+                raise
+            # flash full: segments this ack delivers completely can go first (if the ACK record
+            # is then lost to a power cut, only delivered records were deleted: no loss)
+            freed = self._delete_delivered(seq)
+            if not freed:
+                raise
+            self._write_making_space(ACK, seq, b"", 0)
         self.acked = seq
         if seq > self.last_seq:
             self.last_seq = seq
@@ -366,9 +442,7 @@ class Journal:
         else:
             self.head = next_pos
         self._delete_delivered()
-        if self._pending_drop_note:
-            self._pending_drop_note = False
-            self._write(DROP, self.dropped, b"", 0)
+        self._note_drops()
 
     def clear(self):
         """Discard every pending record (a technician's command); the seq carries on."""
@@ -376,8 +450,8 @@ class Journal:
         last = self.last_seq
         for seg in self.segments:
             self._remove(seg[0])
-        nxt = self.segments[-1][0] + 1 if self.segments else 1
-        self.segments = [[nxt, 0, -1]]
+        self.segments = [[self.next_segno, 0, -1]]
+        self.next_segno += 1
         self._roll = False
         self.pending = 0
         self.head = -1

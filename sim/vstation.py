@@ -27,6 +27,8 @@ Options:
                         modem:busy|nochannel|noack|joindeny|reboot[*N]@T (the next N times)
                         gateway:down@T+D (no LoRaWAN gateway hears the station)
                         net:down@T+D (the station's network is unreachable: sockets fail)
+    --flash-bytes N     the station's flash holds N bytes of files in all: writes beyond fail
+                        with ENOSPC (sim/powerfs.py), as on a full LittleFS
     --heap              measure heap: no GC inside a cycle, report the bytes the largest cycle
                         allocated and the live heap after collection (first and last cycle)
     --heap-every N      print `@@SIM live cycles=K live_heap=B` every N cycles (live heap after the
@@ -74,7 +76,7 @@ def parse_args(argv):
             opts["pace"] = float(v)
         elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink", "--modem-firmware"):
             opts[a[2:]] = v
-        elif a in ("--days", "--hours", "--cycles", "--interval", "--heap-every"):
+        elif a in ("--days", "--hours", "--cycles", "--interval", "--heap-every", "--flash-bytes"):
             opts[a[2:]] = float(v)
         else:
             raise SystemExit("vstation: unknown option %s" % a)
@@ -359,6 +361,11 @@ def main(argv):
     else:
         duration = opts.get("days", 1) * 86400
     board.end_s = duration
+    if opts.get("flash-bytes"):
+        from sim import powerfs
+
+        powerfs.install(board.fs_root)
+        powerfs.set_capacity(int(opts["flash-bytes"]))
     FaultPlan(board, opts["faults"])
     every = int(opts.get("heap-every") or 0)
     reported = [0]

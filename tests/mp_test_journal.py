@@ -271,3 +271,76 @@ def test_clear_discards_pending_and_keeps_seq():
     eq(j2.last_seq, 7, "seq carries on")
     j2.append(8, _frame(8))
     eq([s for s, _ in _pending(_open())], [8], "new records after clear")
+
+
+# --- issue 10, item 4: the flash fills before the journal's own bound ---
+
+
+def _full_flash(capacity):
+    from sim import powerfs
+
+    os.mkdir(ROOT)
+    powerfs.install(ROOT)
+    powerfs.set_capacity(capacity)
+    return powerfs
+
+
+def _drain(j, limit=10**6):
+    """Deliver (read + ack) every pending record; returns the seqs delivered."""
+    out = []
+    buf = bytearray(journal.MAX_PAYLOAD)
+    while j.pending and len(out) < limit:
+        r = j.read(j.head, buf)
+        j.ack(r[0], r[2], 1)
+        out.append(r[0])
+    return out
+
+
+def test_full_flash_drops_oldest_counted_and_the_backlog_drains():
+    import gc
+
+    fs = _full_flash(3000)  # far below max_bytes: the flash fills first
+    try:
+        j = _open(max_bytes=65536, seg_bytes=512)
+        heap = []
+        codes = set()
+        for s in range(1, 601):
+            j.append(s, _frame(s))  # never raises: room is made by dropping the oldest
+            if s % 100 == 0:
+                codes.update(x.split()[2] for x in LINES)
+                del LINES[:]  # the test's own record of the lines is not the journal's heap
+                gc.collect()
+                heap.append(gc.mem_alloc())
+        kept = [s for s, _ in _pending(j)]
+        eq(kept[-1], 600, "newest kept")
+        eq(kept, list(range(kept[0], 601)), "a contiguous run of the newest")
+        eq(j.dropped, 600 - len(kept), "every sample is kept or counted")
+        if "JOURNAL.FLASH_FULL" not in codes or "JOURNAL.DROP" not in codes:
+            raise AssertionError("flash full / drops not reported: %r" % codes)
+        if [n for n in _files() if os.stat(ROOT + "/" + n)[6] == 0 and n != _files()[-1]]:
+            raise AssertionError("empty segment files: %r" % _files())
+        eq(len(j.segments), len(_files()), "no phantom segments in memory")
+        if heap[-1] - heap[1] > 256:
+            raise AssertionError("heap grows with every full write: %r" % heap)
+        # the link returns: every ACK record can be written, the backlog drains once
+        delivered = _drain(j)
+        eq(delivered, kept, "each kept sample delivered once, in order")
+        eq(j.pending, 0, "drained")
+        j.append(601, _frame(601))
+        j2 = _open(max_bytes=65536, seg_bytes=512)
+        eq((j2.pending, j2.last_seq, j2.dropped), (1, 601, j.dropped), "after a reboot")
+    finally:
+        fs.uninstall()
+
+
+def test_a_sample_that_cannot_be_stored_is_counted():
+    fs = _full_flash(10)  # not even one record fits
+    try:
+        j = _open(max_bytes=65536, seg_bytes=512)
+        raises(OSError, j.append, 1, _frame(1))
+        raises(OSError, j.append, 2, _frame(2))
+        eq((j.dropped, j.pending, j.last_seq), (2, 0, 2), "lost samples counted, seq not reused")
+        eq(_files(), [], "no empty segment files")
+        eq(j.segments, [], "none in memory either")
+    finally:
+        fs.uninstall()
