@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from stationctl import codec
-from stationctl.broker import Broker, Subscriber, kinds_available
+from stationctl.payload import decoder as codec
+from stationctl.virtual.broker import Broker, Subscriber, kinds_available
 from uplinkkit import StationRun, wait_for
 
 PREFIX = "climate/station-0000"
