@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from hostkit.station_run import StationRun, wait_for
 from stationctl.payload import decoder as codec
 from stationctl.virtual.broker import Broker, Subscriber, kinds_available
-from uplinkkit import StationRun, wait_for
 
 PREFIX = "climate/station-0000"
 

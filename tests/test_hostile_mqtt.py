@@ -1,5 +1,5 @@
 """The MQTT uplink against hostile peers (issue 10): retained and oversized messages on a real
-Mosquitto, and a rogue broker (tests/mqtt_rogue.py) for what no real broker does: trickled,
+Mosquitto, and a rogue broker (tests/hostkit/mqtt_rogue.py) for what no real broker does: trickled,
 garbage or refused CONNACKs, PUBLISH lengths that lie, floods of commands.
 
 The real firmware runs on the virtual station (unix MicroPython, real sockets, heap of a board).
@@ -8,10 +8,10 @@ The real firmware runs on the virtual station (unix MicroPython, real sockets, h
 from __future__ import annotations
 
 import pytest
-from mqtt_rogue import RogueBroker
+from hostkit.mqtt_rogue import RogueBroker
+from hostkit.station_run import StationRun, decode_seqs, wait_for
 from stationctl.payload import decoder as codec
 from stationctl.virtual.broker import Broker, Subscriber, kinds_available
-from uplinkkit import StationRun, decode_seqs, wait_for
 
 PREFIX = "climate/station-0000"
 
