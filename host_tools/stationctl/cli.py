@@ -27,6 +27,7 @@ COMMANDS = [
     "decode",
     "bench",
     "soak",
+    "collect",
 ]
 
 
@@ -72,6 +73,10 @@ EXAMPLES = {
     "encode": ["stationctl encode < samples.jsonl"],
     "decode": ["stationctl decode 0a1b2c...", "stationctl decode --fport 2 HEX"],
     "bench": ["stationctl bench payload", "stationctl bench deploy"],
+    "collect": [
+        "stationctl collect --db readings.sqlite --duration 3600",
+        "stationctl collect --db postgresql://collector@db/climate --share fleet --tts",
+    ],
     "soak": ["stationctl soak --days 7 --seed 1", "stationctl soak --days 2 --uplink lorawan"],
 }
 

@@ -5,6 +5,7 @@
     station_run   the virtual station as a subprocess, followed line by line
     mqtt_proxy    a TCP proxy that breaks the link to the broker on purpose
     chipbus       bus adapters that let third-party CPython drivers reach the chip models
+    postgres      a real PostgreSQL server (initdb/pg_ctl) for the collector tests
 
 The MicroPython-side kit (assertions, the test runner, a station on a simulated board, bus
 replay) is tests/mpkit/, on the MicroPython path of every mp_test_*.py.

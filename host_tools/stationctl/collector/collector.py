@@ -1,0 +1,142 @@
+"""The collector: a paho-mqtt client on the stations' and network servers' uplink topics that
+decodes each frame with the project's Python decoder and stores its readings once.
+
+A message is acknowledged (PUBACK) only after its readings are in the database: a collector that
+dies in between leaves the message with the broker, which delivers it again (to this collector's
+persistent session, or to another member of the shared-subscription group).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import count
+
+from stationctl.collector import sources
+from stationctl.collector.store import Store, reading_of
+from stationctl.payload import decoder
+
+
+_instances = count()
+
+
+@dataclass
+class Tally:
+    stored: int = 0
+    duplicates: int = 0  # readings the database already had (re-sent, or stored by a peer)
+    rejected: int = 0  # messages on uplink topics that did not decode
+    other_frames: int = 0  # status and ack frames, LPP: not readings
+    per_station: Counter = field(default_factory=Counter)
+
+    def line(self) -> str:
+        return (
+            f"stored={self.stored} duplicates={self.duplicates} rejected={self.rejected}"
+            f" other_frames={self.other_frames} stations={len(self.per_station)}"
+        )
+
+
+class Collector:
+    def __init__(
+        self,
+        store: Store,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        prefix: str = "climate",
+        share: str | None = None,
+        tts: bool = False,
+        chirpstack: bool = False,
+        client_id: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        log=print,
+    ):
+        import paho.mqtt.client as mqtt
+
+        self.store = store
+        self.prefix = prefix
+        self.tally = Tally()
+        self.log = log
+        self.lock = threading.Lock()
+        topics = sources.topics(prefix, tts, chirpstack)
+        # $share/<group>/<filter>: the broker hands each message to one member of the group
+        self.topics = [f"$share/{share}/{t}" if share else t for t in topics]
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"stationctl-collect-{os.getpid()}-{next(_instances)}",
+            clean_session=False,  # the broker keeps QoS 1 messages for us while we are away
+            manual_ack=True,  # PUBACK only once the readings are stored
+        )
+        if user:
+            self.client.username_pw_set(user, password)
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *a, **k: self.subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(min_delay=0.05, max_delay=2)
+        self.host, self.port = host, port
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None):
+        client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_message(self, client, userdata, msg):
+        try:
+            self.take(msg.topic, bytes(msg.payload), int(time.time()))
+        except Exception as exc:  # noqa: BLE001 - the database failed: no PUBACK, redelivered
+            self.log(f"collect: not stored, the broker keeps it: {exc}")
+            client.disconnect()
+            return
+        client.ack(msg.mid, msg.qos)
+
+    def take(self, topic: str, payload: bytes, now_s: int) -> int:
+        """Store the readings one message carries; returns how many were new. Bad messages are
+        counted and logged (topic and reason, never the payload) and change nothing."""
+        try:
+            up = sources.parse(topic, payload, self.prefix, now_s)
+        except sources.MessageError as exc:
+            self._reject(topic, str(exc))
+            return 0
+        if up is None:
+            return 0
+        if up.fport == decoder.FPORT_LPP or (
+            up.frame and (up.frame[0] >> 3) & 3 in (decoder.FRAME_STATUS, decoder.FRAME_ACK)
+        ):
+            with self.lock:
+                self.tally.other_frames += 1
+            return 0
+        try:
+            samples = decoder.decode(up.frame, up.fport, up.received_at)
+        except decoder.FrameError as exc:
+            self._reject(topic, f"frame does not decode: {exc}")
+            return 0
+        new = 0
+        for s in samples:
+            if self.store.add(reading_of(up.station, s, up.received_at, up.source)):
+                new += 1
+        with self.lock:
+            self.tally.stored += new
+            self.tally.duplicates += len(samples) - new
+            self.tally.per_station[up.station] += new
+        return new
+
+    def _reject(self, topic: str, why: str) -> None:
+        with self.lock:
+            self.tally.rejected += 1
+        self.log(f"collect: {topic}: {why}")
+
+    def start(self, timeout: float = 10.0) -> Collector:
+        self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        if not self.subscribed.wait(timeout):
+            self.stop()
+            raise ConnectionError(f"collector could not subscribe at {self.host}:{self.port}")
+        return self
+
+    def stop(self) -> None:
+        self.client.loop_stop()
+        try:
+            self.client.disconnect()
+        except Exception:  # noqa: BLE001 - the broker is already gone
+            pass

@@ -1,0 +1,185 @@
+"""Where readings are kept: SQLite (one file, the default) or PostgreSQL (a `postgresql://` URL,
+through psycopg). One table, one row per reading; UNIQUE (station, seq, time_kind, time_s) is what
+makes a reading stored once, however many collectors write and however often a station re-sends
+(the database decides, so two collectors racing on one database never store twice)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+from stationctl.payload.decoder import KEYS
+
+# Columns of a reading, in order (docs/collector.md describes them).
+COLUMNS = ("station", "seq", "time_kind", "time_s", "received_at", "source", *KEYS, "detail")
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Reading:
+    station: str
+    seq: int  # the frame's seq (modulo decoder.SEQ_MOD)
+    time_kind: str  # "unix": time_s is unix seconds; "uptime": station uptime (clock not synced)
+    time_s: int
+    received_at: int
+    source: str
+    values: tuple  # one per decoder.KEYS, None when the channel was not sent
+    detail: str  # JSON: health and unknown channels, keys sorted
+
+    def row(self) -> tuple:
+        return (
+            self.station,
+            self.seq,
+            self.time_kind,
+            self.time_s,
+            self.received_at,
+            self.source,
+            *self.values,
+            self.detail,
+        )
+
+
+def reading_of(station: str, sample: dict, received_at: int, source: str) -> Reading:
+    """One decoded sample (decoder.decode with received_at) as a row."""
+    if sample.get("time") is not None:
+        kind, t = "unix", int(sample["time"])
+    else:
+        kind, t = "uptime", int(sample["uptime_s"])
+    detail = {"health": sample["health"]}
+    if "unknown_channels" in sample:
+        detail["unknown_channels"] = sample["unknown_channels"]
+    return Reading(
+        station,
+        int(sample["seq"]),
+        kind,
+        t,
+        int(received_at),
+        source,
+        tuple(sample.get(k) for k in KEYS),
+        json.dumps(detail, sort_keys=True, separators=(",", ":")),
+    )
+
+
+def _ddl(real: str, bigint: str) -> str:
+    values = ",\n".join(f"    {k} {real}" for k in KEYS)
+    return (
+        "CREATE TABLE IF NOT EXISTS readings (\n"
+        "    station TEXT NOT NULL,\n"
+        "    seq INTEGER NOT NULL,\n"
+        "    time_kind TEXT NOT NULL,\n"
+        f"    time_s {bigint} NOT NULL,\n"
+        f"    received_at {bigint} NOT NULL,\n"
+        "    source TEXT NOT NULL,\n"
+        f"{values},\n"
+        "    detail TEXT NOT NULL,\n"
+        "    UNIQUE (station, seq, time_kind, time_s)\n"
+        ")"
+    )
+
+
+class Store:
+    """add() stores a reading unless it is there already; True when this call stored it."""
+
+    url: str
+
+    def add(self, reading: Reading) -> bool:
+        raise NotImplementedError
+
+    def readings(self, station: str | None = None) -> list[tuple]:
+        """All rows (COLUMNS order), oldest first; floats as stored."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+_PLACES = ", ".join("?" * len(COLUMNS))
+
+
+def _sorted(rows) -> list[tuple]:
+    # sorted here, not in SQL: the engines' text collations differ
+    return sorted((tuple(r) for r in rows), key=lambda r: (r[0], r[2], r[3], r[1]))
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str):
+        self.url = path
+        try:
+            # paho calls back on its own thread: one connection, guarded by a lock
+            self.db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(_ddl("REAL", "INTEGER"))
+            self.db.commit()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {path}: {exc}") from None
+        self.lock = threading.Lock()
+
+    def add(self, reading: Reading) -> bool:
+        with self.lock:
+            cur = self.db.execute(
+                f"INSERT INTO readings ({', '.join(COLUMNS)}) VALUES ({_PLACES})"
+                " ON CONFLICT DO NOTHING",
+                reading.row(),
+            )
+            self.db.commit()
+            return cur.rowcount == 1
+
+    def readings(self, station: str | None = None) -> list[tuple]:
+        with self.lock:
+            q = f"SELECT {', '.join(COLUMNS)} FROM readings"
+            if station is None:
+                return _sorted(self.db.execute(q))
+            return _sorted(self.db.execute(q + " WHERE station = ?", (station,)))
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str):
+        try:
+            import psycopg
+        except ImportError:
+            raise StoreError("psycopg is not installed (pip install -r requirements.txt)") from None
+        self.url = url
+        try:
+            self.db = psycopg.connect(url, autocommit=True)
+            self.db.execute(_ddl("DOUBLE PRECISION", "BIGINT"))
+        except psycopg.Error as exc:
+            # the message names host and database, never the password
+            raise StoreError(f"cannot use PostgreSQL: {str(exc).strip()}") from None
+        self.lock = threading.Lock()
+
+    def add(self, reading: Reading) -> bool:
+        places = ", ".join(["%s"] * len(COLUMNS))
+        with self.lock:
+            cur = self.db.execute(
+                f"INSERT INTO readings ({', '.join(COLUMNS)}) VALUES ({places})"
+                " ON CONFLICT DO NOTHING",
+                reading.row(),
+            )
+            return cur.rowcount == 1
+
+    def readings(self, station: str | None = None) -> list[tuple]:
+        with self.lock:
+            q = f"SELECT {', '.join(COLUMNS)} FROM readings"
+            if station is None:
+                return _sorted(self.db.execute(q))
+            return _sorted(self.db.execute(q + " WHERE station = %s", (station,)))
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
+def open_store(where: str) -> Store:
+    """`postgresql://...` (or `postgres://`) -> PostgreSQL, anything else -> a SQLite file."""
+    if where.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(where)
+    return SqliteStore(where)
