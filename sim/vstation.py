@@ -276,10 +276,8 @@ def _rmtree(path):
                 pass
 
 
-def main(argv):
-    opts = parse_args(argv)
-    with open(opts["board"]) as f:
-        board_cfg = json.load(f)
+def _wire_board(opts, board_cfg):
+    """The simulated board with its chips powered and the trace open: (environment, board)."""
     if opts.get("modem-firmware"):
         # the simulated modem answers as this firmware generation (sim/rak3172.py FIRMWARES)
         if not board_cfg.get("modem"):
@@ -313,15 +311,22 @@ def main(argv):
         # the host reads every uplink from the @@NS lines; a copy kept in this process would grow
         # with the run and take heap the firmware is measured against
         sys.modules["sim.netserver"].received = _NoCopy()
-    # the simulation's own live heap ends here: every later byte is the firmware's (its modules
-    # included, which the lines below import to apply the run's config overrides)
-    gc.collect()
-    sim_heap = gc.mem_alloc()
-    sim_modules = set(sys.modules)  # a reset unloads everything imported after this point
+    return env, board
+
+
+def _import_firmware():
+    """Load the firmware's modules now, so the start line's heap figure includes them (a reset
+    unloads them; _run_boots imports them again)."""
+    import config  # noqa: F401
+    import diag  # noqa: F401
+    import station  # noqa: F401
+    from hal import Hal  # noqa: F401
+
+
+def _apply_overrides(opts):
+    """Write the run's --interval, --uplink and --set into the station's config file; returns
+    the sampling interval in seconds."""
     import config
-    import diag
-    import station
-    from hal import Hal
 
     cfg, source = config.load(opts["fs"])
     interval = opts.get("interval") or cfg["interval_s"]
@@ -354,75 +359,69 @@ def main(argv):
         changed = True
     if changed:
         config.write_atomic(opts["fs"] + "/config.json", config.canonical(cfg))
+    return interval
+
+
+def _duration_s(opts, interval):
     if "cycles" in opts:
-        duration = opts["cycles"] * interval - 1
-    elif "hours" in opts:
-        duration = opts["hours"] * 3600
-    else:
-        duration = opts.get("days", 1) * 86400
-    board.end_s = duration
-    if opts.get("flash-bytes"):
-        from sim import powerfs
+        return opts["cycles"] * interval - 1
+    if "hours" in opts:
+        return opts["hours"] * 3600
+    return opts.get("days", 1) * 86400
 
-        powerfs.install(board.fs_root)
-        powerfs.set_capacity(int(opts["flash-bytes"]))
-    FaultPlan(board, opts["faults"])
-    every = int(opts.get("heap-every") or 0)
-    reported = [0]
 
-    def report_live(now_us):
-        if st is not None and st.cycles and st.cycles % every == 0 and st.cycles != reported[0]:
-            reported[0] = st.cycles
-            print("@@SIM live cycles=%d live_heap=%d" % (st.cycles, st.live_heap))
-
-    if every:
-        vtime.add_hook(report_live)
-    for spec in opts.get("downlink", ()):
+def _queue_downlinks(specs):
+    for spec in specs:
         from sim import netserver
 
         port, _, hexdata = spec.partition(":")
         netserver.queue_downlink(int(port), bytes(int(hexdata[i : i + 2], 16) for i in range(0, len(hexdata), 2)))
-    gc.collect()
-    print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d heap_before_firmware=%d heap_after_imports=%d"
-          % (board_cfg.get("board"), opts["trace"], duration, env.start_unix, sim_heap, gc.mem_alloc()))
 
-    st = None
+
+def _account(totals, st):
+    """Add one boot's figures (its station object) to the run's totals."""
+    totals["samples"] += st.cycles
+    totals["uplinked"] += st.uplinked
+    totals["peak_alloc"] = max(totals["peak_alloc"], st.peak_alloc)
+    totals.setdefault("first_alloc", st.first_alloc)
+    if st.live_heap_early:
+        totals.setdefault("live_first", st.live_heap_early)
+    totals["live_last"] = st.live_heap
+    d = getattr(st, "delivery", None)
+    if d is not None:
+        totals["max_depth"] = max(totals.get("max_depth", 0), d.max_depth)
+        j = d.j
+        totals["journal"] = (j.pending, j.dropped, j.acked, j.last_seq)
+
+
+def _run_boots(board, board_cfg, opts, sim_modules, current):
+    """Boot the firmware and run it until the simulated time is up, through every reset (the
+    station of the running boot is current[0]); returns the run's totals."""
+    import diag
+    import station
+    from hal import Hal
+
     totals = {"samples": 0, "uplinked": 0, "peak_alloc": 0}
-
-    def account(st):
-        totals["samples"] += st.cycles
-        totals["uplinked"] += st.uplinked
-        totals["peak_alloc"] = max(totals["peak_alloc"], st.peak_alloc)
-        totals.setdefault("first_alloc", st.first_alloc)
-        if st.live_heap_early:
-            totals.setdefault("live_first", st.live_heap_early)
-        totals["live_last"] = st.live_heap
-        d = getattr(st, "delivery", None)
-        if d is not None:
-            totals["max_depth"] = max(totals.get("max_depth", 0), d.max_depth)
-            j = d.j
-            totals["journal"] = (j.pending, j.dropped, j.acked, j.last_seq)
-
     while True:
         cause = None
         try:
-            st = station.Station(Hal(board_cfg), board_cfg)
+            current[0] = station.Station(Hal(board_cfg), board_cfg)
             if opts.get("heap"):
                 from sim import heap
 
-                st.heap_probe = heap.count
-            st.boot()
-            st.run()
+                current[0].heap_probe = heap.count
+            current[0].boot()
+            current[0].run()
             # run() returns only in safe mode: the REPL is up, time passes until its timer fires
             board.idle()
         except SimStop:
             pass
         except SimReset as r:
             cause = r.cause
-        if st is not None:
-            account(st)
+        if current[0] is not None:
+            _account(totals, current[0])
         if cause is None:
-            break
+            return totals
         diag.warn("SIM.RESET", None, cause=cause)
         board.on_reset(cause)
         if cause == "power_cut":
@@ -432,7 +431,7 @@ def main(argv):
                 pass
         # RAM is lost on a reset: the firmware's objects and modules with all their state go, and
         # the next boot imports them afresh (as a board does from flash)
-        st = None
+        current[0] = None
         for name in list(sys.modules):
             if name not in sim_modules:
                 del sys.modules[name]
@@ -440,6 +439,9 @@ def main(argv):
         diag = __import__("diag")
         station = __import__("station")
         Hal = __import__("hal").Hal
+
+
+def _report_end(board, totals):
     gc.collect()
     resets = ",".join("%s:%d" % (k, v) for k, v in board.resets.items()) or "none"
     print(
@@ -454,6 +456,46 @@ def main(argv):
     if j is not None:
         print("@@SIM journal pending=%d max_depth=%d dropped=%d acked=%d last_seq=%d"
               % (j[0], totals["max_depth"], j[1], j[2], j[3]))
+
+
+def main(argv):
+    opts = parse_args(argv)
+    with open(opts["board"]) as f:
+        board_cfg = json.load(f)
+    env, board = _wire_board(opts, board_cfg)
+    # the simulation's own live heap ends here: every later byte is the firmware's (its modules
+    # included, which the lines below import to apply the run's config overrides)
+    gc.collect()
+    sim_heap = gc.mem_alloc()
+    sim_modules = set(sys.modules)  # a reset unloads everything imported after this point
+    _import_firmware()
+    interval = _apply_overrides(opts)
+    duration = _duration_s(opts, interval)
+    board.end_s = duration
+    if opts.get("flash-bytes"):
+        from sim import powerfs
+
+        powerfs.install(board.fs_root)
+        powerfs.set_capacity(int(opts["flash-bytes"]))
+    FaultPlan(board, opts["faults"])
+    every = int(opts.get("heap-every") or 0)
+    reported = [0]
+    current = [None]  # the station of the running boot
+
+    def report_live(now_us):
+        st = current[0]
+        if st is not None and st.cycles and st.cycles % every == 0 and st.cycles != reported[0]:
+            reported[0] = st.cycles
+            print("@@SIM live cycles=%d live_heap=%d" % (st.cycles, st.live_heap))
+
+    if every:
+        vtime.add_hook(report_live)
+    _queue_downlinks(opts.get("downlink", ()))
+    gc.collect()
+    print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d heap_before_firmware=%d heap_after_imports=%d"
+          % (board_cfg.get("board"), opts["trace"], duration, env.start_unix, sim_heap, gc.mem_alloc()))
+    totals = _run_boots(board, board_cfg, opts, sim_modules, current)
+    _report_end(board, totals)
 
 
 main(sys.argv[1:])
