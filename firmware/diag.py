@@ -69,12 +69,44 @@ def _fmt(v):
             s = s[:-1]
         return s
     if isinstance(v, str):
-        if not v or " " in v or "=" in v or '"' in v:
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        ctrl = _has_control(v)
+        if not v or ctrl or " " in v or "=" in v or '"' in v:
+            v = v.replace("\\", "\\\\").replace('"', '\\"')
+            return '"' + (_escape_control(v) if ctrl else v) + '"'
         return v
     if v is None:
         return "-"
     return str(v)
+
+
+def _has_control(text):
+    for ch in text:
+        if ch < " " or ch == "\x7f":
+            return True
+    return False
+
+
+def _escape_control(text):
+    """Control characters as \\n, \\r, \\t or \\xNN: a value can never start a line of its own
+    (a forged event for the monitor) nor hide part of one."""
+    out = []
+    for ch in text:
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch < " " or ch == "\x7f":
+            out.append("\\x%02x" % ord(ch))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _subject(subject):
+    s = str(subject)
+    return _fmt(s) if _has_control(s) else s
 
 
 def line(level, code, subject=None, **fields):
@@ -85,7 +117,7 @@ def line(level, code, subject=None, **fields):
 def _line(level, code, subject, fields):
     parts = ["%9.3f %s %s" % (uptime_s(), _LETTERS[level], code)]
     if subject is not None:
-        parts.append(str(subject))
+        parts.append(_subject(subject))
     for k in sorted(fields):
         parts.append("%s=%s" % (k, _fmt(fields[k])))
     return " ".join(parts)
@@ -99,7 +131,7 @@ def _write(out, level, code, subject, fields):
     out.write(code)
     if subject is not None:
         out.write(" ")
-        out.write(str(subject))
+        out.write(_subject(subject))
     for k in sorted(fields):
         out.write(" ")
         out.write(k)

@@ -30,3 +30,27 @@ def test_sink_sees_lines_below_the_print_level():
     diag.debug("A.B", None, k=1)
     diag.configure()
     eq(len(got), 1, "debug line reached the sink")
+
+
+def test_control_characters_never_break_a_line():
+    # issue 10 item 10: a config key with a newline must not forge a second event
+    forged = "x\n    0.000 E SAFE.ENTER hold_s=1\r\t\x1b[2J\x7f"
+    line = diag.line(diag.ERROR, "CONFIG.INVALID", forged, problem=forged + ": unknown key")
+    for ch in "\n\r\t\x1b\x7f":
+        if ch in line:
+            raise AssertionError("control character %r in %r" % (ch, line))
+    if "\\n    0.000 E SAFE.ENTER" not in line or "\\x1b" not in line:
+        raise AssertionError(line)
+
+    class Out:
+        text = ""
+
+        def write(self, s):
+            Out.text += s
+
+    diag.configure(level=diag.INFO, out=Out())
+    try:
+        diag.error("CONFIG.INVALID", forged, problem=forged)
+    finally:
+        diag.configure()
+    eq(Out.text.count("\n"), 1, "one line on the serial console")
