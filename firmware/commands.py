@@ -15,6 +15,7 @@ schedule and the watchdog timeout are set from it at boot.
 
 import binascii
 import json
+import time
 
 from micropython import const
 
@@ -68,11 +69,12 @@ _MAX_KEY = const(32)
 _MAX_VALUE = const(64)
 
 # Commands whose effect is not idempotent (a reboot, clearing the journal) run once: their
-# fingerprints (crc32 over the whole command, cmd_id included) are kept on flash, so a command
-# delivered again (a repeated downlink, a redelivery after the reset it caused) is answered
-# without running it again. Send a new cmd_id to repeat one on purpose.
+# fingerprints (crc32 over the whole command, cmd_id included) and times are kept on flash, so
+# the same command delivered again within _SEEN_S (a repeated downlink, a redelivery after the
+# reset it caused) is answered without running again. Later, or with a new cmd_id, it runs.
 SEEN_FILE = "commands.seen"
 _SEEN_MAX = const(8)
+_SEEN_S = const(3600)
 
 
 class CommandError(ValueError):
@@ -172,20 +174,31 @@ def _seen_path(station):
 
 
 def _seen(station):
-    """Fingerprints of the last commands that ran once (newest last)."""
+    """[(fingerprint, unix time)] of the last commands that ran once, oldest first."""
     try:
         with open(_seen_path(station), "rb") as f:
-            raw = f.read(4 * _SEEN_MAX)
+            raw = f.read(8 * _SEEN_MAX)
     except OSError:
         return []
-    return [int.from_bytes(raw[i : i + 4], "big") for i in range(0, len(raw) - 3, 4)]
+    return [
+        (int.from_bytes(raw[i : i + 4], "big"), int.from_bytes(raw[i + 4 : i + 8], "big"))
+        for i in range(0, len(raw) - 7, 8)
+    ]
 
 
-def _remember(station, seen, fp):
-    seen = (seen + [fp])[-_SEEN_MAX:]
-    buf = bytearray(4 * len(seen))
-    for i, v in enumerate(seen):
-        buf[4 * i : 4 * i + 4] = v.to_bytes(4, "big")
+def _is_repeat(seen, fp, now):
+    for f, t in seen:
+        if f == fp and 0 <= now - t <= _SEEN_S:
+            return True
+    return False
+
+
+def _remember(station, seen, fp, now):
+    seen = (seen + [(fp, now)])[-_SEEN_MAX:]
+    buf = bytearray(8 * len(seen))
+    for i, (f, t) in enumerate(seen):
+        buf[8 * i : 8 * i + 4] = f.to_bytes(4, "big")
+        buf[8 * i + 4 : 8 * i + 8] = (t & 0xFFFFFFFF).to_bytes(4, "big")
     path = _seen_path(station)
     with open(path + ".tmp", "wb") as f:
         f.write(buf)
@@ -203,8 +216,9 @@ def apply(station, payload):
         once = op == REBOOT or op == CLEAR_JOURNAL
         if once:
             fp = binascii.crc32(payload)
+            now = int(time.time())
             seen = _seen(station)
-            if fp in seen:
+            if _is_repeat(seen, fp, now):
                 diag.info("COMMAND.DUPLICATE", NAMES[op], cmd_id=cmd_id)
                 codec.encode_ack(buf, cmd_id, OK)
                 return bytes(buf)
@@ -212,7 +226,7 @@ def apply(station, payload):
         if once:
             try:
                 # recorded before the reset a reboot causes: it must not find itself again
-                _remember(station, seen, fp)
+                _remember(station, seen, fp, now)
             except OSError as exc:
                 station.reboot_pending = False  # unrecorded, a reboot could repeat forever
                 raise CommandError(STORAGE, "command not recorded: %s" % exc) from None
@@ -235,6 +249,9 @@ def _apply(station, op, changes):
             text = str(exc)
             code = OUT_OF_RANGE if "outside" in text else (UNKNOWN_KEY if "unknown key" in text else BAD_VALUE)
             raise CommandError(code, text) from None
+        refused = config.downlink_problems(station.cfg, cfg)
+        if refused:
+            raise CommandError(UNSUPPORTED, refused[0])
         if config.canonical(cfg) == config.canonical(station.cfg):
             # a setting to the value it already has: nothing to write, nothing to restart
             diag.info("CONFIG.UNCHANGED", None, keys=",".join(k for k, _ in changes))

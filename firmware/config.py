@@ -18,6 +18,21 @@ from micropython import const
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 _HOST_CHARS = _ID_CHARS + "."
 _TOPIC_CHARS = _ID_CHARS + "/"
+# The largest frame the station sends alone: a status frame naming 16 sensors (a sample with
+# every channel is 22 bytes). An uplink that cannot carry it can never deliver anything.
+MIN_FRAME_BYTES = const(32)
+# Keys a downlink may not change: a wrong value there cuts the command channel itself and only a
+# site visit brings the station back. They are set on site (`stationctl configure`).
+LINK_KEYS = (
+    "uplink",
+    "station_id",
+    "mqtt.host",
+    "mqtt.port",
+    "mqtt.tls",
+    "mqtt.prefix",
+    "mqtt.user",
+    "lorawan.region",
+)
 
 
 def _schema():
@@ -42,7 +57,7 @@ def _schema():
                 "tls": ("bool", False, None),
                 "keepalive_s": ("int", 120, (0, 3600)),
                 "timeout_s": ("int", 5, (1, 60)),
-                "max_payload": ("int", 242, (11, 4096)),
+                "max_payload": ("int", 242, (MIN_FRAME_BYTES, 4096)),
                 "user": ("str", "", (0, 64, None)),
             },
         ),
@@ -63,7 +78,8 @@ def _schema():
             "section",
             None,
             {
-                "max_bytes": ("int", 65536, (1024, 4 * 1024 * 1024)),
+                # the journal needs two segments of 4 KiB (journal.py): one filling, one to drop
+                "max_bytes": ("int", 65536, (8192, 4 * 1024 * 1024)),
             },
         ),
         "safe_mode": (
@@ -211,14 +227,42 @@ def _describe(chars):
 
 
 def validate(data, schema=None, path=""):
-    """Defaults merged with `data`, checked. Raises ConfigError listing every problem."""
+    """Defaults merged with `data`, checked: every key against the schema, then (for the station
+    config) the rules between keys that make it runnable. Raises ConfigError listing every
+    problem. The firmware at boot, `stationctl configure` and the downlink path all come here."""
+    runnable = schema is None
     if schema is None:
         schema = _schema()
     problems = []
     out = _validate(data, schema, path, problems)
+    if runnable and not problems:
+        _check_runnable(out, problems)
     if problems:
         raise ConfigError(problems)
     return out
+
+
+def _check_runnable(cfg, problems):
+    """Rules between keys: a config that passes them can run and deliver."""
+    lw = cfg["lorawan"]
+    if not lw["adr"]:
+        import airtime
+
+        n = airtime.max_payload(lw["region"], min(lw["dr"], airtime.max_dr(lw["region"])))
+        if n < MIN_FRAME_BYTES:
+            problems.append(
+                "lorawan.dr: %d carries %d bytes in %s, less than one frame (%d); use a higher dr or adr"
+                % (lw["dr"], n, lw["region"], MIN_FRAME_BYTES)
+            )
+
+
+def downlink_problems(old, new):
+    """Why a downlink may not turn config `old` into `new` (empty list: it may)."""
+    problems = []
+    for key in LINK_KEYS:
+        if get(old, key) != get(new, key):
+            problems.append("%s: set on site only (a wrong value would cut the command channel)" % key)
+    return problems
 
 
 def _validate(data, schema, path, problems):

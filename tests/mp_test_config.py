@@ -170,3 +170,65 @@ def test_non_string_secret_is_never_echoed():
         )
         if "7391468" in str(exc):
             raise AssertionError(str(exc))
+
+
+# --- issue 10, item 5: one definition of a runnable config ---
+
+
+def test_a_journal_smaller_than_two_segments_is_refused():
+    import journal
+
+    for n in (1024, 4096, 8191):
+        exc = raises(config.ConfigError, config.validate, {"journal": {"max_bytes": n}})
+        if "journal.max_bytes" not in str(exc):
+            raise AssertionError(str(exc))
+    cfg = config.validate({"journal": {"max_bytes": 8192}})
+    # the smallest accepted value is one the journal runs with
+    journal.Journal(ROOT + "/jnl", max_bytes=cfg["journal"]["max_bytes"])
+
+
+def test_a_max_payload_below_one_frame_is_refused():
+    import codec
+    import sample as S
+
+    raises(config.ConfigError, config.validate, {"mqtt": {"max_payload": 11}})
+    raises(
+        config.ConfigError, config.validate, {"mqtt": {"max_payload": config.MIN_FRAME_BYTES - 1}}
+    )
+    config.validate({"mqtt": {"max_payload": config.MIN_FRAME_BYTES}})
+    # the bound holds for the largest frames the codec makes: every channel, 16 sensors' status
+    smp = S.Sample()
+    smp.clear()
+    for ch in range(S.N_CHANNELS):
+        smp.set(ch, 1.0)
+    smp.seq, smp.time, smp.warmup, smp.implausible = 0x7FFFFFFF, 1700000000, 0x1FF, 0x1FF
+    buf = bytearray(256)
+    if codec.encode_sample(smp, buf) > config.MIN_FRAME_BYTES:
+        raise AssertionError("a sample frame is larger than MIN_FRAME_BYTES")
+    n = codec.encode_status(buf, fw="1.2.3", config="0badcafe", sensors=["bme280"] * 16)
+    if n > config.MIN_FRAME_BYTES:
+        raise AssertionError("a status frame of %d bytes is larger than MIN_FRAME_BYTES" % n)
+
+
+def test_a_fixed_data_rate_that_carries_no_frame_is_refused():
+    exc = raises(
+        config.ConfigError, config.validate, {"lorawan": {"region": "US915", "adr": False, "dr": 0}}
+    )
+    if "lorawan.dr" not in str(exc):
+        raise AssertionError(str(exc))
+    config.validate({"lorawan": {"region": "US915", "adr": False, "dr": 1}})
+    config.validate({"lorawan": {"region": "US915", "adr": True, "dr": 0}})  # the network adapts it
+
+
+def test_link_keys_are_not_for_downlinks():
+    old = config.validate({"uplink": "mqtt"})
+    for key, value in (("uplink", "console"), ("mqtt.host", "elsewhere"), ("mqtt.port", 1884)):
+        new = config.set_key(old, key, value)
+        problems = config.downlink_problems(old, new)
+        if len(problems) != 1 or not problems[0].startswith(key + ":"):
+            raise AssertionError(problems)
+    eq(
+        config.downlink_problems(old, config.set_key(old, "interval_s", 300)),
+        [],
+        "others may change",
+    )

@@ -124,12 +124,13 @@ def test_commanded_reboots_are_recorded_as_commands_not_crashes():
 def test_a_command_delivered_again_runs_once():
     r = Rig()
     cmd = bytes([REBOOT, 7])
-    hook = _at(r, [(700, cmd), (1400, cmd), (2000, cmd)])
+    # three deliveries within the hour run it once; the same command an hour later runs again
+    hook = _at(r, [(700, cmd), (1400, cmd), (2000, cmd), (5400, cmd)])
     try:
-        run_device(r, 4000)
+        run_device(r, 6600)
     finally:
         vtime.remove_hook(hook)
-    eq(len(r.find("BOOT")), 2, "one reboot for three deliveries")
+    eq(len(r.find("BOOT")), 3, "one reboot for the three deliveries, one for the later one")
     eq(len(r.find("COMMAND.DUPLICATE")), 2, "repeats answered")
     for ack in r.acks:
         eq(ack, _ack(7), "every delivery acked ok")
@@ -148,5 +149,31 @@ def test_setting_the_current_value_changes_nothing():
     eq(r.acks, [_ack(3)], "acked ok")
     eq(len(r.find("BOOT")), 1, "no restart")
     eq(len(r.find("CONFIG.UNCHANGED")), 1, "reported")
+    with open(cfg_path) as f:
+        eq(f.read(), before, "config file untouched")
+
+
+# --- item 5: a downlink can never strand a station ---
+
+
+def test_downlinks_that_would_strand_the_station_are_refused():
+    import commands
+
+    r = Rig(config_text='{"interval_s": 600, "uplink": "file"}').boot()
+    cfg_path = r.board.fs_root + "/config.json"
+    with open(cfg_path) as f:
+        before = f.read()
+
+    def set_config(cmd_id, key, value):
+        return bytes([0x27, cmd_id, len(key)]) + key + value
+
+    for cmd_id, key, value, status in (
+        (1, b"uplink", b'"console"', commands.UNSUPPORTED),  # the command channel itself
+        (2, b"mqtt.host", b'"nowhere"', commands.UNSUPPORTED),
+        (3, b"journal.max_bytes", b"4096", commands.OUT_OF_RANGE),  # boots would crash
+        (4, b"mqtt.max_payload", b"11", commands.OUT_OF_RANGE),  # nothing delivered again
+    ):
+        eq(bytes(r.st.handle_downlink(set_config(cmd_id, key, value))), _ack(cmd_id, status), key)
+        eq(r.st.reboot_pending, False, "no restart")
     with open(cfg_path) as f:
         eq(f.read(), before, "config file untouched")
