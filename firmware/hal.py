@@ -69,7 +69,9 @@ class Board:
         raise NotImplementedError
 
     def rtc_memory(self, data=None):
-        """Bytes kept across resets (not power loss): read with no argument, else write `data`."""
+        """Bytes kept across resets (not power loss): read with no argument, else write `data`.
+        Per board family (`rtc_memory_for`): RTC memory on ESP32, the watchdog's scratch
+        registers plus a file on rp2; put what changes often in the first 16 bytes."""
         raise NotImplementedError
 
     def battery_v(self, spec):
@@ -86,32 +88,101 @@ class Board:
         raise NotImplementedError
 
 
+# RP2040/RP2350 watchdog block: SCRATCH0..3 are free for software and survive a watchdog reset
+# and machine.reset() (which reboots through the watchdog), not a power-on or RUN-pin reset.
+# SCRATCH4..7 belong to the SDK and boot ROM: watchdog_enable() writes a magic to SCRATCH4 that
+# watchdog_reboot() (machine.reset()) clears.
+_WATCHDOG_SCRATCH0 = 0x4005800C
+_WATCHDOG_SCRATCH4 = 0x4005801C
+_WATCHDOG_NON_REBOOT_MAGIC = 0x6AB73121
+_SCRATCH_BYTES = 16
+
+_boot_cause = None  # MachineBoard.reset_cause(), read once per boot
+
+
 class _RtcMemory:
-    """RTC memory through `machine.RTC().memory()` (ESP32 family).
+    """`RTC().memory()`: the ESP32 family (RTC slow memory, kept across every reset but power
+    loss), and any port that has it."""
 
-    A board family without it gets its own class with the same `read()`/`write(data)` and an
-    entry in `_rtc_memory_for`."""
+    kept = True
 
-    def __init__(self):
-        import machine
-
-        self._rtc = machine.RTC()
+    def __init__(self, rtc):
+        self._rtc = rtc
 
     def read(self):
-        if not hasattr(self._rtc, "memory"):  # a port built without it: nothing survives a reset
-            return b""
         return self._rtc.memory()
 
     def write(self, data):
-        if not hasattr(self._rtc, "memory"):
-            return b""
         self._rtc.memory(data)
         return data
 
 
-def _rtc_memory_for(family):
-    """The RAM that survives a reset on this board family (`family` from the board config)."""
-    return _RtcMemory()
+class _ScratchMemory:
+    """The rp2 family (no `RTC().memory()`): bytes 0..15 in the watchdog's SCRATCH0..3, the rest
+    in a small file on flash, rewritten only when those bytes change. Callers put what changes
+    often first (firmware/lifecycle.py: phase, sequence, boot count; the reset times that change
+    only on an unexpected reset come after byte 16), so the flash sees a write per unexpected
+    reset, not per cycle. After a power-on the scratch registers read 0: nothing was kept."""
+
+    kept = True
+
+    def __init__(self, mem32, tail_path):
+        self._mem32 = mem32
+        self._path = tail_path
+        self._tail = None  # what the file holds, once read
+
+    def _read_tail(self):
+        if self._tail is None:
+            try:
+                with open(self._path, "rb") as f:
+                    self._tail = f.read()
+            except OSError:
+                self._tail = b""
+        return self._tail
+
+    def read(self):
+        head = bytearray(_SCRATCH_BYTES)
+        for i in range(4):
+            word = self._mem32[_WATCHDOG_SCRATCH0 + 4 * i] & 0xFFFFFFFF
+            head[4 * i : 4 * i + 4] = word.to_bytes(4, "little")
+        if not any(head):
+            return b""
+        return bytes(head) + self._read_tail()
+
+    def write(self, data):
+        head = bytes(data[:_SCRATCH_BYTES])
+        head = head + bytes(_SCRATCH_BYTES - len(head))
+        for i in range(4):
+            word = int.from_bytes(head[4 * i : 4 * i + 4], "little")
+            self._mem32[_WATCHDOG_SCRATCH0 + 4 * i] = word
+        tail = bytes(data[_SCRATCH_BYTES:])
+        if tail != self._read_tail():
+            with open(self._path, "wb") as f:
+                f.write(tail)
+            self._tail = tail
+        return data
+
+
+class _NoMemory:
+    """A port with nothing known to survive a reset: breadcrumbs and safe mode cannot work."""
+
+    kept = False
+
+    def read(self):
+        return b""
+
+    def write(self, data):
+        return b""
+
+
+def rtc_memory_for(family, rtc, mem32, fs_root):
+    """The memory that survives a reset on this board family (`family` from the board config),
+    from the port's `machine.RTC()` and `machine.mem32` (or the simulated board's stand-ins)."""
+    if family == "rp2":
+        return _ScratchMemory(mem32, fs_root.rstrip("/") + "/.rtc_tail")
+    if hasattr(rtc, "memory"):
+        return _RtcMemory(rtc)
+    return _NoMemory()
 
 
 class MachineBoard(Board):
@@ -160,9 +231,21 @@ class MachineBoard(Board):
         return machine.WDT(timeout=timeout_ms)
 
     def reset_cause(self):
+        global _boot_cause
         import machine
 
+        if _boot_cause is None:  # once per boot: later Hals must not see this boot's watchdog
+            _boot_cause = self._read_reset_cause(machine)
+        return _boot_cause
+
+    def _read_reset_cause(self, machine):
         c = machine.reset_cause()
+        if self.cfg.get("family") == "rp2" and c == machine.WDT_RESET:
+            # the rp2 port reports machine.reset() (a watchdog reboot) as WDT_RESET too; a real
+            # timeout leaves the SDK's magic in SCRATCH4, which watchdog_reboot() clears. Read
+            # once, before this boot's watchdog_enable() writes the magic again.
+            magic = machine.mem32[_WATCHDOG_SCRATCH4] & 0xFFFFFFFF
+            return "watchdog" if magic == _WATCHDOG_NON_REBOOT_MAGIC else "soft"
         # ports define only the causes their chip reports: a missing one gets a value no cause has
         table = {
             getattr(machine, "PWRON_RESET", -1): "power_on",
@@ -207,7 +290,11 @@ class MachineBoard(Board):
 
     def rtc_memory(self, data=None):
         if self._rtc is None:
-            self._rtc = _rtc_memory_for(self.cfg.get("family"))
+            import machine
+
+            self._rtc = rtc_memory_for(
+                self.cfg.get("family"), machine.RTC(), machine.mem32, self.fs_root
+            )
         if data is None:
             return self._rtc.read()
         return self._rtc.write(data)
@@ -287,7 +374,8 @@ class Hal:
         if self._wdt is None:
             cap = self.cfg.get("wdt_max_ms")
             if cap is None and self.cfg.get("family") == "rp2":
-                cap = 8388
+                # the rp2 port refuses more (a 24-bit counter): 8388 ms on RP2040, 16777 on RP2350
+                cap = 16777 if self.cfg.get("chip") == "rp2350" else 8388
             self.wdt_ms = timeout_ms if cap is None else min(timeout_ms, cap)
             self._wdt = self.board.watchdog(self.wdt_ms)
         return self._wdt

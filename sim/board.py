@@ -128,6 +128,7 @@ class SimBoard:
         self.next_reset_cause = "power_on"
         self.resets = {}
         self.sleeps = 0
+        self._rtc_store = None
         _makedirs(fs_root)
         self._load_models()
 
@@ -214,7 +215,10 @@ class SimBoard:
         return self.wdt
 
     def reset_cause(self):
-        return self.next_reset_cause
+        cause = self.next_reset_cause
+        if self.cfg.get("family") == "rp2" and cause in ("brownout", "hard", "power_cut"):
+            return "power_on"  # the rp2 port reports only power-on and watchdog resets
+        return cause
 
     def reset(self):
         raise SimReset("soft")
@@ -232,7 +236,14 @@ class SimBoard:
         # The MCU resets; the wiring and the chips on it do not: buses keep their devices and
         # injected faults (a broken sensor stays broken). A power cut also power-cycles the chips.
         self.pins = {}
+        self._rtc_store = None  # RAM is lost: the HAL's store is built again at the next boot
         if cause == "power_cut":
+            # RTC memory and the watchdog's scratch registers are RAM: lost with the power
+            for name in (_RTC_FILE, _SCRATCH_FILE):
+                try:
+                    os.remove(self.fs_root + "/" + name)
+                except OSError:
+                    pass
             now = vtime.now_us()
             for m in self.models.values():
                 cycle = getattr(m, "power_cycle", None)
@@ -268,16 +279,17 @@ class SimBoard:
         return self.uid
 
     def rtc_memory(self, data=None):
-        path = self.fs_root + "/.rtc_memory"
+        # the HAL's own choice for this board family, on the family's simulated primitives: an
+        # RTC with memory() (ESP32, unix), or none and the watchdog scratch registers (rp2)
+        if self._rtc_store is None:
+            import hal
+
+            family = self.cfg.get("family")
+            rtc = SimRTC(self.fs_root) if family != "rp2" else SimRTCNoMemory()
+            self._rtc_store = hal.rtc_memory_for(family, rtc, SimMem32(self.fs_root), self.fs_root)
         if data is None:
-            try:
-                with open(path, "rb") as f:
-                    return f.read()
-            except OSError:
-                return b""
-        with open(path, "wb") as f:
-            f.write(data)
-        return data
+            return self._rtc_store.read()
+        return self._rtc_store.write(data)
 
     def battery_v(self, spec):
         from sim import heap
@@ -294,6 +306,70 @@ class SimBoard:
 
     def time_synced(self):
         return self.clock_synced
+
+
+# The simulated board's RAM that outlives a reset, kept in files so that a simulated device
+# restarted as a new process keeps it too; sim/powerfs.py treats them as RAM, not flash.
+_RTC_FILE = ".rtc_memory"
+_SCRATCH_FILE = ".rp2_scratch"
+_SCRATCH0 = 0x4005800C  # RP2040 watchdog SCRATCH0..7 (datasheet 4.7)
+
+
+class SimRTC:
+    """machine.RTC of a port with RTC memory (ESP32): memory() reads or writes its bytes."""
+
+    def __init__(self, fs_root):
+        self._path = fs_root + "/" + _RTC_FILE
+
+    def memory(self, data=None):
+        if data is None:
+            try:
+                with open(self._path, "rb") as f:
+                    return f.read()
+            except OSError:
+                return b""
+        with open(self._path, "wb") as f:
+            f.write(data)
+
+
+class SimRTCNoMemory:
+    """machine.RTC of the rp2 port: a calendar clock, no memory()."""
+
+
+class SimMem32:
+    """machine.mem32 as far as the simulated board has registers: the RP2040 watchdog's eight
+    scratch registers (read 0 after power-on). Any other address is an error here."""
+
+    def __init__(self, fs_root):
+        self._path = fs_root + "/" + _SCRATCH_FILE
+        self._regs = None  # loaded once per boot (a store is built per boot)
+
+    def _index(self, addr):
+        i = (addr - _SCRATCH0) // 4
+        if addr & 3 or not 0 <= i < 8:
+            raise ValueError("simulated mem32: no register at 0x%08x" % addr)
+        return i
+
+    def _load(self):
+        if self._regs is None:
+            try:
+                with open(self._path, "rb") as f:
+                    raw = f.read()
+            except OSError:
+                raw = b""
+            self._regs = bytearray(raw[:32] + bytes(max(0, 32 - len(raw))))
+        return self._regs
+
+    def __getitem__(self, addr):
+        i = self._index(addr)
+        return int.from_bytes(self._load()[4 * i : 4 * i + 4], "little")
+
+    def __setitem__(self, addr, value):
+        i = self._index(addr)
+        regs = self._load()
+        regs[4 * i : 4 * i + 4] = (value & 0xFFFFFFFF).to_bytes(4, "little")
+        with open(self._path, "wb") as f:
+            f.write(regs)
 
 
 def _makedirs(path):

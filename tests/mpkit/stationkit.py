@@ -16,13 +16,16 @@ from sim.env import Environment  # noqa: E402
 BME = {"type": "bme280", "name": "bme280", "bus": "main", "address": 0x76}
 
 
-def board_cfg(sensors=None):
-    return {
+def board_cfg(sensors=None, family=None):
+    cfg = {
         "board": "test-sim",
         "i2c": {"main": {"id": 0, "scl": 1, "sda": 2}},
         "battery": {"pin": 3},
         "sensors": [BME] if sensors is None else sensors,
     }
+    if family is not None:
+        cfg["family"] = family  # the simulated board follows it (RTC memory, reset causes, errnos)
+    return cfg
 
 
 def clean(path):
@@ -36,7 +39,7 @@ def clean(path):
 class Rig:
     """A station on a fresh simulated board; `lines` collects every diagnostic line."""
 
-    def __init__(self, sensors=None, config_text=None, trace="synthetic", fs=None):
+    def __init__(self, sensors=None, config_text=None, trace="synthetic", fs=None, family=None):
         vtime.reset(epoch_s=1700000000)
         if fs is None:
             from mptest import TMP
@@ -46,7 +49,7 @@ class Rig:
         if config_text is not None:
             with open(fs + "/config.json", "w") as f:
                 f.write(config_text)
-        self.cfg = board_cfg(sensors)
+        self.cfg = board_cfg(sensors, family)
         self.env = Environment(trace)
         self.board = SimBoard(self.cfg, self.env, fs_root=fs).activate()
         self.lines = []
