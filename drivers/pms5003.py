@@ -56,6 +56,8 @@ class PMS5003:
         # a sleeping sensor only hears "wake up"; waking an awake one changes nothing
         self._send(_CMD_SLEEP, 1)
         self.woke_ms = time.ticks_ms()
+        self._on_ms = 0  # laser time not yet taken (take_on_ms)
+        self._on_since_ms = self.woke_ms
         # identity: the sensor must answer the mode command (ack) or send a valid data frame
         # (an active-mode frame already on its way may come first: it proves the identity too)
         self._drain_input()
@@ -189,6 +191,8 @@ class PMS5003:
     def sleep(self):
         """Fan and laser off (spares the laser: rated life ~8000 h of operation)."""
         self._send(_CMD_SLEEP, 0)
+        if not self.asleep:
+            self._on_ms += time.ticks_diff(time.ticks_ms(), self._on_since_ms)
         self.asleep = True
 
     def wake(self):
@@ -196,7 +200,17 @@ class PMS5003:
         if self.asleep:
             self._send(_CMD_SLEEP, 1)
             self.asleep = False
-            self.woke_ms = time.ticks_ms()
+            self.woke_ms = self._on_since_ms = time.ticks_ms()
+
+    def take_on_ms(self):
+        """Milliseconds the laser has been on since the last call (the station adds them up)."""
+        n = self._on_ms
+        if not self.asleep:
+            now = time.ticks_ms()
+            n += time.ticks_diff(now, self._on_since_ms)
+            self._on_since_ms = now
+        self._on_ms = 0
+        return n
 
     def ready_in_ms(self):
         """Milliseconds until the fan warm-up after the last wake is over (0 when stable)."""

@@ -55,6 +55,8 @@ class SDS011:
         self._request(_SLEEP_WORK, 1, 1)
         self._expect_reply(_SLEEP_WORK, 3000)
         self.woke_ms = time.ticks_ms()
+        self._on_ms = 0  # laser time not yet taken (take_on_ms)
+        self._on_since_ms = self.woke_ms
         self._request(_SET_MODE, 1, 1)  # query mode: the sensor sends only when asked
         self._expect_reply(_SET_MODE, 1000)
         self._request(_PERIOD, 1, 0)  # continuous: sleeping is our decision
@@ -166,6 +168,8 @@ class SDS011:
         self._drain_input()
         self._request(_SLEEP_WORK, 1, 0)
         self._expect_reply(_SLEEP_WORK, 1000)
+        if not self.asleep:
+            self._on_ms += time.ticks_diff(time.ticks_ms(), self._on_since_ms)
         self.asleep = True
 
     def wake(self):
@@ -175,7 +179,17 @@ class SDS011:
             self._request(_SLEEP_WORK, 1, 1)
             self._expect_reply(_SLEEP_WORK, 1000)
             self.asleep = False
-            self.woke_ms = time.ticks_ms()
+            self.woke_ms = self._on_since_ms = time.ticks_ms()
+
+    def take_on_ms(self):
+        """Milliseconds the laser has been on since the last call (the station adds them up)."""
+        n = self._on_ms
+        if not self.asleep:
+            now = time.ticks_ms()
+            n += time.ticks_diff(now, self._on_since_ms)
+            self._on_since_ms = now
+        self._on_ms = 0
+        return n
 
     def set_working_period(self, minutes):
         """Let the sensor sleep by itself: work 30 s, report, sleep minutes*60 - 30 s (1..30), or

@@ -282,6 +282,11 @@ MODULES = {
 # type -> carry(old driver, new driver): state that outlives a re-open after a failure
 CARRY = {"sgp40": _carry_voc}
 
+# laser particle sensors: their run time is counted (lasers are rated for ~8,000 h of operation)
+LASER = ("pms5003", "sds011")
+LASER_RATED_H = const(8000)
+_LASER_SAVE_S = const(600)  # write the total after 10 more minutes of laser time (~20 cycles)
+
 # type -> (prepare(driver) or None, feedback(driver, merged) or None)
 HOOKS = {
     "scd4x": (None, _feedback_scd4x),
@@ -317,6 +322,9 @@ class SensorSlot:
         self.warm_reading = False  # the reader said: taken during warm-up
         self.vals = [None] * S.N_CHANNELS
         self.last_error = None
+        self.laser_s = None  # laser sensors: total laser run time, s (None: not loaded yet)
+        self._laser_ms = 0  # run time below one second, not yet in laser_s
+        self._laser_saved_s = 0
 
     def warming_up(self, now_ms=None):
         """True if the last reading was taken within warmup_ms of opening the sensor, or the
@@ -387,11 +395,51 @@ class SensorSlot:
             self.previous = self.driver
             self.driver = None  # re-initialise on the next attempt
             return False
+        if self.kind in LASER:
+            self._count_laser(hal)
         if self.failures:
             log(1, "SENSOR.RECOVERED", self.name, after=self.failures)
         self.failures = 0
         self.retry_at = None
         return True
+
+    # --- laser run time (kept on flash: it is the sensor's life, not this boot's) ---
+    def _laser_path(self, hal):
+        return hal.fs_root + "/laser-" + self.name
+
+    def laser_hours(self, hal):
+        """Total laser run time of this particle sensor, whole hours (None: not a laser sensor)."""
+        if self.kind not in LASER:
+            return None
+        self._load_laser(hal)
+        return self.laser_s // 3600
+
+    def _load_laser(self, hal):
+        if self.laser_s is not None:
+            return
+        try:
+            with open(self._laser_path(hal)) as f:
+                self.laser_s = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            self.laser_s = 0  # a new sensor (or a damaged file: counted from now)
+        if self.laser_s < 0:
+            self.laser_s = 0
+        self._laser_saved_s = self.laser_s
+
+    def _count_laser(self, hal):
+        self._load_laser(hal)
+        self._laser_ms += self.driver.take_on_ms()
+        if self._laser_ms >= 1000:
+            self.laser_s += self._laser_ms // 1000
+            self._laser_ms %= 1000
+        if self.laser_s - self._laser_saved_s >= _LASER_SAVE_S:
+            import config
+
+            try:
+                config.write_atomic(self._laser_path(hal), "%d\n" % self.laser_s)
+                self._laser_saved_s = self.laser_s
+            except OSError:
+                pass  # flash full: counted in RAM, written at the next chance
 
     def _fail(self, now_ms, exc, log, code):
         self.failures += 1

@@ -67,6 +67,11 @@ class PMS5003Model(Chip):
         self._rx = bytearray()
         self.frames_sent = 0
         self.bad_commands = 0
+        self.laser_on_acc_us = 0  # laser (and fan) time before the last wake
+
+    def laser_on_us(self, now_us):
+        """Total time the laser has been on (the sensor wakes at power-on), us."""
+        return self.laser_on_acc_us + (0 if self.asleep else now_us - self.woke_us)
 
     # --- the measurement ---
     def words(self, now_us):
@@ -151,6 +156,7 @@ class PMS5003Model(Chip):
         elif cmd == 0xE4:
             if data == 0:
                 self.uart.send_to_host(ack(0xE4, 0), _REPLY_DELAY_US)
+                self.laser_on_acc_us += now_us - self.woke_us
                 self.asleep = True
             # wake up while awake: nothing to do
         else:

@@ -67,7 +67,11 @@ class SDS011Model(Chip):
         self.next_us = _PERIOD_US
         self._rx = bytearray()
         self.bad_commands = 0
-        self.laser_on_us = 0
+        self.laser_on_acc_us = 0  # laser (and fan) time before the last wake
+
+    def laser_on_us(self, now_us):
+        """Total time the laser has been on (the sensor works from power-on), us."""
+        return self.laser_on_acc_us + (0 if self.asleep else now_us - self.woke_us)
 
     def reading(self, now_us):
         c = self.conditions(now_us)
@@ -155,6 +159,8 @@ class SDS011Model(Chip):
                     self.woke_us = now_us
                     self.next_us = now_us + _PERIOD_US
                 elif d2 == 0:
+                    if not self.asleep:
+                        self.laser_on_acc_us += now_us - self.woke_us
                     self.asleep = True
             self._send(reply(6, d1, 0 if self.asleep else 1, 0, self.dev_id))
         elif cmd == 7:
