@@ -919,14 +919,20 @@ def decode_sample(frame, smp, now=None):
 
 
 # --- status and ack frames (byte-aligned after the header byte) ---
-def encode_ack(buf, cmd_id, status):
-    """Command-ack frame: header, cmd_id (0..255), status (0 = done, else an error code)."""
+def encode_ack(buf, cmd_id, status, result=None):
+    """Command-ack frame: header, cmd_id (0..255), status (0 = done, else an error code), and for
+    commands that measure something a signed 16-bit result (calibrate_co2: the correction, ppm)."""
     if not 0 <= cmd_id <= 255 or not 0 <= status <= 255:
         raise ValueError("cmd_id and status must be 0..255")
+    if result is not None and not -32768 <= result <= 32767:
+        raise ValueError("ack result must be -32768..32767")
     buf[0] = (VERSION << 5) | (FRAME_ACK << 3)
     buf[1] = cmd_id
     buf[2] = status
-    return 3
+    if result is None:
+        return 3
+    struct.pack_into(">h", buf, 3, result)
+    return 5
 
 
 def sensor_type_id(name):
@@ -936,12 +942,15 @@ def sensor_type_id(name):
     return 0
 
 
-_STATUS_FIELDS = ("fw", "config", "reset", "uptime_s", "journal", "sensors", "faulty")
+_STATUS_FIELDS = ("fw", "config", "reset", "uptime_s", "journal", "sensors", "faulty", "laser_h")
+# sensors with a laser (rated ~8,000 h): the status frame may carry their run hours
+LASER_TYPES = ("sps30", "sds011", "pms5003")
 
 
 def encode_status(buf, **fields):
     """Status frame. Fields: fw "M.m.p", config (8 hex digits), reset (reset-cause name),
-    uptime_s, journal (records waiting), sensors (sensor type names), faulty (bit per sensor).
+    uptime_s, journal (records waiting), sensors (sensor type names), faulty (bit per sensor),
+    laser_h (optional: run hours of each laser sensor in `sensors`, in their order).
     Raises ValueError for an unknown field or a bad value; buf is unchanged then."""
     for key in fields:
         if key not in _STATUS_FIELDS:
@@ -982,7 +991,19 @@ def encode_status(buf, **fields):
     if len(sensors) > 16:
         raise ValueError("at most 16 sensors")
     faulty = fields.get("faulty", 0)
+    laser_h = fields.get("laser_h")
     n = 16 + len(sensors)
+    if laser_h is not None:
+        lasers = 0
+        for name in sensors:
+            if name in LASER_TYPES:
+                lasers += 1
+        if len(laser_h) != lasers:
+            raise ValueError("laser_h needs one value per laser sensor (%d)" % lasers)
+        for h in laser_h:
+            if h < 0:
+                raise ValueError("laser_h must be >= 0")
+        n += 2 * lasers
     if len(buf) < n:
         raise ValueError("frame buffer too small")
     buf[0] = (VERSION << 5) | (FRAME_STATUS << 3)
@@ -992,6 +1013,10 @@ def encode_status(buf, **fields):
     struct.pack_into(">IBIHB", buf, 4, dg, rc, up, jd, len(sensors))
     for i in range(len(sensors)):
         buf[16 + i] = sensor_type_id(sensors[i]) | (0x80 if faulty & (1 << i) else 0)
+    if laser_h is not None:
+        for i in range(len(laser_h)):
+            h = int(laser_h[i])
+            struct.pack_into(">H", buf, 16 + len(sensors) + 2 * i, h if h < 0xFFFF else 0xFFFF)
     return n
 
 

@@ -40,7 +40,7 @@ def test_firmware_encoder_reproduces_vector(fw, vec):
     if vec["kind"] == "status":
         got = [fw.status(**inp).hex()]
     elif vec["kind"] == "ack":
-        got = [fw.ack(inp["cmd_id"], inp["status"]).hex()]
+        got = [fw.ack(inp["cmd_id"], inp["status"], inp.get("result")).hex()]
     elif vec["kind"] == "lpp":
         got = [f.hex() for f, _ in fw.encode(inp["samples"], fmt="lpp")]
     else:

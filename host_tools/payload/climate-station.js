@@ -27,10 +27,11 @@ var TIME_NOW = 0, TIME_AGE16 = 1, TIME_UNIX = 2, TIME_UPTIME = 3;
 var RESETS = ['unknown', 'power_on', 'hard', 'watchdog', 'deep_sleep', 'soft', 'brownout'];
 var SENSOR_TYPES = ['other', 'bme280', 'sht4x', 'scd4x', 'sps30', 'sgp40', 'sds011', 'pms5003',
   'scd30', 'bme680'];
+var LASER_TYPES = ['sps30', 'sds011', 'pms5003'];
 var ACK_STATUS = ['ok', 'bad_version', 'unknown_command', 'bad_length', 'out_of_range',
-  'unknown_key', 'bad_value', 'storage', 'unsupported'];
+  'unknown_key', 'bad_value', 'storage', 'unsupported', 'not_ready'];
 var COMMANDS = ['', 'set_interval', 'set_batch', 'set_datarate', 'request_status', 'reboot',
-  'clear_journal', 'set_config'];
+  'clear_journal', 'set_config', 'calibrate_co2'];
 var FPORT_DATA = 1, FPORT_LPP = 2, FPORT_STATUS = 3, FPORT_ACK = 4, FPORT_COMMAND = 10;
 // Cayenne LPP has no CO2, PM or VOC type: the stations send CO2 and the VOC index as
 // illuminance and PM as analog input (decoded data names the type in lpp_types)
@@ -70,6 +71,7 @@ var CONFIG_RULES = {
   "safe_mode.hold_s": ["int", 60, 604800],
   "safe_mode.resets": ["int", 2, 20],
   "safe_mode.window_s": ["int", 60, 604800],
+  "scd4x.asc": ["enum", ["keep", "on", "off"]],
   "station_id": ["str", 1, 32, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"],
   "uplink": ["enum", ["console", "file", "mqtt", "lorawan"]],
   "warmup_s": ["int", 0, 600]
@@ -359,16 +361,29 @@ function decodeStatus(bytes) {
   if (n > 16) {
     fail('status frame lists more than 16 sensors');
   }
-  if (bytes.length !== 16 + n) {
+  if (bytes.length < 16 + n) {
     fail('status frame length ' + bytes.length + ' does not match ' + n + ' sensors');
   }
   var sensors = [];
-  for (var i = 16; i < bytes.length; i++) {
+  var lasers = [];
+  for (var i = 16; i < 16 + n; i++) {
     var id = bytes[i] & 0x7f;
     if (id >= SENSOR_TYPES.length) {
       fail('unknown sensor type id ' + id);
     }
-    sensors.push({ type: SENSOR_TYPES[id], faulty: (bytes[i] & 0x80) !== 0 });
+    var sensor = { type: SENSOR_TYPES[id], faulty: (bytes[i] & 0x80) !== 0 };
+    if (LASER_TYPES.indexOf(sensor.type) >= 0) {
+      lasers.push(sensor);
+    }
+    sensors.push(sensor);
+  }
+  if (lasers.length > 0 && bytes.length === 16 + n + 2 * lasers.length) {
+    // run hours of each laser sensor, in the order listed
+    for (var k = 0; k < lasers.length; k++) {
+      lasers[k].laser_h = bytes[16 + n + 2 * k] * 256 + bytes[17 + n + 2 * k];
+    }
+  } else if (bytes.length !== 16 + n) {
+    fail('status frame length ' + bytes.length + ' does not match ' + n + ' sensors');
   }
   if (bytes[8] >= RESETS.length) {
     fail('unknown reset cause ' + bytes[8]);
@@ -385,13 +400,19 @@ function decodeStatus(bytes) {
 }
 
 function decodeAck(bytes) {
-  if (bytes.length !== 3) {
-    fail('ack frame must be 3 bytes, got ' + bytes.length);
+  if (bytes.length !== 3 && bytes.length !== 5) {
+    fail('ack frame must be 3 or 5 bytes, got ' + bytes.length);
   }
   if (bytes[2] >= ACK_STATUS.length) {
     fail('unknown ack status ' + bytes[2]);
   }
-  return { frame: 'ack', cmd_id: bytes[1], status: bytes[2], result: ACK_STATUS[bytes[2]] };
+  var out = { frame: 'ack', cmd_id: bytes[1], status: bytes[2], result: ACK_STATUS[bytes[2]] };
+  if (bytes.length === 5) {
+    // a measured answer (calibrate_co2: the correction applied, ppm), signed 16 bit
+    var v = bytes[3] * 256 + bytes[4];
+    out.value = v >= 32768 ? v - 65536 : v;
+  }
+  return out;
 }
 
 function decodeLpp(bytes) {
@@ -697,7 +718,7 @@ function encodeDownlink(input) {
     }
     var name = COMMANDS[op];
     var allowed = { set_interval: ['interval_s'], set_batch: ['batch'], set_datarate: ['adr', 'dr'],
-      set_config: ['key', 'value'] }[name] || [];
+      set_config: ['key', 'value'], calibrate_co2: ['reference_ppm'] }[name] || [];
     for (var k in data) {
       if (Object.prototype.hasOwnProperty.call(data, k) && k !== 'command' && k !== 'cmd_id' &&
           allowed.indexOf(k) < 0) {
@@ -711,6 +732,10 @@ function encodeDownlink(input) {
       body.push((s >> 16) & 255, (s >> 8) & 255, s & 255);
     } else if (name === 'set_batch') {
       body.push(checkedArg(data, 'batch', 'batch', 0, 255));
+    } else if (name === 'calibrate_co2') {
+      // the SCD4x reference range the station accepts (firmware/commands.py)
+      var ppm = intArg(data, 'reference_ppm', 400, 5000);
+      body.push((ppm >> 8) & 255, ppm & 255);
     } else if (name === 'set_datarate') {
       if (typeof data.adr !== 'boolean') {
         fail('adr must be true or false');
@@ -774,7 +799,7 @@ function decodeDownlink(input) {
     var name = COMMANDS[op];
     var data = { command: name, cmd_id: p[1] };
     var sizes = { set_interval: 3, set_batch: 1, set_datarate: 1, request_status: 0, reboot: 0,
-      clear_journal: 0 };
+      clear_journal: 0, calibrate_co2: 2 };
     if (sizes[name] !== undefined && p.length - 2 !== sizes[name]) {
       fail(name + ' needs ' + sizes[name] + ' argument byte(s), got ' + (p.length - 2));
     }
@@ -782,6 +807,8 @@ function decodeDownlink(input) {
       data.interval_s = (p[2] * 256 + p[3]) * 256 + p[4];
     } else if (name === 'set_batch') {
       data.batch = p[2];
+    } else if (name === 'calibrate_co2') {
+      data.reference_ppm = p[2] * 256 + p[3];
     } else if (name === 'set_datarate') {
       if (p[2] & 0x70) {
         fail('set_datarate: reserved bits set');

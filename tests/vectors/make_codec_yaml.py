@@ -139,6 +139,10 @@ cmds = [
         "Set a config key (log level)",
         {"command": "set_config", "cmd_id": 7, "key": "log_level", "value": "W"},
     ),
+    (
+        "Recalibrate the CO2 sensor to a 415 ppm reference",
+        {"command": "calibrate_co2", "cmd_id": 8, "reference_ppm": 415},
+    ),
 ]
 lines += ["downlinkEncoder:", "  fileName: climate-station.js", "  examples:"]
 for d, data in cmds:

@@ -273,7 +273,19 @@ def main() -> None:
             "faulty": 2,
         }
         status = fw.status(**status_fields)
+        laser_fields = {
+            "fw": "0.1.0",
+            "config": "6c2c7406",
+            "reset": "power_on",
+            "uptime_s": 3600,
+            "journal": 0,
+            "sensors": ["sht4x", "pms5003", "sds011"],
+            "faulty": 0,
+            "laser_h": [1234, 8001],
+        }
+        laser_status = fw.status(**laser_fields)
         ack = fw.ack(42, 4)
+        frc_ack = fw.ack(43, 0, -70)
         lpp = fw.encode([s(1, T0, **FULL)], fmt="lpp")
         smog = [s(2, T0, temperature_c=-2.5, pm2_5_ugm3=412.3, pm10_ugm3=566.0, co2_ppm=455)]
         lpp_smog = fw.encode(smog, fmt="lpp")
@@ -311,6 +323,28 @@ def main() -> None:
             "input": status_fields,
             "received_at": None,
             "frames": [{"hex": status.hex(), "samples": 0, "decoded": codec.decode(status, 3)}],
+        }
+    )
+    out["vectors"].append(
+        {
+            "name": "status frame with laser run hours",
+            "kind": "status",
+            "fport": 3,
+            "input": laser_fields,
+            "received_at": None,
+            "frames": [
+                {"hex": laser_status.hex(), "samples": 0, "decoded": codec.decode(laser_status, 3)}
+            ],
+        }
+    )
+    out["vectors"].append(
+        {
+            "name": "ack with a result: calibrate_co2 done, correction -70 ppm",
+            "kind": "ack",
+            "fport": 4,
+            "input": {"cmd_id": 43, "status": 0, "result": -70},
+            "received_at": None,
+            "frames": [{"hex": frc_ack.hex(), "samples": 0, "decoded": codec.decode(frc_ack, 4)}],
         }
     )
     out["vectors"].append(
@@ -408,6 +442,13 @@ def main() -> None:
             "status frame truncated",
         ),
         ("ack with unknown status", bytes([0x58, 1, 200]), 4, "unknown ack status"),
+        ("ack of 4 bytes", bytes([0x58, 1, 0, 0]), 4, "ack frame must be 3 or 5 bytes"),
+        (
+            "status frame with half the laser hours",
+            laser_status[:-2],
+            3,
+            "does not match",
+        ),
         (
             "LPP type not accepted",
             bytes([1, 0x88, 0, 0, 0, 0, 0, 0, 0, 0, 0]),

@@ -31,6 +31,7 @@ KEYS = (
 N_CHANNELS = len(KEYS)
 VERSION = 2  # uplink frames
 COMMAND_VERSION = 1  # downlink commands
+CO2_REFERENCE_PPM = (400, 5000)  # calibrate_co2: the station's accepted reference range
 FRAME_SAMPLE, FRAME_BATCH, FRAME_STATUS, FRAME_ACK = 0, 1, 2, 3
 FPORT_DATA, FPORT_LPP, FPORT_STATUS, FPORT_ACK, FPORT_COMMAND = 1, 2, 3, 4, 10
 TIME_NOW, TIME_AGE16, TIME_UNIX, TIME_UPTIME = 0, 1, 2, 3
@@ -327,14 +328,21 @@ def _decode_status(frame: bytes) -> list[dict]:
     n = frame[15]
     if n > 16:
         raise FrameError("status frame lists more than 16 sensors")
-    if len(frame) != 16 + n:
+    if len(frame) < 16 + n:
         raise FrameError(f"status frame length {len(frame)} does not match {n} sensors")
     sensors = []
-    for byte in frame[16:]:
+    for byte in frame[16 : 16 + n]:
         tid = byte & 0x7F
         if tid >= len(SENSOR_TYPES):
             raise FrameError(f"unknown sensor type id {tid}")
         sensors.append({"type": SENSOR_TYPES[tid], "faulty": bool(byte & 0x80)})
+    lasers = [s for s in sensors if s["type"] in LASER_TYPES]
+    if len(frame) == 16 + n + 2 * len(lasers) and lasers:
+        # run hours of each laser sensor, in the order listed (firmware with laser counting)
+        for i, s in enumerate(lasers):
+            s["laser_h"] = int.from_bytes(frame[16 + n + 2 * i : 18 + n + 2 * i], "big")
+    elif len(frame) != 16 + n:
+        raise FrameError(f"status frame length {len(frame)} does not match {n} sensors")
     rc = frame[8]
     if rc >= len(RESETS):
         raise FrameError(f"unknown reset cause {rc}")
@@ -351,6 +359,9 @@ def _decode_status(frame: bytes) -> list[dict]:
     ]
 
 
+# sensors with a laser: the status frame may end with their run hours
+LASER_TYPES = ("sps30", "sds011", "pms5003")
+
 ACK_STATUS = (
     "ok",
     "bad_version",
@@ -361,17 +372,20 @@ ACK_STATUS = (
     "bad_value",
     "storage",
     "unsupported",
+    "not_ready",
 )
 
 
 def _decode_ack(frame: bytes) -> list[dict]:
-    if len(frame) != 3:
-        raise FrameError(f"ack frame must be 3 bytes, got {len(frame)}")
+    if len(frame) not in (3, 5):
+        raise FrameError(f"ack frame must be 3 or 5 bytes, got {len(frame)}")
     if frame[2] >= len(ACK_STATUS):
         raise FrameError(f"unknown ack status {frame[2]}")
-    return [
-        {"frame": "ack", "cmd_id": frame[1], "status": frame[2], "result": ACK_STATUS[frame[2]]}
-    ]
+    out = {"frame": "ack", "cmd_id": frame[1], "status": frame[2], "result": ACK_STATUS[frame[2]]}
+    if len(frame) == 5:
+        # a measured answer (calibrate_co2: the correction applied, ppm)
+        out["value"] = int.from_bytes(frame[3:5], "big", signed=True)
+    return [out]
 
 
 def _decode_lpp(frame: bytes) -> list[dict]:
@@ -465,6 +479,7 @@ COMMANDS = {
     "reboot": 5,
     "clear_journal": 6,
     "set_config": 7,
+    "calibrate_co2": 8,
 }
 _NAMES = {v: k for k, v in COMMANDS.items()}
 
@@ -531,6 +546,7 @@ def encode_command(name: str, cmd_id: int | None = None, check: bool = True, **a
         "set_batch": {"batch"},
         "set_datarate": {"adr", "dr"},
         "set_config": {"key", "value"},
+        "calibrate_co2": {"reference_ppm"},
     }.get(name, set())
     if set(args) != expected:
         raise CommandError(f"{name} takes {', '.join(sorted(expected)) or 'no arguments'}")
@@ -552,6 +568,12 @@ def encode_command(name: str, cmd_id: int | None = None, check: bool = True, **a
         if type(args["adr"]) is not bool:
             raise CommandError("adr must be true or false")
         body = bytes([(0x80 if args["adr"] else 0) | _checked("lorawan.dr", args["dr"], 0, 15)])
+    elif name == "calibrate_co2":
+        ppm = args["reference_ppm"]
+        lo, hi = CO2_REFERENCE_PPM if check else (0, 0xFFFF)
+        if type(ppm) is not int or not lo <= ppm <= hi:
+            raise CommandError(f"reference_ppm must be an integer {lo}..{hi}")
+        body = ppm.to_bytes(2, "big")
     elif name == "set_config":
         key = args["key"]
         if type(key) is not str or not 1 <= len(key.encode()) <= 32:
@@ -587,7 +609,7 @@ def decode_command(payload: bytes) -> dict:
     name = _NAMES[op]
     out: dict = {"command": name, "cmd_id": p[1]}
     body = p[2:]
-    sizes = {"set_interval": 3, "set_batch": 1, "set_datarate": 1}
+    sizes = {"set_interval": 3, "set_batch": 1, "set_datarate": 1, "calibrate_co2": 2}
     if name in sizes or name in ("request_status", "reboot", "clear_journal"):
         if len(body) != sizes.get(name, 0):
             raise CommandError(
@@ -597,6 +619,8 @@ def decode_command(payload: bytes) -> dict:
         out["interval_s"] = int.from_bytes(body, "big")
     elif name == "set_batch":
         out["batch"] = body[0]
+    elif name == "calibrate_co2":
+        out["reference_ppm"] = int.from_bytes(body, "big")
     elif name == "set_datarate":
         if body[0] & 0x70:
             raise CommandError("set_datarate: reserved bits set")

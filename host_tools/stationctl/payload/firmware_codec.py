@@ -92,8 +92,11 @@ class FirmwareCodec:
     def status(self, **fields) -> bytes:
         return bytes.fromhex(self.request({"op": "status", "fields": fields})["hex"])
 
-    def ack(self, cmd_id: int, status: int) -> bytes:
-        return bytes.fromhex(self.request({"op": "ack", "cmd_id": cmd_id, "status": status})["hex"])
+    def ack(self, cmd_id: int, status: int, result: int | None = None) -> bytes:
+        req = {"op": "ack", "cmd_id": cmd_id, "status": status}
+        if result is not None:
+            req["result"] = result
+        return bytes.fromhex(self.request(req)["hex"])
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -10,7 +10,7 @@ Reads one JSON request per line on stdin and answers one JSON line on stdout:
         now: every frame is built at time T (ages, or absolute times when T is out of reach)
     {"op": "decode_sample", "hex": H, "now": T|null}                -> {"sample": {...}}
     {"op": "time", "samples": [...], "repeat": R}                   -> encode and json.dumps us
-    {"op": "status", "fields": {...}}  {"op": "ack", "cmd_id": I, "status": S}   -> {"hex": H}
+    {"op": "status", "fields": {...}}  {"op": "ack", "cmd_id": I, "status": S[, "result": R]}   -> {"hex": H}
 A sample is a decoder-style dict: seq, time, channel keys, health {clock_synced, rh_high,
 fault, warmup, implausible (lists of keys)}. Errors answer {"error": "..."}.
 """
@@ -171,8 +171,8 @@ def status(req):
 
 
 def ack(req):
-    buf = bytearray(3)
-    n = codec.encode_ack(buf, req["cmd_id"], req["status"])
+    buf = bytearray(5)
+    n = codec.encode_ack(buf, req["cmd_id"], req["status"], req.get("result"))
     return {"hex": _hex(buf, n)}
 
 
