@@ -61,6 +61,7 @@ class SCD4x:
         self._started_ms = time.ticks_ms()
         self._period_ms = PERIOD_MS
         self.ambient_hpa = 0
+        self.asc = None  # automatic self-calibration as last set (None: the chip's own)
         # a warm reboot of the MCU may leave the sensor measuring: stop first (500 ms); right
         # after power-up (max 1000 ms) the chip does not acknowledge its address yet
         deadline = time.ticks_add(time.ticks_ms(), POWERUP_MS)
@@ -173,6 +174,7 @@ class SCD4x:
     def set_asc(self, enabled):
         """Automatic self-calibration (assumes fresh air, ~400 ppm, at least once a week)."""
         self._idle(self._send_arg, _CMD_SET_ASC, 1 if enabled else 0)
+        self.asc = bool(enabled)
 
     def asc_enabled(self):
         return bool(self._idle(self._query, _CMD_GET_ASC))

@@ -30,6 +30,7 @@ REQUEST_STATUS = const(4)
 REBOOT = const(5)
 CLEAR_JOURNAL = const(6)
 SET_CONFIG = const(7)
+CALIBRATE_CO2 = const(8)
 
 # ack status codes
 OK = const(0)
@@ -41,6 +42,7 @@ UNKNOWN_KEY = const(5)
 BAD_VALUE = const(6)
 STORAGE = const(7)
 UNSUPPORTED = const(8)
+NOT_READY = const(9)
 
 STATUS_NAMES = (
     "ok",
@@ -52,6 +54,7 @@ STATUS_NAMES = (
     "bad_value",
     "storage",
     "unsupported",
+    "not_ready",
 )
 NAMES = (
     None,
@@ -62,9 +65,10 @@ NAMES = (
     "reboot",
     "clear_journal",
     "set_config",
+    "calibrate_co2",
 )
 # argument bytes per opcode (-1: variable, checked by the opcode's parser)
-_ARG_LEN = (0, 3, 1, 1, 0, 0, 0, -1)
+_ARG_LEN = (0, 3, 1, 1, 0, 0, 0, -1, 2)
 _MAX_KEY = const(32)
 _MAX_VALUE = const(64)
 
@@ -116,7 +120,52 @@ def parse(payload):
         return op, cmd_id, (("lorawan.adr", bool(b & 0x80)), ("lorawan.dr", _in_range("lorawan.dr", b & 0x0F)))
     if op == SET_CONFIG:
         return op, cmd_id, (_parse_set_config(payload),)
+    if op == CALIBRATE_CO2:
+        _co2_reference(payload)
     return op, cmd_id, ()
+
+
+# SCD4x forced recalibration: the reference concentration the sensor is exposed to, ppm
+_FRC_MIN_PPM = const(400)
+_FRC_MAX_PPM = const(5000)
+_FRC_MEASURED_MS = const(180000)  # datasheet: operate the sensor > 3 min before FRC
+
+
+def _co2_reference(payload):
+    ppm = (payload[2] << 8) | payload[3]
+    if not _FRC_MIN_PPM <= ppm <= _FRC_MAX_PPM:
+        raise CommandError(
+            OUT_OF_RANGE, "reference %d ppm is outside %d..%d" % (ppm, _FRC_MIN_PPM, _FRC_MAX_PPM)
+        )
+    return ppm
+
+
+def _calibrate_co2(station, ppm):
+    """Forced recalibration of the fitted SCD4x to `ppm`; returns the correction (ppm). Refused
+    with NOT_READY (and the reason) unless the sensor has measured for 3 minutes without a fault."""
+    import time
+
+    slot = None
+    for s in station.slots:
+        if s.kind == "scd4x":
+            slot = s
+    if slot is None:
+        raise CommandError(UNSUPPORTED, "no SCD4x fitted")
+    if slot.driver is None or slot.failures:
+        raise CommandError(NOT_READY, "SCD4x is failing (%s)" % (slot.last_error,))
+    if slot.read_at is None:
+        raise CommandError(NOT_READY, "SCD4x has not measured yet")
+    measured_ms = time.ticks_diff(time.ticks_ms(), slot.opened_at)
+    if measured_ms < _FRC_MEASURED_MS:
+        raise CommandError(
+            NOT_READY,
+            "SCD4x has measured %d s, recalibration needs %d s" % (measured_ms // 1000, _FRC_MEASURED_MS // 1000),
+        )
+    try:
+        return slot.driver.forced_recalibration(ppm)
+    except OSError as exc:
+        # 0xFFFF from the chip (reported as EIO): it did not accept the recalibration
+        raise CommandError(NOT_READY, "SCD4x refused the recalibration (errno %d)" % exc.args[0]) from None
 
 
 def _schema_entry(dotted):
@@ -209,8 +258,9 @@ def _remember(station, seen, fp, now):
 
 def apply(station, payload):
     """Check and apply one command to the station; return the ack frame (bytes)."""
-    buf = bytearray(3)
+    buf = bytearray(5)
     cmd_id = payload[1] if len(payload) >= 2 else 0
+    result = None
     try:
         op, cmd_id, changes = parse(payload)
         once = op == REBOOT or op == CLEAR_JOURNAL
@@ -220,9 +270,12 @@ def apply(station, payload):
             seen = _seen(station)
             if _is_repeat(seen, fp, now):
                 diag.info("COMMAND.DUPLICATE", NAMES[op], cmd_id=cmd_id)
-                codec.encode_ack(buf, cmd_id, OK)
-                return bytes(buf)
-        _apply(station, op, changes)
+                n = codec.encode_ack(buf, cmd_id, OK)
+                return bytes(buf[:n])
+        if op == CALIBRATE_CO2:
+            result = _calibrate_co2(station, _co2_reference(payload))
+        else:
+            _apply(station, op, changes)
         if once:
             try:
                 # recorded before the reset a reboot causes: it must not find itself again
@@ -232,11 +285,14 @@ def apply(station, payload):
                 raise CommandError(STORAGE, "command not recorded: %s" % exc) from None
     except CommandError as exc:
         diag.warn("COMMAND.REJECTED", None, cmd_id=cmd_id, error=STATUS_NAMES[exc.code], reason=str(exc))
-        codec.encode_ack(buf, cmd_id, exc.code)
-        return bytes(buf)
-    diag.info("COMMAND.DONE", NAMES[op], cmd_id=cmd_id)
-    codec.encode_ack(buf, cmd_id, OK)
-    return bytes(buf)
+        n = codec.encode_ack(buf, cmd_id, exc.code)
+        return bytes(buf[:n])
+    if result is None:
+        diag.info("COMMAND.DONE", NAMES[op], cmd_id=cmd_id)
+    else:
+        diag.info("COMMAND.DONE", NAMES[op], cmd_id=cmd_id, correction_ppm=result)
+    n = codec.encode_ack(buf, cmd_id, OK, result)
+    return bytes(buf[:n])
 
 
 def _apply(station, op, changes):
@@ -286,10 +342,15 @@ def status_frame(station, buf):
     d = station.delivery
     names = []
     faulty = 0
+    laser_h = []
     for i, slot in enumerate(station.slots[:16]):
         names.append(slot.kind)
         if slot.failures:
             faulty |= 1 << i
+        if slot.kind in codec.LASER_TYPES:
+            laser_h.append(slot.laser_hours(station.hal))
+    if None in laser_h:
+        laser_h = []  # a laser whose time is not counted: no run hours for any (one list)
     return codec.encode_status(
         buf,
         fw=version.VERSION,
@@ -299,4 +360,5 @@ def status_frame(station, buf):
         journal=d.j.pending if d is not None else 0,
         sensors=names,
         faulty=faulty,
+        laser_h=laser_h if laser_h else None,
     )

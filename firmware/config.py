@@ -74,6 +74,15 @@ def _schema():
                 "join_retries": ("int", 8, (1, 100)),
             },
         ),
+        "scd4x": (
+            "section",
+            None,
+            {
+                # automatic self-calibration: "keep" leaves the chip (and the board config's
+                # `asc`) as it is; "off" where the air never returns to ~400 ppm
+                "asc": ("enum", "keep", ("keep", "on", "off")),
+            },
+        ),
         "journal": (
             "section",
             None,

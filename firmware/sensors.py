@@ -69,6 +69,7 @@ def _open_scd4x(hal, entry):
         drv.set_temperature_offset(entry["temperature_offset_c"])
     if "asc" in entry:
         drv.set_asc(bool(entry["asc"]))  # off where the air never returns to ~400 ppm
+    _apply_asc(drv)  # the station config's scd4x.asc, if set, wins (applied while idle)
     mode = entry.get("mode", "periodic")
     if mode in ("periodic", "low_power"):
         drv.start(mode == "low_power" or entry.get("low_power", False))
@@ -86,9 +87,28 @@ def _read_scd4x(drv, vals, now_ms, merged):
 
 
 def _feedback_scd4x(drv, merged):
+    # the station's barometer compensates the CO2 reading, sent every cycle (1 ms on the bus):
+    # a chip that lost it (brown-out, re-open) has it again at the next cycle
     p = merged[S.PRESSURE]
-    if p is not None and 700 <= p <= 1200 and abs(p - drv.ambient_hpa) >= 1:
+    if p is not None and 700 <= p <= 1200:
         drv.set_ambient_pressure(p)
+    _apply_asc(drv)
+
+
+_asc = None  # station config scd4x.asc: None keep, True on, False off (use_config)
+
+
+def use_config(cfg):
+    """Take the station config's sensor settings (called every cycle: a command may change them)."""
+    global _asc
+    v = cfg.get("scd4x", {}).get("asc", "keep")
+    _asc = None if v == "keep" else v == "on"
+
+
+def _apply_asc(drv):
+    # set_asc stops periodic measurement around the write: the chip takes settings when idle
+    if _asc is not None and drv.asc != _asc:
+        drv.set_asc(_asc)
 
 
 class _Voc:

@@ -179,6 +179,7 @@ class Station:
     def read_sensors(self, smp, now_ms):
         """Read all sensors into smp: merged values, fault and warm-up bits."""
         log = diag.log
+        sensors.use_config(self.cfg)  # settings a command may have changed (e.g. scd4x.asc)
         for slot in self.slots:
             slot.prepare(log)  # e.g. wake the particle sensors: their warm-ups overlap
         for slot in self.slots:

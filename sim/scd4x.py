@@ -9,7 +9,9 @@ Reproduces (datasheet SCD4x, version 1.4, section 3):
   4 degC), set/get_sensor_altitude 0x2427/0x2322 (m), set/get_ambient_pressure 0xE000 (word =
   Pa/100, allowed during periodic measurement), set/get_automatic_self_calibration 0x2416/0x2313,
   get_serial_number 0x3682 (three words), perform_self_test 0x3639 (10 s, 0 = ok),
-  perform_forced_recalibration 0x362F (400 ms, 0xFFFF when it fails), persist_settings 0x3615
+  perform_forced_recalibration 0x362F (400 ms, 0xFFFF when it fails; the answer is the
+  correction in ppm + 0x8000 and later readings include it, kept over power cycles until a
+  factory reset), persist_settings 0x3615
   (800 ms), perform_factory_reset 0x3632 (1200 ms), reinit 0x3646 (20 ms);
   SCD41 only: measure_single_shot 0x219D (5000 ms), measure_single_shot_rht_only 0x2196 (50 ms;
   CO2 word 0), power_down 0x36E0, wake_up 0x36F6 (not acknowledged, 30 ms);
@@ -54,6 +56,7 @@ class SCD4xModel(SensirionChip):
         self.variant = variant
         self.noise_ppm = noise_ppm  # CO2 measurement noise (datasheet repeatability: 10 ppm typ.)
         self._rng = seed or 1
+        self.frc_offset_ppm = 0.0  # forced recalibration: kept in the chip's EEPROM
         super().__init__(env, address, serial=serial, powerup_us=1000000)
 
     def reset_state(self):
@@ -79,8 +82,8 @@ class SCD4xModel(SensirionChip):
         return 1013.25 * (1.0 - 2.25577e-5 * self.altitude_m) ** 5.25588
 
     def _measure(self, t_us, rht_only=False):
+        co2 = self._co2(t_us)
         c = self.conditions(t_us)
-        co2 = c.co2_ppm * c.pressure_hpa / self.assumed_hpa()
         if self.noise_ppm:
             # sum of two uniforms: a triangular distribution, deterministic (xorshift32)
             co2 += self.noise_ppm * (self._rand() + self._rand() - 1.0)
@@ -94,6 +97,10 @@ class SCD4xModel(SensirionChip):
         self.data = (co2_w, t_w, rh_w)
         self.ready = True
         self.measurements += 1
+
+    def _co2(self, t_us):
+        c = self.conditions(t_us)
+        return c.co2_ppm * c.pressure_hpa / self.assumed_hpa() + self.frc_offset_ppm
 
     def _rand(self):
         x = self._rng
@@ -195,14 +202,16 @@ class SCD4xModel(SensirionChip):
         if cmd == 0x3639:
             return 10000000, [0]
         if cmd == 0x362F and args:
-            c = self.conditions(now_us)
             if not self.measurements:
                 return 400000, [0xFFFF]  # FRC needs the sensor to have been measuring
-            corr = int(round(args[0] - c.co2_ppm)) + 0x8000
-            return 400000, [max(0, min(0xFFFE, corr))]
+            # the reading is corrected to the reference from now on; the answer is the change
+            corr = int(round(args[0] - self._co2(now_us)))
+            self.frc_offset_ppm += corr
+            return 400000, [max(0, min(0xFFFE, corr + 0x8000))]
         if cmd in (0x3615, 0x3632, 0x3646):
             if cmd == 0x3632:
                 self.reset_state()
+                self.frc_offset_ppm = 0.0
             return {0x3615: 800000, 0x3632: 1200000, 0x3646: 20000}[cmd], None
         if self.variant == "scd41":
             if cmd in (0x219D, 0x2196):

@@ -42,6 +42,9 @@ class Slot:
         self.kind = kind
         self.failures = failures
 
+    def laser_hours(self, hal):
+        return None  # like sensors.SensorSlot for a sensor whose laser time is not counted
+
 
 class Station:
     def __init__(self):

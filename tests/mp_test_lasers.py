@@ -60,3 +60,20 @@ def test_run_time_continues_from_flash_after_a_reset():
         f.write("garbage")
     r.boot()
     eq(r.st.slots[0].laser_hours(r.hal), 0, "a damaged count starts again at 0")
+
+
+def test_status_frame_carries_the_laser_run_hours():
+    import codec
+    import commands
+
+    fs = TMP + "/laser_fs3"
+    r = _rig([PMS, SDS], fs)
+    with open(fs + "/laser-sds011", "w") as f:
+        f.write("%d\n" % (1234 * 3600 + 10))
+    r.boot()
+    buf = bytearray(64)
+    n = commands.status_frame(r.st, buf)
+    kinds = [codec.SENSOR_TYPES[b & 0x7F] for b in buf[16 : 16 + buf[15]]]
+    eq(n, 16 + 2 + 4, "two sensors, two run-hour words")
+    hours = {kinds[i]: (buf[18 + 2 * i] << 8) | buf[19 + 2 * i] for i in range(2)}
+    eq(hours, {"pms5003": 0, "sds011": 1234}, "run hours in the sensors' order")

@@ -253,3 +253,21 @@ def test_verify_lorawan_station_modem_and_uplink(tmp_path):
         r = stationctl("verify", "--port", dev.port_path, "--uplink")
         assert r.returncode == 1
         assert "FAIL  modem" in r.stdout and "FAIL  uplink" in r.stdout
+
+
+def test_verify_shows_laser_run_hours(tmp_path):
+    fs = tmp_path / "fs"
+    full = BOARD.parent / "unix-sim-full.json"
+    with sim_station(fs, board=full, baud=FAST, speed=100) as dev:  # fan warm-ups: 30 s each
+        r = stationctl("deploy", "--port", dev.port_path, "--board", full, "--quiet")
+        assert r.returncode == 0, r.stderr
+        # the station's count so far: the PMS5003 is past its rated life, the SDS011 is not
+        (fs / "laser-pms5003").write_text(f"{8001 * 3600}\n")
+        (fs / "laser-sds011").write_text(f"{1234 * 3600 + 5}\n")
+        r = stationctl("verify", "--port", dev.port_path, "--json")
+    checks = {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+    assert checks["laser sds011"]["ok"], checks["laser sds011"]
+    assert checks["laser sds011"]["detail"].startswith("1234 h of ~8000 h")
+    assert not checks["laser pms5003"]["ok"]
+    assert "8001 h" in checks["laser pms5003"]["detail"]
+    assert "replacement" in checks["laser pms5003"]["detail"]

@@ -21,6 +21,7 @@ COMMANDS = [
     "deploy",
     "configure",
     "verify",
+    "calibrate-co2",
     "monitor",
     "provision",
     "encode",
@@ -60,6 +61,10 @@ EXAMPLES = {
         "stationctl verify",
         "stationctl verify --uplink --save reports/",
         "stationctl verify --json > report.json; echo $?",
+    ],
+    "calibrate-co2": [
+        "stationctl calibrate-co2 --ppm 415 --station st-0042 --broker mqtt.example.org",
+        "stationctl calibrate-co2 --ppm 415 --print   # the LoRaWAN downlink to schedule",
     ],
     "monitor": [
         "stationctl monitor",

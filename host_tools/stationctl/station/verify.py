@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass, field
 
 from stationctl.station.session import Session
 
+# laser particle sensors' rated life (PMS5003 / SDS011 data sheets: about 8,000 h of operation)
+LASER_RATED_H = 8000
+
 REQUIRED_SECRETS = {
     "lorawan": ("lorawan_deveui", "lorawan_joineui", "lorawan_appkey"),
     "mqtt": (),
@@ -176,6 +179,17 @@ def run_checks(
             rep.add(name, False, "answered without values")
         else:
             rep.add(name, True, vals)
+    for s in sensors:
+        if s.get("laser_h") is None:
+            continue
+        hours = s["laser_h"]
+        worn = hours >= LASER_RATED_H
+        rep.add(
+            f"laser {s['name']}",
+            not worn,
+            f"{hours} h of ~{LASER_RATED_H} h rated"
+            + (": plan a replacement (readings drift as the laser ages)" if worn else ""),
+        )
     modem = st.get("modem")
     if modem is not None:
         rep.add(

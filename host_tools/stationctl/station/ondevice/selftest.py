@@ -84,7 +84,10 @@ def _scsensors(board, hal):
                 if v is not None:
                     vals[sample.KEYS[ch]] = v
         err = " ".join("%s %s %s" % (m[1], m[2], m[3]) for m in msgs if m[0] == slot.name)
-        out.append({"name": slot.name, "type": slot.kind, "ok": ok, "values": vals, "error": err})
+        entry = {"name": slot.name, "type": slot.kind, "ok": ok, "values": vals, "error": err}
+        if slot.kind in sensors.LASER:
+            entry["laser_h"] = slot.laser_hours(hal)  # laser run time kept on flash
+        out.append(entry)
     return out
 
 
