@@ -111,44 +111,84 @@ class PMS5003:
     def _read_frame(self, timeout_ms, want_ack=False):
         """Read the next valid frame into the buffer; returns its length field (28 or 4).
 
-        Bytes before a frame header are skipped (line noise, a frame's tail); a frame with a
-        wrong length or checksum raises PMSError. Data frames are returned even when an ack is
-        wanted (the caller decides); acks are skipped when only data is wanted."""
+        Bytes before a frame header are skipped (line noise, a frame's tail). Every candidate
+        header is tried: a 0x42 not followed by 0x4D, or a header whose length or checksum is
+        wrong, is followed by a search for the next 0x42 0x4D among the bytes already read.
+        Only a bad frame with no later candidate in it raises PMSError. Data frames are returned
+        even when an ack is wanted (the caller decides); acks are skipped when only data is
+        wanted."""
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
         buf = self._buf
+        n = 0  # bytes of the candidate frame in buf (buf[0] is 0x42 when n > 0)
         while True:
-            # hunt the header; a 0x42 that is not followed by 0x4D may itself be followed by the
-            # real header's 0x42 (a stray start byte): every candidate is tried
-            b = self._byte(deadline)
-            while True:
-                if b != _START1:
+            if n < 2:
+                # hunt the header (n == 1: a 0x42 kept from a resynchronisation)
+                b = _START1 if n else self._byte(deadline)
+                while True:
+                    if b != _START1:
+                        b = self._byte(deadline)
+                        continue
                     b = self._byte(deadline)
-                    continue
-                b = self._byte(deadline)
-                if b == _START2:
-                    break
-            buf[0] = _START1
-            buf[1] = _START2
-            self._fill(self._mv_len, deadline)
-            n = (buf[2] << 8) | buf[3]
-            if n == _ACK_LEN:
-                self._fill(self._mv[4:8], deadline)
+                    if b == _START2:
+                        break
+                buf[0] = _START1
+                buf[1] = _START2
+                n = 2
+            if n == 2:
+                self._fill(self._mv_len, deadline)
+                n = 4
+            length = (buf[2] << 8) | buf[3]
+            if length == _ACK_LEN:
                 total = 6
-            elif n == _DATA_LEN:
-                self._fill(self._mv_body, deadline)
+            elif length == _DATA_LEN:
                 total = 30
             else:
+                n = self._resync(n)
+                if n:
+                    continue
                 self.bad_frames += 1
-                raise PMSError("PMS5003: frame length %d" % n)
+                raise PMSError("PMS5003: frame length %d" % length)
+            if n == 4:
+                # the usual case: the rest in one read into the preallocated view
+                self._fill(self._mv_body if length == _DATA_LEN else self._mv[4:8], deadline)
+            else:
+                self._fill_from(n, total + 2, deadline)
+            n = total + 2
             s = 0
             for i in range(total):
                 s += buf[i]
             if s & 0xFFFF != (buf[total] << 8) | buf[total + 1]:
+                n = self._resync(n)
+                if n:
+                    continue
                 self.bad_frames += 1
                 raise PMSError("PMS5003: checksum mismatch")
-            if n == _ACK_LEN and not want_ack:
+            if length == _ACK_LEN and not want_ack:
+                n = 0
                 continue
-            return n
+            return length
+
+    def _fill_from(self, n, end, deadline):
+        """Read bytes into buf[n:end] one at a time (after a resynchronisation)."""
+        b = self._b1
+        buf = self._buf
+        while n < end:
+            if self._uart.readinto(b):
+                buf[n] = b[0]
+                n += 1
+            elif time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+                raise OSError(_ETIMEDOUT)
+
+    def _resync(self, n):
+        """Move the bytes from the next candidate header in buf[1:n] (0x42 0x4D, or a 0x42 as the
+        last byte) to the front; returns how many (0: no candidate)."""
+        buf = self._buf
+        for i in range(1, n):
+            if buf[i] == _START1 and (i + 1 == n or buf[i + 1] == _START2):
+                for j in range(i, n):
+                    buf[j - i] = buf[j]
+                return n - i
+        return 0
 
     # --- public ---
     def read(self, timeout_ms=None, retries=1):

@@ -136,12 +136,20 @@ def test_stray_start_byte_right_before_a_frame_is_resynchronised():
     d = pms5003.PMS5003(uart)
     vtime.advance_ms(d.ready_in_ms())
     env.overrides = {"pm2_5_ugm3": 10.0}
-    for junk in (b"\x42", b"\x42\x42", b"\x00\x42", b"\x42\x00\x42"):
+    for junk in (
+        b"\x42",
+        b"\x42\x42",
+        b"\x00\x42",
+        b"\x42\x00\x42",
+        b"\x42\x4d\x00\x42",  # a false header whose length field holds the real start byte
+        b"\x42\x4d\x00\x1c\x42\x4d",  # a false header of the right length: bad checksum
+    ):
         uart.clear()
         uart.inject("garbage", None, data=junk)
         t0 = vtime.now_us()
         d.read()
         eq(d.pm2_5, 10, "read after %r" % junk)
+        eq(d.bad_frames, 0, "a false header before a good frame is not a bad frame")
         if vtime.now_us() - t0 > 200000:
             raise AssertionError("stray %r cost %d us" % (junk, vtime.now_us() - t0))
 
