@@ -49,7 +49,7 @@ def read_polled(i2c, address, buf, nwords, grace_ms=20):
             if not is_nack(exc):
                 raise
             if time.ticks_diff(deadline, time.ticks_ms()) <= 0:
-                raise OSError(_ETIMEDOUT)
+                raise OSError(_ETIMEDOUT) from None
             time.sleep_ms(1)
     check(buf, nwords)
 

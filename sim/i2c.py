@@ -113,7 +113,7 @@ class SimI2C:
             raise OSError(self.errno_absent)
         if kind == "nack":
             self._bus_time(0)
-            raise OSError(self.errno_nack)
+            raise OSError(self.errno_nack) from None
         self._bus_time(nbytes)
         return dev, kind, params
 
@@ -122,7 +122,7 @@ class SimI2C:
         try:
             data = heap.call(dev.read, n, vtime.now_us())
         except NackError:
-            raise OSError(self.errno_nack)
+            raise OSError(self.errno_nack) from None
         data = bytes(data)
         if len(data) < n:
             data = data + b"\xff" * (n - len(data))  # bus released: reads high
@@ -136,7 +136,7 @@ class SimI2C:
         try:
             heap.call(dev.write, bytes(data), vtime.now_us())
         except NackError:
-            raise OSError(self.errno_nack)
+            raise OSError(self.errno_nack) from None
         return len(data) + 1
 
     # --- machine.I2C API ---
