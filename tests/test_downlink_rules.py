@@ -1,7 +1,8 @@
 """The downlink encoders (Python `encode_command`, the JavaScript formatter's `encodeDownlink`)
 refuse exactly what the station refuses: their rule tables are written from firmware/config.py
 (tests/vectors/make_config_rules.py) and checked here against it, and every case is put to the
-real station code (commands.parse + config.set_key, inside MicroPython)."""
+real station code (commands.parse, config.set_key and config.downlink_problems, the checks of
+its downlink path, inside MicroPython, against a station with the default config)."""
 
 from __future__ import annotations
 
@@ -37,10 +38,12 @@ out = []
 for h in json.loads(sys.stdin.read()):
     try:
         op, cmd_id, changes = commands.parse(binascii.unhexlify(h))
-        cfg = config.defaults()
+        old = config.defaults()
+        cfg = old
         for key, value in changes:
             cfg = config.set_key(cfg, key, value)
-        out.append(None)
+        refused = config.downlink_problems(old, cfg)  # the link keys: set on site only
+        out.append(refused[0] if refused else None)
     except (commands.CommandError, config.ConfigError) as exc:
         out.append(str(exc))
 print(json.dumps(out))
@@ -111,7 +114,14 @@ CASES = [
     ("set_config", {"key": "mqtt.port", "value": 8883}),
     ("set_config", {"key": "mqtt.tls", "value": True}),
     ("set_config", {"key": "mqtt.tls", "value": "yes"}),
-    ("set_config", {"key": "mqtt.user", "value": ""}),
+    ("set_config", {"key": "mqtt.user", "value": "bob"}),
+    ("set_config", {"key": "uplink", "value": "mqtt"}),
+    ("set_config", {"key": "lorawan.region", "value": "US915"}),
+    ("set_config", {"key": "journal.max_bytes", "value": 4096}),
+    ("set_config", {"key": "journal.max_bytes", "value": 65536}),
+    ("set_config", {"key": "mqtt.max_payload", "value": 11}),
+    ("set_config", {"key": "mqtt.max_payload", "value": 51}),
+    ("set_config", {"key": "lorawan.confirmed", "value": True}),
     ("set_config", {"key": "lorawan.adr", "value": 1}),
     ("set_config", {"key": "format", "value": "lpp"}),
     ("set_config", {"key": "warmup_s", "value": 601}),

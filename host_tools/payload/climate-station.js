@@ -59,21 +59,21 @@ var CONFIG_RULES = {
   "lorawan.fair_use_s": ["int", 1, 3600],
   "lorawan.join_retries": ["int", 1, 100],
   "lorawan.port": ["int", 1, 223],
-  "lorawan.region": ["enum", ["EU868", "US915"]],
-  "mqtt.host": ["str", 1, 64, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."],
+  "lorawan.region": ["site"],
+  "mqtt.host": ["site"],
   "mqtt.keepalive_s": ["int", 0, 3600],
   "mqtt.max_payload": ["int", 32, 4096],
-  "mqtt.port": ["int", 1, 65535],
-  "mqtt.prefix": ["str", 1, 48, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/"],
+  "mqtt.port": ["site"],
+  "mqtt.prefix": ["site"],
   "mqtt.timeout_s": ["int", 1, 60],
-  "mqtt.tls": ["bool"],
-  "mqtt.user": ["str", 0, 64, null],
+  "mqtt.tls": ["site"],
+  "mqtt.user": ["site"],
   "safe_mode.hold_s": ["int", 60, 604800],
   "safe_mode.resets": ["int", 2, 20],
   "safe_mode.window_s": ["int", 60, 604800],
   "scd4x.asc": ["enum", ["keep", "on", "off"]],
-  "station_id": ["str", 1, 32, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"],
-  "uplink": ["enum", ["console", "file", "mqtt", "lorawan"]],
+  "station_id": ["site"],
+  "uplink": ["site"],
   "warmup_s": ["int", 0, 600]
 };
 // --- end of config rules
@@ -617,6 +617,8 @@ function ruleProblem(key, value) {
         return key + ' may only contain ' + r[3];
       }
     }
+  } else if (kind === 'site') {
+    return key + ': set on site only (a wrong value would cut the command channel)';
   } else {
     return key + ' cannot be set by a command';
   }

@@ -27,7 +27,8 @@ JS_BEGIN = (
 )
 JS_END = "// --- end of config rules"
 
-# inside MicroPython: every settable dotted key with its kind and constraint
+# inside MicroPython: every dotted key with its kind and constraint; the link keys (config.
+# LINK_KEYS) as "site": set on site only, the station refuses them by downlink
 _DUMP = """
 import json, config
 def walk(schema, prefix, out):
@@ -45,6 +46,8 @@ def walk(schema, prefix, out):
             out[prefix + key] = [kind]
 out = {}
 walk(config.SCHEMA, "", out)
+for key in config.LINK_KEYS:
+    out[key] = ["site"]  # a downlink may not change it: a wrong value cuts the command channel
 print(json.dumps(out))
 """
 

@@ -67,8 +67,8 @@ test('downlink commands round-trip through encodeDownlink and decodeDownlink', (
     { command: 'request_status', cmd_id: 4 },
     { command: 'reboot', cmd_id: 5 },
     { command: 'clear_journal', cmd_id: 255 },
-    { command: 'set_config', cmd_id: 7, key: 'mqtt.port', value: 8883 },
-    { command: 'set_config', cmd_id: 8, key: 'mqtt.user', value: 'Zürich-7' }, // any text: UTF-8
+    { command: 'set_config', cmd_id: 7, key: 'mqtt.keepalive_s', value: 300 },
+    { command: 'set_config', cmd_id: 8, key: 'log_level', value: 'W' },
   ];
   for (const cmd of cmds) {
     const enc = c.encodeDownlink({ data: cmd });

@@ -517,6 +517,8 @@ def rule_problem(key: str, value) -> str | None:
             return f"{key} must be {rule[1]}..{rule[2]} characters"
         if rule[3] is not None and any(c not in rule[3] for c in value):
             return f"{key} may only contain {rule[3]}"
+    elif kind == "site":
+        return f"{key}: set on site only (a wrong value would cut the command channel)"
     else:
         return f"{key} cannot be set by a command"
     return None
