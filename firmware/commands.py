@@ -128,6 +128,7 @@ def parse(payload):
 # SCD4x forced recalibration: the reference concentration the sensor is exposed to, ppm
 _FRC_MIN_PPM = const(400)
 _FRC_MAX_PPM = const(5000)
+FRC_REFERENCE_PPM = (_FRC_MIN_PPM, _FRC_MAX_PPM)  # the downlink encoders' copy is written from this
 _FRC_MEASURED_MS = const(180000)  # datasheet: operate the sensor > 3 min before FRC
 
 

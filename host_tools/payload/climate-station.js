@@ -49,6 +49,7 @@ var PM1_0 = 4;
 // --- config rules: written by tests/vectors/make_config_rules.py from firmware/config.py, do not edit
 var CONFIG_RULES = {
   "batch": ["int", 1, 32],
+  "calibrate_co2:reference_ppm": ["int", 400, 5000],
   "format": ["enum", ["compact", "lpp"]],
   "interval_s": ["int", 10, 86400],
   "journal.max_bytes": ["int", 8192, 4194304],
@@ -735,8 +736,9 @@ function encodeDownlink(input) {
     } else if (name === 'set_batch') {
       body.push(checkedArg(data, 'batch', 'batch', 0, 255));
     } else if (name === 'calibrate_co2') {
-      // the SCD4x reference range the station accepts (firmware/commands.py)
-      var ppm = intArg(data, 'reference_ppm', 400, 5000);
+      // the SCD4x reference range the station accepts (firmware/commands.py, via CONFIG_RULES)
+      var ref = CONFIG_RULES['calibrate_co2:reference_ppm'];
+      var ppm = intArg(data, 'reference_ppm', ref[1], ref[2]);
       body.push((ppm >> 8) & 255, ppm & 255);
     } else if (name === 'set_datarate') {
       if (typeof data.adr !== 'boolean') {
@@ -760,6 +762,9 @@ function encodeDownlink(input) {
       var value = utf8(JSON.stringify(data.value));
       if (value.length > 64) {
         fail('value must encode to at most 64 bytes of JSON');
+      }
+      if (!/^[A-Za-z0-9._]+$/.test(data.key)) {
+        fail('unknown config key ' + JSON.stringify(data.key) + " (keys are letters, digits, '.', '_')");
       }
       var problem = ruleProblem(data.key, data.value);
       if (problem !== null) {

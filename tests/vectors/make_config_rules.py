@@ -48,6 +48,9 @@ out = {}
 walk(config.SCHEMA, "", out)
 for key in config.LINK_KEYS:
     out[key] = ["site"]  # a downlink may not change it: a wrong value cuts the command channel
+import commands
+# command arguments: "command:argument" (':' is in no config key, so set_config never finds it)
+out["calibrate_co2:reference_ppm"] = ["int", commands.FRC_REFERENCE_PPM[0], commands.FRC_REFERENCE_PPM[1]]
 print(json.dumps(out))
 """
 

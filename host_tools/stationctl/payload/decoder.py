@@ -31,7 +31,6 @@ KEYS = (
 N_CHANNELS = len(KEYS)
 VERSION = 2  # uplink frames
 COMMAND_VERSION = 1  # downlink commands
-CO2_REFERENCE_PPM = (400, 5000)  # calibrate_co2: the station's accepted reference range
 FRAME_SAMPLE, FRAME_BATCH, FRAME_STATUS, FRAME_ACK = 0, 1, 2, 3
 FPORT_DATA, FPORT_LPP, FPORT_STATUS, FPORT_ACK, FPORT_COMMAND = 1, 2, 3, 4, 10
 TIME_NOW, TIME_AGE16, TIME_UNIX, TIME_UPTIME = 0, 1, 2, 3
@@ -489,6 +488,7 @@ _NAMES = {v: k for k, v in COMMANDS.items()}
 # what the station would refuse, so no downlink is spent on a command answered with an error.
 CONFIG_RULES: dict = json.loads((Path(__file__).with_name("config_rules.json")).read_text())
 _KEY_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._")
+CO2_REFERENCE_PPM = tuple(CONFIG_RULES["calibrate_co2:reference_ppm"][1:])  # the station's range
 
 
 def rule_problem(key: str, value) -> str | None:
@@ -572,7 +572,7 @@ def encode_command(name: str, cmd_id: int | None = None, check: bool = True, **a
         body = bytes([(0x80 if args["adr"] else 0) | _checked("lorawan.dr", args["dr"], 0, 15)])
     elif name == "calibrate_co2":
         ppm = args["reference_ppm"]
-        lo, hi = CO2_REFERENCE_PPM if check else (0, 0xFFFF)
+        lo, hi = CO2_REFERENCE_PPM if check else (0, 0xFFFF)  # from firmware/commands.py
         if type(ppm) is not int or not lo <= ppm <= hi:
             raise CommandError(f"reference_ppm must be an integer {lo}..{hi}")
         body = ppm.to_bytes(2, "big")
@@ -581,7 +581,9 @@ def encode_command(name: str, cmd_id: int | None = None, check: bool = True, **a
         if type(key) is not str or not 1 <= len(key.encode()) <= 32:
             raise CommandError("key must be 1..32 characters")
         if check and any(c not in _KEY_CHARS for c in key):
-            raise CommandError(f"unknown config key {key!r} (keys are letters, digits, '.', '_')")
+            raise CommandError(
+                f"unknown config key {json.dumps(key)} (keys are letters, digits, '.', '_')"
+            )
         try:
             value = json.dumps(args["value"], separators=(",", ":"), allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
