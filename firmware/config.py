@@ -59,6 +59,9 @@ def _schema():
                 "timeout_s": ("int", 5, (1, 60)),
                 "max_payload": ("int", 242, (MIN_FRAME_BYTES, 4096)),
                 "user": ("str", "", (0, 64, None)),
+                # a collector's receipts release journal records (docs/collector.md), not PUBACK
+                "receipts": ("bool", False, None),
+                "receipt_timeout_s": ("int", 900, (10, 86400)),
             },
         ),
         "lorawan": (

@@ -10,6 +10,14 @@ PUBACK, LoRaWAN accepted/ACKed as configured). A cut between delivery and the jo
 record re-sends the frame after the reboot: at-least-once, the receiver drops duplicates by seq.
 As many pending samples as the uplink's current maximum payload allows travel in one frame
 (`codec.encode_batch`); a record the codec cannot read goes alone, as it was stored.
+
+With receipts (`receipt_timeout_ms` > 0, config `mqtt.receipts`) a confirmed send only moves a
+cursor: the records stay in the journal until a collector's receipt says they are stored
+(docs/collector.md). A receipt names a run of stored seqs (modulo 256); it releases records when
+the run reaches back to the oldest pending record. At most _WINDOW records wait for a receipt,
+so its seq is unambiguous. When no receipt makes progress for the timeout, everything not
+covered is sent again (the collector drops duplicates). The journal bound applies as always:
+drop-oldest is counted, and a drop rewinds the cursor.
 """
 
 import time
@@ -20,10 +28,12 @@ import codec
 import diag
 
 _BATCH_MAX = const(16)
+_WINDOW = const(128)  # records sent and waiting for a receipt (a receipt's seq is modulo 256)
+_SEQ_MOD = const(256)
 
 
 class Delivery:
-    def __init__(self, jnl, uplink, out=None):
+    def __init__(self, jnl, uplink, out=None, receipt_timeout_ms=0):
         self.j = jnl
         self.up = uplink
         # the batch frame is built in `out`: the station lends its frame buffer (free once the
@@ -36,6 +46,13 @@ class Delivery:
         self._samples = None
         self._seqs = None
         self._pos = None
+        self.receipt_timeout_ms = receipt_timeout_ms  # 0: receipts off, PUBACK/ACK releases
+        self._sent_pos = -1  # journal position after the last record sent, not yet receipted
+        self._sent_seq = 0  # seq of that record
+        self._inflight = 0  # records sent and waiting for a receipt
+        self._wait_ms = 0  # ticks when the wait for a receipt (or its last progress) began
+        self._dropped = jnl.dropped
+        self.resends = 0  # times the records not covered by a receipt were sent again
 
     def store(self, seq, frame):
         try:
@@ -48,15 +65,14 @@ class Delivery:
             self.max_depth = self.j.pending
         return True
 
-    def _many(self, limit):
-        """As many pending samples as fit `limit` bytes, packed by the codec's batch encoder."""
+    def _many(self, limit, pos):
+        """As many pending samples from pos on as fit `limit` bytes (the codec's batch encoder)."""
         import sample as S
 
         if self._samples is None:
             self._samples = [S.Sample() for _ in range(_BATCH_MAX)]
             self._seqs = [0] * _BATCH_MAX
             self._pos = [0] * _BATCH_MAX
-        pos = self.j.head
         k = 0
         while k < _BATCH_MAX:
             r = self.j.read(pos)
@@ -92,21 +108,36 @@ class Delivery:
         """
         start = time.ticks_ms()
         done = 0
-        if self.j.pending < min_pending:
-            return 0
-        while self.j.pending:
+        receipts = self.receipt_timeout_ms > 0
+        if receipts and self.j.pending:
+            done = self._receipts(start)
+        if self.j.pending - self._inflight < min_pending:
+            self.delivered += done
+            return done
+        while self.j.pending > self._inflight:
             if time.ticks_diff(time.ticks_ms(), start) >= budget_ms:
                 diag.info("DELIVERY.BUDGET", self.up.name, pending=self.j.pending)
                 break
             if not self.up.connect():
                 break
+            if receipts and self._inflight >= _WINDOW:
+                break
             limit = self.up.max_payload()
-            item = self._many(limit)
+            item = self._many(limit, self._sent_pos if self._inflight else self.j.head)
             if item is None:
                 break
             frame, count, last_seq, nxt = item
             if not self.up.send(frame, port):
                 break
+            if receipts:
+                # sent, not yet stored: the journal keeps it until a receipt covers it
+                if not self._inflight:
+                    self._wait_ms = time.ticks_ms()
+                self._inflight += count
+                self._sent_pos = nxt
+                self._sent_seq = last_seq
+                self.frames += 1
+                continue
             try:
                 self.j.ack(last_seq, nxt, count)
             except OSError as exc:
@@ -126,6 +157,62 @@ class Delivery:
                 dropped=self.j.dropped,
             )
         return done
+
+    def _rewind(self):
+        """Send again, from the oldest pending record, everything no receipt covered."""
+        self._inflight = 0
+        self._sent_pos = -1
+
+    def _receipts(self, now):
+        """Apply the receipts that arrived; rewind on a drop or when none came in time.
+        Returns how many records receipts released."""
+        if self.j.dropped != self._dropped:
+            self._dropped = self.j.dropped
+            self._rewind()  # records under the cursor may be gone
+        if not self.up.connect():
+            return 0
+        done = 0
+        while True:
+            r = self.up.receipt()
+            if r is None:
+                break
+            if self._inflight:
+                done += self._release(r[0], r[1])
+        if done:
+            self._wait_ms = now
+        elif self._inflight and time.ticks_diff(now, self._wait_ms) >= self.receipt_timeout_ms:
+            diag.info("DELIVERY.RESEND", self.up.name, records=self._inflight)
+            self.resends += 1
+            self._rewind()
+        return done
+
+    def _release(self, seq_mod, n):
+        """Release the pending records a receipt (seqs seq_mod-n+1 .. seq_mod, modulo 256,
+        stored) covers: only when its run reaches back to the oldest pending record."""
+        r = self.j.read(self.j.head)
+        if r is None:
+            return 0
+        head_seq = r[0]
+        last = head_seq + (seq_mod - head_seq) % _SEQ_MOD
+        if last > self._sent_seq or last - n + 1 > head_seq:
+            return 0  # a stale receipt, or a gap before its run: wait, re-send on timeout
+        pos = self.j.head
+        count = 0
+        while True:
+            r = self.j.read(pos)
+            if r is None or r[0] > last:
+                break
+            count += 1
+            pos = r[2]
+        try:
+            self.j.ack(last, pos, count)
+        except OSError as exc:
+            diag.exception("JOURNAL.FAIL", exc, None, op="ack", seq=last)
+            return 0
+        self._inflight -= count
+        if self._inflight <= 0:
+            self._rewind()
+        return count
 
     def downlinks(self, handler):
         """Hand every waiting command to handler and send its answer back."""

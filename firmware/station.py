@@ -136,7 +136,10 @@ class Station:
         jnl = journal.Journal(self.hal.fs_root, max_bytes=cfg["journal"]["max_bytes"]).open()
         if jnl.last_seq > self.seq:
             self.seq = jnl.last_seq  # RTC memory does not survive a power cut; the journal does
-        return delivery.Delivery(jnl, self.uplink, self.frame)
+        timeout_ms = 0
+        if cfg["uplink"] == "mqtt" and cfg["mqtt"]["receipts"]:
+            timeout_ms = cfg["mqtt"]["receipt_timeout_s"] * 1000
+        return delivery.Delivery(jnl, self.uplink, self.frame, timeout_ms)
 
     def deliver(self, frame):
         """Journal the frame first, then drain the journal through the uplink (delivery.py)."""

@@ -13,6 +13,9 @@
     status_frame             callable(buf) -> length: the station's status frame, set by the station;
                              `status()` builds one with it (on request, and MQTT after connecting)
     poll() -> bytes | None   a downlink command that arrived, if any (None where there are none)
+    receipt() -> (seq, n) | None
+                             a collector's delivery receipt that arrived, oldest first: readings
+                             seq-n+1 .. seq (modulo 256) are stored (None where there are none)
     sleep(interval_ms)       the station sleeps until the next cycle (MQTT leaves cleanly)
     close()
 
@@ -61,6 +64,9 @@ class Uplink:
 
     def poll(self):
         return None  # a transport without downlinks
+
+    def receipt(self):
+        return None  # a transport without receipts
 
     def sleep(self, interval_ms):
         pass

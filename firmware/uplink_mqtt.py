@@ -6,6 +6,9 @@ Topics (`<prefix>/<station_id>/...`):
             after the first connect of a boot and on request
     cmd     downlink commands (subscribed QoS 1, persistent session so commands wait for us)
     ack     answers to commands
+    receipt delivery receipts from a collector (subscribed QoS 1 when `mqtt.receipts` is on):
+            3 bytes `0x01 seq n`, readings seq-n+1 .. seq (modulo 256) are stored
+            (docs/collector.md); the journal then keeps records until a receipt covers them
 
 Every socket call has a deadline: umqtt's socket is wrapped so each read/write gets the time left
 of the operation's budget (`mqtt.timeout_s`) as its timeout, so a dead broker or a half-open
@@ -36,6 +39,8 @@ _TCP_NODELAY = const(1)
 # a command is at most 99 bytes (firmware/commands.py)
 MAX_INBOUND = const(256)
 _MAX_TOPIC = const(128)
+_RECEIPT_VERSION = const(1)
+_RECEIPTS_MAX = const(8)  # receipts held between two drains; the newest matter most
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3)
 _CONNACK = (None, "bad_protocol", "client_id_rejected", "server_unavailable", "bad_login", "not_authorised")
 
@@ -254,6 +259,7 @@ class MqttUplink(Uplink):
         self.t_status = (base + "/status").encode()
         self.t_cmd = (base + "/cmd").encode()
         self.t_ack = (base + "/ack").encode()
+        self.t_receipt = (base + "/receipt").encode() if m["receipts"] else None
         self.user = m["user"] or None
         self._password = (secrets or {}).get("mqtt_password") or ""
         self.hal = hal
@@ -267,6 +273,8 @@ class MqttUplink(Uplink):
         self.connects = 0
         self.drops = 0
         self.inbox = []
+        self.receipts = []  # (seq, n) as they arrived, at most _RECEIPTS_MAX
+        self.messages = 0  # PUBLISHes taken from the broker (commands and receipts)
 
     def max_payload(self):
         return self._max
@@ -311,6 +319,8 @@ class MqttUplink(Uplink):
             c.connect(clean_session=False)
             self.client = c
             c.subscribe(self.t_cmd, qos=1)
+            if self.t_receipt:
+                c.subscribe(self.t_receipt, qos=1)
             c.publish(self.t_status, b"online", retain=True, qos=1)
         except _ERRORS as exc:
             self.client = c  # so that _fail closes its socket
@@ -331,6 +341,10 @@ class MqttUplink(Uplink):
 
     def _on_message(self, topic, msg, retained=0):
         """True when the message is taken (and may be acknowledged)."""
+        self.messages += 1
+        if topic == self.t_receipt:
+            self._on_receipt(msg)
+            return True
         if topic != self.t_cmd:
             return True  # not ours to act on
         if retained:
@@ -343,6 +357,30 @@ class MqttUplink(Uplink):
             return False
         self.inbox.append(bytes(msg))
         return True
+
+    def _on_receipt(self, msg):
+        if len(msg) != 3 or msg[0] != _RECEIPT_VERSION or msg[2] == 0:
+            diag.warn("MQTT.RECEIPT_BAD", None, bytes=len(msg))
+            return
+        if len(self.receipts) >= _RECEIPTS_MAX:
+            self.receipts.pop(0)  # a newer receipt reaches at least as far
+        self.receipts.append((msg[1], msg[2]))
+
+    def receipt(self):
+        """The oldest receipt not yet handed out (reads what is waiting, never blocks)."""
+        if not self.receipts and self.client is not None and self.t_receipt:
+            self._begin()
+            try:
+                for _ in range(_RECEIPTS_MAX):
+                    before = self.messages
+                    self.client.check_msg()
+                    if self.messages == before:
+                        break
+            except _ERRORS as exc:
+                self._fail(exc, "poll")
+        if self.receipts:
+            return self.receipts.pop(0)
+        return None
 
     def _backoff_ms(self):
         b = _BACKOFF_MIN_MS << min(self.failures - 1, 10)

@@ -66,6 +66,8 @@ var CONFIG_RULES = {
   "mqtt.max_payload": ["int", 32, 4096],
   "mqtt.port": ["site"],
   "mqtt.prefix": ["site"],
+  "mqtt.receipt_timeout_s": ["int", 10, 86400],
+  "mqtt.receipts": ["bool"],
   "mqtt.timeout_s": ["int", 1, 60],
   "mqtt.tls": ["site"],
   "mqtt.user": ["site"],

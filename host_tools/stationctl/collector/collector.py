@@ -4,6 +4,12 @@ decodes each frame with the project's Python decoder and stores its readings onc
 A message is acknowledged (PUBACK) only after its readings are in the database: a collector that
 dies in between leaves the message with the broker, which delivers it again (to this collector's
 persistent session, or to another member of the shared-subscription group).
+
+Delivery receipts: after a station's frame is stored, the collector publishes on
+`<prefix>/<station>/receipt` the run of that station's seqs it knows are stored, ending with the
+frame's last seq: 3 bytes `0x01 seq n` (seqs seq-n+1 .. seq modulo 256). A station with
+`mqtt.receipts` on releases journal records only when such a run reaches back to its oldest
+pending record (docs/collector.md).
 """
 
 from __future__ import annotations
@@ -19,8 +25,14 @@ from stationctl.collector import sources
 from stationctl.collector.store import Store, reading_of
 from stationctl.payload import decoder
 
-
 _instances = count()
+RECEIPT_VERSION = 1
+RUN_MAX = 255  # a receipt's run length is one byte
+SEQ_MOD = decoder.SEQ_MOD
+
+
+def receipt(seq: int, run: int) -> bytes:
+    return bytes((RECEIPT_VERSION, seq % SEQ_MOD, run))
 
 
 @dataclass
@@ -29,6 +41,7 @@ class Tally:
     duplicates: int = 0  # readings the database already had (re-sent, or stored by a peer)
     rejected: int = 0  # messages on uplink topics that did not decode
     other_frames: int = 0  # status and ack frames, LPP: not readings
+    receipts: int = 0
     per_station: Counter = field(default_factory=Counter)
 
     def line(self) -> str:
@@ -52,6 +65,7 @@ class Collector:
         user: str | None = None,
         password: str | None = None,
         log=print,
+        receipts: bool = True,
     ):
         import paho.mqtt.client as mqtt
 
@@ -60,6 +74,9 @@ class Collector:
         self.tally = Tally()
         self.log = log
         self.lock = threading.Lock()
+        self.receipts = receipts
+        # station -> (last seq, run length): seqs last-run+1 .. last (mod 256) known stored
+        self.runs: dict[str, tuple[int, int]] = {}
         topics = sources.topics(prefix, tts, chirpstack)
         # $share/<group>/<filter>: the broker hands each message to one member of the group
         self.topics = [f"$share/{share}/{t}" if share else t for t in topics]
@@ -119,7 +136,31 @@ class Collector:
             self.tally.stored += new
             self.tally.duplicates += len(samples) - new
             self.tally.per_station[up.station] += new
+            last, run = self._extend_run(up.station, samples[0]["seq"], len(samples))
+        if self.receipts and up.source == "mqtt" and samples:
+            self.client.publish(f"{self.prefix}/{up.station}/receipt", receipt(last, run), qos=1)
+            with self.lock:
+                self.tally.receipts += 1
         return new
+
+    def _extend_run(self, station: str, first: int, n: int) -> tuple[int, int]:
+        """The run of stored seqs that ends with this frame's (first .. first+n-1, mod 256).
+        It grows when the frame follows the run, and stays when the frame lies inside it (a
+        re-send); otherwise the frame starts a new run (a gap, or the collector restarted)."""
+        last = (first + n - 1) % SEQ_MOD
+        prev = self.runs.get(station)
+        if prev is not None:
+            p_last, p_run = prev
+            if (first - 1) % SEQ_MOD == p_last:
+                run = min(p_run + n, RUN_MAX)
+                self.runs[station] = (last, run)
+                return last, run
+            back = (p_last - last) % SEQ_MOD  # how far the frame's end lies behind the run's
+            if back + n <= p_run:
+                return last, p_run - back
+        run = min(n, RUN_MAX)
+        self.runs[station] = (last, run)
+        return last, run
 
     def _reject(self, topic: str, why: str) -> None:
         with self.lock:

@@ -29,6 +29,11 @@ def register(sub) -> None:
     p.add_argument("--chirpstack", action="store_true", help="also application/+/device/+/event/up")
     p.add_argument("--client-id", help="MQTT client id (stable: the broker keeps our session)")
     p.add_argument("--user", help="MQTT user (password from $STATIONCTL_MQTT_PASSWORD)")
+    p.add_argument(
+        "--no-receipts",
+        action="store_true",
+        help="do not publish delivery receipts to the stations (<prefix>/<id>/receipt)",
+    )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=run)
 
@@ -51,6 +56,7 @@ def run(args) -> int:
         user=args.user,
         password=os.environ.get("STATIONCTL_MQTT_PASSWORD"),
         log=lambda line: print(line, file=sys.stderr, flush=True),
+        receipts=not args.no_receipts,
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
