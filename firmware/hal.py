@@ -87,6 +87,10 @@ class Board:
         """True when the wall clock is known (NTP, network time or an RTC set by a technician)."""
         raise NotImplementedError
 
+    def set_wall_time(self, unix_s):
+        """Set the RTC to `unix_s` (unix seconds, int or float); afterwards time_synced() is True."""
+        raise NotImplementedError
+
 
 # RP2040/RP2350 watchdog block: SCRATCH0..3 are free for software and survive a watchdog reset
 # and machine.reset() (which reboots through the watchdog), not a power-on or RUN-pin reset.
@@ -98,6 +102,9 @@ _WATCHDOG_NON_REBOOT_MAGIC = 0x6AB73121
 _SCRATCH_BYTES = 16
 
 _boot_cause = None  # MachineBoard.reset_cause(), read once per boot
+# seconds from 1970-01-01 to the port's time epoch: 0 where time.gmtime(0) is 1970 (unix, rp2,
+# ESP32 since MicroPython 1.22), 946684800 on ports counting from 2000
+_UNIX_TO_PORT_EPOCH_S = 0 if time.gmtime(0)[0] == 1970 else 946684800
 
 
 class _RtcMemory:
@@ -308,6 +315,17 @@ class MachineBoard(Board):
     def time_synced(self):
         return time.time() > 1700000000
 
+    def set_wall_time(self, unix_s):
+        import machine
+
+        # time.gmtime counts from the port's own epoch (1970 on current ports, 2000 on older
+        # ESP32 builds): convert through it so that time.time() afterwards returns unix_s
+        whole = int(unix_s)
+        t = time.gmtime(whole - _UNIX_TO_PORT_EPOCH_S)
+        sub_us = int((unix_s - whole) * 1000000)
+        # RTC.datetime: (year, month, day, weekday, hours, minutes, seconds, subseconds)
+        machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], sub_us))
+
 
 def installed_board(board_cfg):
     """The backend chosen for this run: the one a simulation installed, else the board's own."""
@@ -430,3 +448,7 @@ class Hal:
     def time_synced(self):
         """True when the wall clock is known (NTP, network time or an RTC set by a technician)."""
         return self.board.time_synced()
+
+    def set_wall_time(self, unix_s):
+        """Set the RTC (firmware/clock.py does it, with what it learnt from the network)."""
+        self.board.set_wall_time(unix_s)

@@ -307,6 +307,10 @@ class SimBoard:
     def time_synced(self):
         return self.clock_synced
 
+    def set_wall_time(self, unix_s):
+        vtime.set_time(unix_s)
+        self.clock_synced = True
+
 
 # The simulated board's RAM that outlives a reset, kept in files so that a simulated device
 # restarted as a new process keeps it too; sim/powerfs.py treats them as RAM, not flash.

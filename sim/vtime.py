@@ -17,7 +17,13 @@ _MASK = _PERIOD - 1
 _HALF = _PERIOD >> 1
 
 _now_us = 0  # virtual microseconds since the simulation started
-_epoch_s = 1700000000  # unix time at _now_us == 0
+_epoch_s = 1700000000  # true unix time at _now_us == 0 (the world's: the network server's)
+# The station's RTC (`time()`): set to _rtc_set_us (unix microseconds) at _rtc_at_us, then running
+# _drift_ppm fast (negative: slow). Ticks (ticks_ms, uptime) stay true: the drift is the wall
+# clock's, which the station corrects by network time.
+_rtc_set_us = _epoch_s * 1000000
+_rtc_at_us = 0
+_drift_ppm = 0
 _hooks = []  # callables(now_us) run after each advance (models with timers, fault plans)
 _timers = []  # [at_us, fn]: one-shot deadlines (watchdog, safe-mode timer)
 _real_sleep_factor = 0.0  # >0: sleeps also take that fraction of real time (sim-device)
@@ -28,16 +34,57 @@ def install(epoch_s=None):
     global _epoch_s
     if epoch_s is not None:
         _epoch_s = int(epoch_s)
+        _set_rtc_true()
     sys.modules["time"] = sys.modules[__name__]
 
 
 def reset(epoch_s=None, now_us=0):
-    global _now_us, _epoch_s
+    global _now_us, _epoch_s, _drift_ppm
     _now_us = now_us
+    _drift_ppm = 0
     if epoch_s is not None:
         _epoch_s = int(epoch_s)
+    _set_rtc_true()
     del _hooks[:]
     del _timers[:]
+
+
+def _set_rtc_true():
+    global _rtc_set_us, _rtc_at_us
+    _rtc_set_us = _epoch_s * 1000000 + _now_us
+    _rtc_at_us = _now_us
+
+
+def set_drift_ppm(ppm):
+    """Let the station's RTC run `ppm` parts per million fast (negative: slow) from now on."""
+    global _rtc_set_us, _rtc_at_us, _drift_ppm
+    _rtc_set_us = rtc_us()
+    _rtc_at_us = _now_us
+    _drift_ppm = ppm
+
+
+def drift_ppm():
+    return _drift_ppm
+
+
+def true_time_us():
+    """The true unix time in microseconds (the simulated world's, not the station's RTC)."""
+    return _epoch_s * 1000000 + _now_us
+
+
+def true_time():
+    return true_time_us() / 1000000
+
+
+def rtc_us():
+    """The station RTC's unix time in microseconds (drifting)."""
+    el = _now_us - _rtc_at_us
+    return _rtc_set_us + el + int(el * _drift_ppm) // 1000000
+
+
+def clock_error_s():
+    """How far the station's RTC is ahead of the true time, in seconds."""
+    return (rtc_us() - true_time_us()) / 1000000
 
 
 def add_hook(fn):
@@ -106,9 +153,11 @@ def advance_ms(ms):
 
 
 def set_time(unix_s):
-    """Jump the wall clock (an RTC set, or an injected clock jump); ticks are unaffected."""
-    global _epoch_s
-    _epoch_s = int(unix_s) - _now_us // 1000000
+    """Set the station's RTC (a set by the firmware, or an injected clock jump) to `unix_s`
+    (seconds, may have a fraction); ticks and the true time are unaffected."""
+    global _rtc_set_us, _rtc_at_us
+    _rtc_set_us = int(unix_s * 1000000)
+    _rtc_at_us = _now_us
 
 
 # --- the `time` module API -------------------------------------------------------------------
@@ -147,11 +196,11 @@ def sleep(s):
 
 
 def time():
-    return _epoch_s + _now_us // 1000000
+    return rtc_us() // 1000000
 
 
 def time_ns():
-    return (_epoch_s * 1000000 + _now_us) * 1000
+    return rtc_us() * 1000
 
 
 def gmtime(secs=None):
