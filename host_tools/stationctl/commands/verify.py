@@ -34,9 +34,9 @@ def verify(args, out=print):
     expected = None
     if args.config:
         try:
-            text = Path(args.config).read_text()
-        except OSError as exc:
-            print(f"stationctl verify: cannot read {args.config}: {exc.strerror}", file=sys.stderr)
+            text = sc.read_file(args.config, "config")
+        except sc.ConfigFileError as exc:
+            print(f"stationctl verify: {sc.shorten(str(exc))}", file=sys.stderr)
             return exitcodes.USAGE, None
         checked = sc.validate(text, None)
         if not checked.ok:

@@ -4,6 +4,7 @@ inside unix MicroPython (never re-implemented here), secrets masked in everythin
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,82 @@ from stationctl.mpenv import REPO_ROOT, micropython_env, micropython_exe
 
 TOOL = Path(__file__).resolve().parent / "mp" / "config_tool.py"
 MASK = "****"
+# A full station config is about 1 KiB; anything far larger is the wrong file, and the
+# station would have to hold it in RAM to parse it.
+MAX_CONFIG_BYTES = 16 * 1024
+# The config has sections one level deep; deeper nesting is the wrong file (and a very deep one
+# exhausts MicroPython's recursion while parsing).
+MAX_NESTING = 8
+_ECHO_CHARS = 40  # longest run of text a problem quotes back
+
+
+class ConfigFileError(ValueError):
+    """A config or secrets file that cannot even be read as a config: one readable reason."""
+
+
+def read_file(path: str | Path, what: str) -> str:
+    """The text of a config or secrets file; ConfigFileError with the reason when it is
+    unreadable, too large, not UTF-8 or empty."""
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigFileError(
+                f"{what} {path} is {size} bytes; a station {what} is at most "
+                f"{MAX_CONFIG_BYTES} bytes (is it the right file?)"
+            )
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    return decode_text(raw, f"{what} {path}")
+
+
+def decode_text(raw: bytes, what: str) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(
+            f"{what} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    if not text.strip():
+        raise ConfigFileError(f"{what} is empty: a config is a JSON object, at least {{}}")
+    return text
+
+
+def shorten(text: str) -> str:
+    """Problems quote keys and values; a 200,000-character key is quoted by its start only."""
+    return re.sub(
+        rf"[^\s:]{{{_ECHO_CHARS + 1},}}",
+        lambda m: f"{m[0][: _ECHO_CHARS - 3]}... ({len(m[0])} characters)",
+        text,
+    )
+
+
+def precheck(text: str) -> list[str]:
+    """What can be said before the firmware's own check: size, JSON syntax with line and
+    column, nesting depth. Empty when the text is fit for the firmware's parser."""
+    if len(text.encode()) > MAX_CONFIG_BYTES:
+        return [f"is {len(text.encode())} bytes; at most {MAX_CONFIG_BYTES}"]
+    if not text.strip():
+        return ["is empty: a config is a JSON object, at least {}"]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return [f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"]
+    except RecursionError:
+        return [f"nested more than {MAX_NESTING} levels deep"]
+    depth, level = 0, [data]
+    while level:
+        depth += 1
+        if depth > MAX_NESTING:
+            return [f"nested more than {MAX_NESTING} levels deep"]
+        nxt = []
+        for node in level:
+            if isinstance(node, dict):
+                nxt += node.values()
+            elif isinstance(node, list):
+                nxt += node
+        level = nxt
+    return []
 
 
 @dataclass
@@ -31,7 +108,16 @@ class Checked:
 
 
 def validate(config_text: str | None, secrets_text: str | None) -> Checked:
-    """Run firmware/config.py `parse` on both texts inside MicroPython."""
+    """Run firmware/config.py `parse` on both texts inside MicroPython (after `precheck`)."""
+    early = Checked(
+        problems=precheck(config_text) if config_text is not None else [],
+        secret_problems=[
+            p.split(":")[0] if "not valid JSON" in p else p  # a syntax error may show a secret
+            for p in (precheck(secrets_text) if secrets_text is not None else [])
+        ],
+    )
+    if not early.ok:
+        return early
     req = json.dumps({"config": config_text, "secrets": secrets_text})
     proc = subprocess.run(
         [str(micropython_exe()), str(TOOL)],
@@ -48,6 +134,8 @@ def validate(config_text: str | None, secrets_text: str | None) -> Checked:
     c = Checked()
     for k, v in data.items():
         setattr(c, k, v)
+    c.problems = [shorten(p) for p in c.problems]
+    c.secret_problems = [shorten(p) for p in c.secret_problems]
     return c
 
 
@@ -77,8 +165,10 @@ def apply_sets(config_text: str, sets: list[str]) -> str:
     """--set key.sub=value (value as JSON, else as text) applied to the config text."""
     try:
         data = json.loads(config_text) if config_text.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return config_text  # the validator will report the JSON error
+    if not isinstance(data, dict):
+        return config_text  # the validator will report it: a config is an object
     for item in sets:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -101,9 +191,8 @@ class NoFirmware(Exception):
     """The station has no deployed firmware to read its config root from."""
 
 
-def apply(dev, checked) -> dict:
-    """Write validated config (and secrets) atomically where the firmware reads them; return
-    what the station itself reads back (digest, source, secrets set)."""
+def _config_base(dev) -> str:
+    """The folder the station's firmware reads config.json from ('' for the root)."""
     from stationctl.station.transport import TransportExecError
 
     dev.load_code("selftest.py")
@@ -113,7 +202,18 @@ def apply(dev, checked) -> dict:
         if "no module named" in exc.error_output or "board.json" in exc.error_output:
             raise NoFirmware() from None
         raise
-    base = root.rstrip("/")
+    return root.rstrip("/")
+
+
+def current_config(dev) -> str | None:
+    """The station's own config.json text (what `--set` edits), None when it has none."""
+    return dev.get_text(f"{_config_base(dev)}/config.json")
+
+
+def apply(dev, checked) -> dict:
+    """Write validated config (and secrets) atomically where the firmware reads them; return
+    what the station itself reads back (digest, source, secrets set)."""
+    base = _config_base(dev)
     if base:
         dev.t.exec(f"_scmkdirs({[base]!r})")
     dev.put_text(f"{base}/config.json", checked.config)
