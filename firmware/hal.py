@@ -333,8 +333,22 @@ def installed_board(board_cfg):
     return board if board is not None else MachineBoard(board_cfg)
 
 
+def _check_board(board_cfg):
+    """The board config's schema (boardcfg.py, shared with stationctl): a wrong config is a
+    HalError naming every problem, not an AttributeError deep inside a driver."""
+    import boardcfg
+
+    try:
+        bad = boardcfg.problems(board_cfg, shape_only=True)
+    finally:
+        del sys.modules["boardcfg"]  # checked once per boot: give its RAM back
+    if bad:
+        raise HalError("board config: " + "; ".join(bad))
+
+
 class Hal:
     def __init__(self, board_cfg):
+        _check_board(board_cfg)
         self.cfg = board_cfg
         self.name = board_cfg.get("board", "?")
         self.board = installed_board(board_cfg)

@@ -360,9 +360,16 @@ def main(board_cfg=None):
     """Entry point on a board (main.py) and under the simulated board."""
     from hal import Hal
 
+    from hal import HalError
+
     if board_cfg is None:
         board_cfg = load_board_cfg()
-    hal = Hal(board_cfg)
+    try:
+        hal = Hal(board_cfg)
+    except HalError as exc:
+        # a reset cannot mend a wrong board.json: keep the REPL up for a redeploy, say why
+        diag.error("BOARD.INVALID", None, msg=str(exc))
+        return
     st = Station(hal, board_cfg)
     try:
         st.boot()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from stationctl import exitcodes
 from stationctl.station.ports import add_port_args
@@ -16,7 +15,9 @@ def register(sub) -> None:
     )
     add_port_args(p)
     p.add_argument(
-        "--board", help="board config to install as /board.json (default: keep the station's own)"
+        "--board",
+        help="board config to install as /board.json: a file or a name from board_configs/ "
+        "(esp32-devkitc); default: keep the station's own",
     )
     p.add_argument("--force", action="store_true", help="send every file even if unchanged")
     p.add_argument(
@@ -30,17 +31,21 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from stationctl.mplib import MplibError
+    from stationctl.station import boardconfig
     from stationctl.station import deploy as dp
     from stationctl.station.progress import Progress
     from stationctl.station.session import connect
     from stationctl.station.transport import TransportError
 
-    board = Path(args.board) if args.board else None
-    if board is not None and not board.is_file():
-        print(f"stationctl deploy: board config {board} not found", file=sys.stderr)
-        return exitcodes.USAGE
+    board = None
+    if args.board:
+        try:
+            board = boardconfig.load(args.board)
+        except boardconfig.BoardError as exc:
+            print(f"stationctl deploy: {exc}; nothing was sent", file=sys.stderr)
+            return exitcodes.USAGE
     try:
-        files = dp.build_files(board)
+        files = dp.build_files(board.path if board else None)
         cross = dp.mpy_cross_version()
     except (dp.DeployError, MplibError, OSError) as exc:
         print(f"stationctl deploy: {exc}", file=sys.stderr)
@@ -56,6 +61,14 @@ def run(args) -> int:
                         file=sys.stderr,
                     )
                     return exitcodes.USAGE
+                try:
+                    board = boardconfig.parse(text.encode(), "/board.json on the station")
+                except boardconfig.BoardError as exc:
+                    print(
+                        f"stationctl deploy: {exc}\n  give --board board_configs/<board>.json",
+                        file=sys.stderr,
+                    )
+                    return exitcodes.USAGE
                 files["/board.json"] = text.encode()
             rep = dp.deploy(
                 dev,
@@ -63,12 +76,21 @@ def run(args) -> int:
                 progress=None if args.quiet else Progress(),
                 cross=cross,
                 force=args.force,
+                platform=board.platform,
             )
             if not args.no_reset:
                 dev.t.soft_reset(run_main=True)
     except dp.DeployError as exc:
         print(f"stationctl deploy: {exc}", file=sys.stderr)
         return exitcodes.FAILED
+    except KeyboardInterrupt:
+        print(
+            "stationctl deploy: interrupted; the station stopped receiving and keeps its "
+            "previous files (the manifest is removed until a deploy completes): run the same "
+            "deploy again to finish it",
+            file=sys.stderr,
+        )
+        return exitcodes.INTERRUPTED
     except TransportError as exc:
         print(f"stationctl deploy: {exc}", file=sys.stderr)
         print(

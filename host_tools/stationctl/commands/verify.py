@@ -20,7 +20,11 @@ def register(sub) -> None:
     p.add_argument(
         "--save", metavar="DIR", help="also save the JSON report to DIR/<station>-<time>.json"
     )
-    p.add_argument("--no-reset", action="store_true", help="do not restart the firmware after")
+    p.add_argument(
+        "--no-reset",
+        action="store_true",
+        help="do not restart the firmware after (and so do not check that its cycle runs)",
+    )
     p.set_defaults(func=run)
 
 
@@ -29,7 +33,7 @@ def verify(args, out=print):
     from stationctl.station import stationconfig as sc
     from stationctl.station.session import connect
     from stationctl.station.transport import TransportError
-    from stationctl.station.verify import run_checks
+    from stationctl.station.verify import cycle_check, run_checks
 
     expected = None
     if args.config:
@@ -50,8 +54,10 @@ def verify(args, out=print):
     try:
         with connect(args.port, args.baud) as dev:
             rep = run_checks(dev, dev.t.port, expected, args.uplink)
-            if not args.no_reset:
-                dev.t.soft_reset(run_main=True)
+            if args.no_reset:
+                rep.add("cycle", True, "not checked (--no-reset: the firmware stays stopped)")
+            else:
+                cycle_check(rep, dev.t)
     except TransportError as exc:
         code = exitcodes.for_transport_error(exc)
         print(f"stationctl verify: {exc}", file=sys.stderr)

@@ -20,7 +20,6 @@ finally every file's hash is read back from the station and compared.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -135,9 +134,28 @@ def build_files(
             else:
                 files["/lib/" + rel] = content
     if board is not None:
-        cfg = json.loads(Path(board).read_text())
-        files["/board.json"] = (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
+        from stationctl.station import boardconfig
+
+        try:
+            files["/board.json"] = boardconfig.load(board).text.encode()
+        except boardconfig.BoardError as exc:
+            raise DeployError(str(exc)) from None
+    for path in files:
+        check_device_path(path)
     return files
+
+
+def check_device_path(path: str) -> None:
+    """A file deploy writes must stay inside the station's filesystem as named: absolute, no
+    empty, `.` or `..` parts (a library named `../../tmp/x` must not escape /lib)."""
+    parts = path.split("/")
+    if not path.startswith("/") or any(p in ("", ".", "..") for p in parts[1:]):
+        raise DeployError(
+            f"refusing to deploy {path!r}: a file name must stay inside its folder "
+            "(no '..', '.', '//' or leading '/' in library names)"
+        )
+    if any(c < " " or c == "\\" for c in path):
+        raise DeployError(f"refusing to deploy {path!r}: control characters or '\\' in the name")
 
 
 def sha256(data: bytes) -> str:
@@ -193,6 +211,24 @@ def stream_bundle(device: Session, path: str, data: bytes, progress=None) -> int
     # the receiver runs inside one raw-REPL command; its stdout carries one ack per block
     t.exec_start(f"_screcv({path!r}, {len(wire)}, {BLOCK})")
     blocks = [wire[i : i + BLOCK] for i in range(0, len(wire), BLOCK)]
+    try:
+        _send_blocks(t, blocks, progress)
+    except KeyboardInterrupt:
+        # tell the station's receiver to stop (a raw Ctrl-C never occurs in the escaped
+        # stream), so it is back at the raw REPL and the next deploy or verify finds it there
+        t.write_raw(b"\x03")
+        try:
+            t.follow(timeout=5)
+        except TransportError:
+            pass
+        raise
+    out, err = t.follow(timeout=20)
+    if err:
+        raise TransportExecError(out, err.decode(errors="replace"))
+    return len(wire)
+
+
+def _send_blocks(t, blocks: list[bytes], progress) -> None:
     acked = 0
     sent = 0
     while acked < len(blocks):
@@ -209,10 +245,6 @@ def stream_bundle(device: Session, path: str, data: bytes, progress=None) -> int
             err = t.read_until(b"\x04", timeout=20)[:-1]
             raise TransportExecError(b"", err.decode(errors="replace"))
         raise TransportError(f"unexpected byte from the station while sending: {b!r}")
-    out, err = t.follow(timeout=20)
-    if err:
-        raise TransportExecError(out, err.decode(errors="replace"))
-    return len(wire)
 
 
 def deploy(
@@ -222,12 +254,20 @@ def deploy(
     cross=None,
     force: bool = False,
     log=print,
+    platform: str | None = None,
 ) -> DeployReport:
-    """Bring the station's files in line with `files`; see the module doc."""
+    """Bring the station's files in line with `files`; see the module doc. `platform`: the
+    sys.platform the board config is for (refused when the station runs another)."""
     t0 = time.monotonic()
     rep = DeployReport(total_files=len(files))
     cross = cross or mpy_cross_version()
     info = device.info()
+    if platform is not None and info.get("platform") != platform:
+        raise DeployError(
+            f"the board config is for a {platform} board, but this station runs MicroPython "
+            f"for {info.get('platform')}: give the --board that matches the station; nothing "
+            "was changed"
+        )
     check_mpy(info.get("mpy"), cross)
     manifest = manifest_text(files, cross).encode()
     have = device.hashes(sorted(files) + [MANIFEST], n=HASH_PREFIX)

@@ -1,15 +1,17 @@
 """Prove that a station is set up right: one report of checks, each PASS or FAIL.
 
-Checks: MicroPython on the station, files against the deploy manifest (sha256 computed on the
-station), board config, station config (valid, and equal to an expected config when given),
-secrets (form and presence, never values), reset cause, and an on-station self-test: every
-configured sensor answers with values inside the firmware's valid ranges, the modem answers,
-and the uplink is reachable when asked.
+Checks: MicroPython on the station and the platform its board config is for; every firmware
+file against this laptop's firmware build (what `deploy` would send; sha256 computed on the
+station); the board config against the firmware's schema; station config (valid, and equal to
+an expected config when given); secrets (form and presence, never values); the lifecycle state
+from the breadcrumbs (safe mode, last crash, resets in the crash-loop window); an on-station
+self-test: every configured sensor answers with values inside the firmware's valid ranges, the
+modem answers, and the uplink is reachable when asked; finally (`cycle_check`) that the firmware,
+restarted, boots and takes a sample.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -84,51 +86,101 @@ def _in_range(values: dict, ranges: dict) -> list[str]:
 
 
 def run_checks(
-    dev: Session, port: str, expected_digest: str | None = None, check_uplink: bool = False
+    dev: Session,
+    port: str,
+    expected_digest: str | None = None,
+    check_uplink: bool = False,
+    expected_files: dict[str, bytes] | None = None,
 ) -> Report:
+    """Every check on a connected station. `expected_files`: the firmware build to compare
+    with (default: this laptop's, as `deploy` would send it)."""
     rep = Report(port=port, time_utc=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     info = dev.info()
     rep.micropython = f"MicroPython {'.'.join(map(str, info.get('impl', ())))}"
     rep.add("micropython", True, f"{info.get('version')} on {info.get('platform')}")
-
-    manifest_text = dev.get_text("/manifest.json")
-    if manifest_text is None:
-        rep.add(
-            "files",
-            False,
-            "no /manifest.json: never deployed, or a deploy was cut off (run `stationctl deploy`)",
-        )
-    else:
-        try:
-            listed = json.loads(manifest_text)["files"]
-        except (ValueError, KeyError, TypeError):
-            listed = None
-        if not isinstance(listed, dict):
-            rep.add("files", False, "/manifest.json is unreadable: run `stationctl deploy`")
-        else:
-            got = dev.hashes(sorted(listed))
-            missing = [p for p in sorted(listed) if got.get(p) is None]
-            differ = [p for p in sorted(listed) if got.get(p) not in (None, listed[p])]
-            if missing or differ:
-                parts = []
-                if differ:
-                    parts.append("changed since deploy: " + ", ".join(differ))
-                if missing:
-                    parts.append("missing: " + ", ".join(missing))
-                rep.add("files", False, "; ".join(parts) + " (run `stationctl deploy`)")
-            else:
-                rep.add("files", True, f"{len(listed)} files match the manifest")
-
+    board = _check_board(rep, dev, info.get("platform"))
+    _check_files(rep, dev, expected_files)
+    if board is None:
+        return rep
     dev.load_code("selftest.py")
     st = dev.call(f"_scselftest({bool(check_uplink)})", timeout=120)
     rep.firmware = st.get("firmware")
     if st.get("error"):
         rep.add("board", False, st["error"] + " (run `stationctl deploy --board ...`)")
         return rep
-    rep.board = st.get("board")
     rep.uid = st.get("uid")
-    rep.add("board", True, f"{rep.board} (uid {rep.uid})")
-    cfg = st.get("config", {})
+    _check_config(rep, st.get("config", {}), expected_digest)
+    rep.reset_cause = st.get("reset")
+    _check_lifecycle(rep, st.get("lifecycle", {}), rep.reset_cause)
+    _check_sensors(rep, st)
+    _check_modem(rep, st.get("modem"))
+    if check_uplink:
+        u = st.get("uplink", {})
+        rep.add(
+            "uplink", u.get("ok", False), f"{u.get('kind')}: " + (u.get("error") or "reachable")
+        )
+    return rep
+
+
+def _check_board(rep: Report, dev: Session, platform: str | None):
+    """The station's /board.json against the schema, and the platform it is for."""
+    from stationctl.station import boardconfig
+
+    text = dev.get_text("/board.json")
+    if text is None:
+        rep.add("board", False, "no /board.json: run `stationctl deploy --board ...`")
+        return None
+    try:
+        board = boardconfig.parse(text.encode(), "/board.json")
+    except boardconfig.BoardError as exc:
+        rep.add("board", False, f"{exc} (run `stationctl deploy --board ...`)".replace("\n", " "))
+        return None
+    rep.board = board.name
+    if board.platform != platform:
+        rep.add(
+            "board",
+            False,
+            f"{board.name} is a {board.cfg.get('family')} board ({board.platform}), but the "
+            f"station runs MicroPython for {platform}: deploy the board config of this station",
+        )
+        return None
+    fitted = [s.get("name", s.get("type")) for s in board.cfg["sensors"]]
+    if board.cfg.get("modem"):
+        fitted.append(f"modem {board.cfg['modem'].get('type')}")
+    rep.add("board", True, f"{board.name} on {platform}: {', '.join(fitted)}")
+    return board
+
+
+def _check_files(rep: Report, dev: Session, expected: dict[str, bytes] | None) -> None:
+    """Every firmware file against the laptop's build: a file changed on the station, even with
+    its hash written into the station's manifest, is found."""
+    from stationctl.station import deploy as dp
+
+    if expected is None:
+        try:
+            expected = dp.build_files(None)
+        except Exception as exc:  # noqa: BLE001 (mpy-cross, libraries): say it, check the rest
+            rep.add("files", False, f"cannot build the firmware on this laptop to compare: {exc}")
+            return
+    paths = sorted(expected)
+    got = dev.hashes(paths)
+    missing = [p for p in paths if got.get(p) is None]
+    differ = [p for p in paths if got.get(p) not in (None, dp.sha256(expected[p]))]
+    manifest = dev.hashes([dp.MANIFEST]).get(dp.MANIFEST)
+    parts = []
+    if differ:
+        parts.append("differ from this laptop's firmware build: " + ", ".join(differ))
+    if missing:
+        parts.append("missing: " + ", ".join(missing))
+    if manifest is None and not parts:
+        parts.append("no /manifest.json: a deploy was cut off")
+    if parts:
+        rep.add("files", False, "; ".join(parts) + " (run `stationctl deploy`)")
+    else:
+        rep.add("files", True, f"{len(paths)} files equal this laptop's firmware build")
+
+
+def _check_config(rep: Report, cfg: dict, expected_digest: str | None) -> None:
     rep.station_id = cfg.get("station_id")
     rep.config_digest = cfg.get("digest")
     if cfg.get("source") != "file":
@@ -155,8 +207,43 @@ def run_checks(
         rep.add("secrets", False, "missing for the uplink: " + ", ".join(lacking))
     else:
         rep.add("secrets", True, "set: " + (", ".join(sorted(have)) or "none") + " (values hidden)")
-    rep.reset_cause = st.get("reset")
-    rep.add("reset cause", True, str(rep.reset_cause))
+
+
+def _utc(unix_s: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(unix_s))
+
+
+def _check_lifecycle(rep: Report, life: dict, reset_cause) -> None:
+    """Safe mode and crash loops from the firmware's breadcrumbs (RTC memory)."""
+    if life.get("error"):
+        rep.add("lifecycle", False, f"breadcrumbs unreadable: {life['error']}")
+        return
+    cause = f"last reset {reset_cause}"
+    if life.get("safe"):
+        until = life.get("safe_until") or 0
+        left = max(0, until - life.get("now", 0))
+        rep.add(
+            "lifecycle",
+            False,
+            f"SAFE MODE (crash loop: the cycle does not run) until {_utc(until)} ({left} s "
+            f"left); last reason {life.get('reason')}, {life.get('recent_resets')} unexpected "
+            f"resets in {life.get('window_s')} s; {cause}. Read `stationctl monitor`, fix, "
+            "then `import station; station.resume()` at the REPL",
+        )
+        return
+    n, limit = life.get("recent_resets", 0), life.get("max_resets", 3)
+    if n:
+        rep.add(
+            "lifecycle",
+            False,
+            f"{n} unexpected reset(s) in the last {life.get('window_s')} s (safe mode at "
+            f"{limit}); last reason {life.get('reason')} in phase {life.get('phase')}; {cause}",
+        )
+        return
+    rep.add("lifecycle", True, f"no crash or watchdog reset in the window; {cause}")
+
+
+def _check_sensors(rep: Report, st: dict) -> None:
     ranges = {k: tuple(v) for k, v in st.get("ranges", {}).items()}
     sensors = st.get("sensors", [])
     if not sensors:
@@ -190,18 +277,49 @@ def run_checks(
             f"{hours} h of ~{LASER_RATED_H} h rated"
             + (": plan a replacement (readings drift as the laser ages)" if worn else ""),
         )
-    modem = st.get("modem")
-    if modem is not None:
-        rep.add(
-            "modem",
-            modem.get("ok", False),
-            f"{modem.get('type')} answers"
-            if modem.get("ok")
-            else f"{modem.get('type')} does not answer: {modem.get('error', 'no reply')}",
-        )
-    if check_uplink:
-        u = st.get("uplink", {})
-        rep.add(
-            "uplink", u.get("ok", False), f"{u.get('kind')}: " + (u.get("error") or "reachable")
-        )
-    return rep
+
+
+def _check_modem(rep: Report, modem: dict | None) -> None:
+    if modem is None:
+        return
+    rep.add(
+        "modem",
+        modem.get("ok", False),
+        f"{modem.get('type')} answers"
+        if modem.get("ok")
+        else f"{modem.get('type')} does not answer: {modem.get('error', 'no reply')}",
+    )
+
+
+# diagnostics codes that say the firmware's cycle is not running after a restart
+_NOT_RUNNING = ("BOOT.FAILED", "BOARD.INVALID", "CRASH", "SAFE.ENTER", "SAFE.ACTIVE")
+
+
+def cycle_check(rep: Report, transport, timeout_s: float = 90.0) -> None:
+    """Restart the firmware and watch it: PASS when it boots and takes a sample (the cycle
+    runs), FAIL with the line that says why it does not."""
+    from stationctl.station.monitor import TRACEBACK_START, parse_line
+
+    transport.soft_reset(run_main=True)
+    deadline = time.monotonic() + timeout_s
+    buf = b""
+    booted = False
+    while time.monotonic() < deadline:
+        buf += transport.read_some()
+        while b"\n" in buf:
+            raw, buf = buf.split(b"\n", 1)
+            text = raw.decode("utf-8", "replace").strip()
+            d = parse_line(text)
+            if d is not None and d.code == "BOOT":
+                booted = True
+            elif d is not None and d.code == "SAMPLE":
+                rep.add("cycle", True, f"restarted and sampled (seq {d.fields.get('seq')})")
+                return
+            elif (d is not None and d.code in _NOT_RUNNING) or text.startswith(TRACEBACK_START):
+                rep.add("cycle", False, f"the firmware does not run its cycle: {text[:200]}")
+                return
+        if buf.endswith(b">>> "):
+            rep.add("cycle", False, "the firmware stopped at the REPL prompt after the restart")
+            return
+    what = "booted but took no sample" if booted else "printed no BOOT line"
+    rep.add("cycle", False, f"after the restart the firmware {what} within {timeout_s:g} s")

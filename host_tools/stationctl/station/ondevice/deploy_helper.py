@@ -104,26 +104,40 @@ def _scinfo():
     )
 
 
-def _screcv(path, n, block):
+def _screcv(path, n, block, idle_ms=5000):
     # Read n escaped bytes from stdin into path; ack each block with 0x06. The escape
-    # (0x1b 0x5b -> 0x1b, 0x1b 0x43 -> 0x03) keeps Ctrl-C out of the stream.
+    # (0x1b 0x5b -> 0x1b, 0x1b 0x43 -> 0x03) keeps Ctrl-C out of the stream, so a raw Ctrl-C
+    # is the host saying stop, and idle_ms without a byte means the host is gone (killed, cable
+    # pulled): either ends the receiver, so the station never stays stuck in here.
+    import select
+
     inp = sys.stdin.buffer
     out = sys.stdout
-    carry = b""
+    poll = select.poll()
+    poll.register(sys.stdin, select.POLLIN)
+    buf = bytearray(block)
+    esc = False
     with open(path, "wb") as f:
         while n > 0:
             k = block if n > block else n
-            data = carry + inp.read(k)
+            w = 0
+            for _ in range(k):
+                if not poll.poll(idle_ms):
+                    raise OSError(110)  # ETIMEDOUT: no byte from the host within idle_ms
+                c = inp.read(1)[0]
+                if c == 3:
+                    raise KeyboardInterrupt
+                if esc:
+                    buf[w] = 0x1B if c == 0x5B else 3
+                    w += 1
+                    esc = False
+                elif c == 0x1B:
+                    esc = True
+                else:
+                    buf[w] = c
+                    w += 1
             n -= k
-            carry = b""
-            if data[-1:] == b"\x1b" and n > 0:
-                carry = b"\x1b"
-                data = data[:-1]
-            parts = data.split(b"\x1b")
-            f.write(parts[0])
-            for p in parts[1:]:
-                f.write(b"\x1b" if p[0] == 0x5B else b"\x03")
-                f.write(p[1:])
+            f.write(memoryview(buf)[:w])
             out.write("\x06")
 
 

@@ -146,6 +146,33 @@ def _scuplink(cfg, modem):
     return u
 
 
+def _sclifecycle(hal, cfg):
+    """The breadcrumbs the firmware keeps in RTC memory: safe mode, last crash, resets in the
+    crash-loop window."""
+    import time
+
+    try:
+        import lifecycle
+
+        sm = cfg["safe_mode"]
+        lc = lifecycle.Lifecycle(hal, sm["resets"], sm["window_s"], sm["hold_s"])
+        c = lc.crumbs
+        return {
+            "valid": c.valid,
+            "safe": c.safe,
+            "safe_until": c.safe_until,
+            "reason": c.reason,
+            "phase": c.phase,
+            "recent_resets": lc._recent(),
+            "max_resets": lc.max_resets,
+            "window_s": lc.window_s,
+            "now": time.time(),
+        }
+    except Exception as e:  # noqa: BLE001
+        # report it; the other checks still run
+        return {"error": "%s %s" % (type(e).__name__, e)}
+
+
 def _scselftest(check_uplink):
     r = _scidentity()
     try:
@@ -166,6 +193,7 @@ def _scselftest(check_uplink):
         r["uid"] = hal.unique_id()
     except Exception:  # noqa
         r["uid"] = None
+    r["lifecycle"] = _sclifecycle(hal, cfg)
     import sample
 
     r["sensors"] = _scsensors(board, hal)
