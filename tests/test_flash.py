@@ -76,7 +76,7 @@ def test_known_failures_get_plain_help():
 
 def test_esptool_against_a_micropython_repl_fails_clearly(tmp_path):
     image = tmp_path / "micropython.bin"
-    image.write_bytes(bytes(range(256)) * 16)
+    image.write_bytes(b"\xe9" + bytes(range(1, 256)) + bytes(range(256)) * 15)  # ESP image magic
     with sim_station(tmp_path / "fs") as dev:
         r = stationctl(
             "flash",
@@ -135,7 +135,7 @@ def test_dry_run_and_missing_image(tmp_path):
         BOARDS / "esp32s3-devkitc.json",
         tmp_path / "nope.bin",
     )
-    assert r.returncode == 1 and "not found" in r.stderr
+    assert r.returncode == 2 and "not found" in r.stderr  # a bad input file: usage
     (tmp_path / "fw.bin").write_bytes(b"\xe9" * 64)
     r = stationctl(
         "flash",
@@ -147,3 +147,58 @@ def test_dry_run_and_missing_image(tmp_path):
         "--dry-run",
     )
     assert r.returncode == 0 and "write-flash 0x0" in r.stdout
+
+
+def _uf2_block() -> bytes:
+    import struct
+
+    block = bytearray(512)
+    struct.pack_into("<II", block, 0, 0x0A324655, 0x9E5D5157)
+    struct.pack_into("<I", block, 508, 0x0AB16F30)
+    return bytes(block)
+
+
+def test_images_are_checked_for_what_their_name_says(tmp_path):
+    fake = tmp_path / "firmware.uf2"
+    fake.write_bytes(b"this is a text file, not firmware\n" * 40)
+    r = stationctl("flash", "--board", "pico-w", fake, "--drive", tmp_path)
+    assert r.returncode == 2 and "is not a UF2 image" in r.stderr, r.stderr
+    assert list(tmp_path.iterdir()) == [fake]  # nothing copied onto the "drive"
+    real = tmp_path / "RPI_PICO_W.uf2"
+    real.write_bytes(_uf2_block() * 3)
+    r = stationctl("flash", "--board", "pico-w", real, "--dry-run")
+    assert r.returncode == 0 and "would copy" in r.stdout
+    fake_bin = tmp_path / "fw.bin"
+    fake_bin.write_bytes(b"PK\x03\x04 a zip file")
+    r = stationctl("flash", "--board", "esp32-devkitc", fake_bin, "--dry-run")
+    assert r.returncode == 2 and "not an ESP32 firmware image" in r.stderr
+
+
+def test_a_missing_port_is_not_called_busy(tmp_path):
+    image = tmp_path / "fw.bin"
+    image.write_bytes(b"\xe9" * 64)
+    r = stationctl("flash", "--port", tmp_path / "ttyUSB9", "--board", "esp32-devkitc", image)
+    assert r.returncode == 1
+    assert "does not exist" in r.stderr and "busy" not in r.stderr, r.stderr
+
+
+def test_dry_run_needs_no_board_attached(tmp_path):
+    image = tmp_path / "fw.bin"
+    image.write_bytes(b"\xe9" * 64)
+    r = stationctl("flash", "--board", "esp32-devkitc", image, "--dry-run")  # --port auto
+    assert r.returncode == 0, r.stderr
+    assert "write-flash 0x1000" in r.stdout
+
+
+def test_flash_help_gives_its_own_baud_default():
+    r = stationctl("flash", "--help")
+    assert "serial speed (default 460800)" in r.stdout
+
+
+def test_esptool_styling_and_suggestions_do_not_leak():
+    got = []
+    log = fl._EsptoolLog(None, got.append)
+    log.warning("\x1b[1mDeprecated: use --flash-mode\x1b[0m", suggestion="Try --before no-reset")
+    log.print("\x1b[1mConnecting...\x1b[22m")
+    assert got == ["warning: Deprecated: use --flash-mode", "Connecting..."]
+    assert not any("\x1b" in g or "--before" in g for g in got)

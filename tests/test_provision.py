@@ -7,17 +7,25 @@ import json
 import threading
 import time
 
+import pytest
 from hostkit.cli import stationctl
 from hostkit.sim_device import BOARD
+from stationctl.mpenv import REPO_ROOT
+from stationctl.virtual.broker import Broker
 from stationctl.virtual.simdevice import SimDevice
 
+LORAWAN_BOARD = REPO_ROOT / "board_configs" / "unix-sim-lorawan.json"
+
 KEY = "00112233445566778899AABBCCDDEEFF"
-FLEET = f"""station_id,board,uplink,interval_s,mqtt_host,mqtt_password,lorawan_deveui,lorawan_joineui,lorawan_appkey
-st-001,unix-sim,console,60,,,,,
-st-002,unix-sim,mqtt,300,broker.city.example,pa55-word-secret,,,
-st-bad,unix-sim,lorawan,5,,,0011223344556677,0011223344556677,NOT-A-KEY-secret-value
-st-003,unix-sim,lorawan,600,,,0011223344556677,70B3D57ED0000000,{KEY}
+# st-002's broker is a real Mosquitto on loopback (MQTT_PORT), st-003's board has the modem:
+# provision checks the uplink, and a station that cannot deliver is not ok
+FLEET = f"""station_id,board,uplink,interval_s,mqtt_host,mqtt_port,mqtt_password,lorawan_deveui,lorawan_joineui,lorawan_appkey
+st-001,unix-sim,console,60,,,,,,
+st-002,unix-sim,mqtt,300,127.0.0.1,MQTT_PORT,pa55-word-secret,,,
+st-bad,unix-sim,lorawan,5,,,,0011223344556677,0011223344556677,NOT-A-KEY-secret-value
+st-003,unix-sim-lorawan,lorawan,600,,,,0011223344556677,70B3D57ED0000000,{KEY}
 """
+BOARDS = {"a0000003": LORAWAN_BOARD}
 
 
 def _report(path):
@@ -28,16 +36,18 @@ def _report(path):
 class Bench:
     """A technician's bench: one USB socket (a stable port name); boards plugged one by one."""
 
-    def __init__(self, tmp, report, uids):
+    def __init__(self, tmp, report, uids, boards=None):
         self.tmp, self.link, self.report = tmp, tmp / "ttyUSB-sim", report
         self.uids = list(uids)
+        self.boards = boards or {}
         self.dev = None
         self.plugged = []
         self.stop = threading.Event()
 
     def plug(self):
         uid = self.uids.pop(0)
-        self.dev = SimDevice(self.tmp / uid, BOARD, baud=1_000_000, uid=uid, link=self.link)
+        board = self.boards.get(uid, BOARD)
+        self.dev = SimDevice(self.tmp / uid, board, baud=1_000_000, uid=uid, link=self.link)
         self.dev.start()
         self.plugged.append(uid)
 
@@ -59,11 +69,62 @@ class Bench:
             time.sleep(0.1)
 
 
-def test_provision_fleet_with_bad_row_and_resume(tmp_path):
+@pytest.fixture
+def broker():
+    b = Broker("mosquitto").start()
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+def _provision(fleet, report, bench, timeout=240):
+    bench.plug()
+    swapper = threading.Thread(target=bench.swap_when_done, daemon=True)
+    swapper.start()
+    try:
+        return stationctl(
+            "provision",
+            fleet,
+            "--report",
+            report,
+            "--port",
+            bench.link,
+            "--wait-timeout",
+            "60",
+            timeout=timeout,
+        )
+    finally:
+        bench.stop.set()
+        swapper.join()
+        bench.dev.stop()
+
+
+def test_provision_does_not_pass_a_station_that_cannot_deliver(tmp_path):
+    closed = Broker("mosquitto").start()
+    port = closed.port
+    closed.close()  # nothing listens there now
     fleet = tmp_path / "fleet.csv"
-    fleet.write_text(FLEET)
+    fleet.write_text(
+        "station_id,board,uplink,mqtt_host,mqtt_port,lorawan_deveui,lorawan_joineui,lorawan_appkey\n"
+        f"st-lora,unix-sim,lorawan,,,0011223344556677,70B3D57ED0000000,{KEY}\n"
+        f"st-mqtt,unix-sim,mqtt,127.0.0.1,{port},,,\n"
+    )
     report = tmp_path / "report.csv"
-    bench = Bench(tmp_path, report, ["a0000001", "a0000002", "a0000003"])
+    r = _provision(fleet, report, Bench(tmp_path, report, ["b0000001", "b0000002"]))
+    assert r.returncode == 1, r.stdout + r.stderr
+    rep = _report(report)
+    assert rep["st-lora"]["status"] == "failed" and "uplink" in rep["st-lora"]["detail"]
+    assert rep["st-mqtt"]["status"] == "failed", rep["st-mqtt"]
+    assert f"cannot reach 127.0.0.1:{port}" in rep["st-mqtt"]["detail"]
+    assert "done: 0 ok, 2 failed" in r.stdout
+
+
+def test_provision_fleet_with_bad_row_and_resume(tmp_path, broker):
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text(FLEET.replace("MQTT_PORT", str(broker.port)))
+    report = tmp_path / "report.csv"
+    bench = Bench(tmp_path, report, ["a0000001", "a0000002", "a0000003"], BOARDS)
     bench.plug()
     swapper = threading.Thread(target=bench.swap_when_done, daemon=True)
     swapper.start()
@@ -182,7 +243,7 @@ def test_provision_with_firmware_reports_a_flash_failure(tmp_path):
     fleet = tmp_path / "fleet.csv"
     fleet.write_text("station_id,board\nst-e1,esp32-devkitc\n")
     image = tmp_path / "micropython.bin"
-    image.write_bytes(bytes(range(256)) * 8)
+    image.write_bytes(b"\xe9" + bytes(range(1, 256)) + bytes(range(256)) * 7)  # ESP image magic
     report = tmp_path / "report.csv"
     dev = SimDevice(tmp_path / "fs", BOARD, link=tmp_path / "tty")
     dev.start()

@@ -9,7 +9,6 @@ combined .bin images start with that bootloader. The board config names its `chi
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from dataclasses import dataclass
@@ -65,6 +64,41 @@ def plan(board_cfg: dict, image: Path) -> FlashPlan:
             f"{chip} takes a .bin image from the MicroPython downloads, not {image.name}"
         )
     return FlashPlan(name, chip, "esptool", offset, image)
+
+
+# UF2 block: 512 bytes, two magic words at the start, one at the end (the UF2 specification)
+_UF2_MAGIC_START = (0x0A324655, 0x9E5D5157)
+_UF2_MAGIC_END = 0x0AB16F30
+_ESP_IMAGE_MAGIC = 0xE9  # first byte of an ESP32 bootloader / app image
+
+
+def check_image(p: FlashPlan) -> None:
+    """The image is what its name says: a UF2 file or an ESP image; FlashError otherwise (a
+    random file copied onto the RPI-RP2 drive is silently ignored by the bootloader)."""
+    import struct
+
+    try:
+        with open(p.image, "rb") as f:
+            head = f.read(512)
+        size = p.image.stat().st_size
+    except OSError as exc:
+        raise FlashError(f"image {p.image}: {exc.strerror or exc}") from None
+    if p.method == "uf2":
+        ok = len(head) == 512 and size % 512 == 0
+        if ok:
+            start = struct.unpack_from("<II", head, 0)
+            end = struct.unpack_from("<I", head, 508)[0]
+            ok = start == _UF2_MAGIC_START and end == _UF2_MAGIC_END
+        if not ok:
+            raise FlashError(
+                f"{p.image.name} is not a UF2 image (no UF2 block magic): download the "
+                "RPI_PICO_W .uf2 from the MicroPython downloads"
+            )
+    elif not head or head[0] != _ESP_IMAGE_MAGIC:
+        raise FlashError(
+            f"{p.image.name} is not an ESP32 firmware image (it does not start with 0xE9): "
+            f"download the {p.chip.upper()} .bin from the MicroPython downloads"
+        )
 
 
 def esptool_argv(p: FlashPlan, port: str, baud: int, erase: bool) -> list[str]:
@@ -131,6 +165,14 @@ def explain(exc: BaseException, port: str = "") -> str:
     return f"flash failed: {text or type(exc).__name__}"
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _plain(text: str) -> str:
+    """esptool's text without its terminal styling (bold even under NO_COLOR)."""
+    return _ANSI.sub("", text).strip()
+
+
 class _EsptoolLog:
     """esptool messages and its progress bar, routed to our output."""
 
@@ -140,18 +182,20 @@ class _EsptoolLog:
         self.started = False
 
     def print(self, *args, **kwargs):
-        text = " ".join(str(a) for a in args).strip()
+        text = _plain(" ".join(str(a) for a in args))
         if text and text != ".":
             self.say(text)
 
-    def note(self, message):
-        self.say(f"note: {message}")
+    # esptool's own suggestions name its command-line options, which stationctl does not have:
+    # they are dropped; explain() gives the advice that fits stationctl
+    def note(self, message, *_):
+        self.say(f"note: {_plain(message)}")
 
     def warning(self, message, suggestion=None):
-        self.say(f"warning: {message}")
+        self.say(f"warning: {_plain(message)}")
 
     def error(self, message, suggestion=None):
-        self.say(f"error: {message}")
+        self.say(f"error: {_plain(message)}")
 
     def stage(self, finish=False):
         pass
@@ -187,6 +231,11 @@ def flash_esptool(
 
     previous = getattr(type(log), "instance", None)
     log.set_logger(Log(progress, say))
+    if port.startswith("/") and not Path(port).exists():
+        raise FlashError(
+            f"flash failed: port {port} does not exist.\n  what to do: plug the board in "
+            "(a data cable, not a charge-only one), or let `--port auto` find it"
+        )
     esp = None
     try:
         esp = cmds.detect_chip(port, ROM_BAUD, "default-reset", connect_attempts=connect_attempts)
@@ -243,7 +292,11 @@ def flash_uf2(p: FlashPlan, drive: Path | None) -> Path:
 
 
 def load_board(path: Path) -> dict:
+    """The board config (a file or a short name from board_configs/), checked with the firmware's
+    own schema; FlashError with every problem."""
+    from stationctl.station import boardconfig
+
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise FlashError(f"cannot read board config {path}: {exc}") from None
+        return boardconfig.load(path).cfg
+    except boardconfig.BoardError as exc:
+        raise FlashError(str(exc)) from None

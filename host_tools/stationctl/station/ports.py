@@ -73,11 +73,11 @@ def resolve_port(port: str | None, serial_number: str | None = None) -> str:
     return choose(candidates(list_ports.comports()), serial_number)
 
 
-def add_port_args(p) -> None:
+def add_port_args(p, baud: int = 115200) -> None:
     """The flags every command that talks to a station shares."""
     p.add_argument(
         "--port",
         default="auto",
         help="serial port of the station, or `auto` (default) to find it by USB id",
     )
-    p.add_argument("--baud", type=int, default=115200, help="serial speed (default 115200)")
+    p.add_argument("--baud", type=int, default=baud, help=f"serial speed (default {baud})")

@@ -314,8 +314,13 @@ class Provisioner:
 
             try:
                 plan = fl.plan(fl.load_board(row.board), self.firmware)
-                self.say(f"  flashing {self.firmware.name} at {plan.offset:#x} on {port}")
-                fl.flash_esptool(plan, port, say=lambda m: None)
+                fl.check_image(plan)
+                if plan.method == "uf2":
+                    self.say(f"  copying {self.firmware.name} to the board's RPI-RP2 drive")
+                    fl.flash_uf2(plan, None)
+                else:
+                    self.say(f"  flashing {self.firmware.name} at {plan.offset:#x} on {port}")
+                    fl.flash_esptool(plan, port, say=lambda m: None)
             except fl.FlashError as exc:
                 self.record(row, "failed", str(exc).replace("\n", " "), port=port)
                 self.say(f"  FAILED {row.station_id}: {exc}")
@@ -336,7 +341,9 @@ class Provisioner:
                 raise RuntimeError(
                     f"config read back {back.get('digest')}, expected {row.checked.digest}"
                 )
-            report = run_checks(dev, port, row.checked.digest)
+            # the uplink check too (LoRaWAN: the modem answers; MQTT: the broker is reachable):
+            # a station that cannot deliver is not provisioned
+            report = run_checks(dev, port, row.checked.digest, check_uplink=True)
             dev.t.soft_reset(run_main=True)
         except (TransportError, dp.DeployError, RuntimeError) as exc:
             self.record(row, "failed", str(exc), uid=uid or "", port=port)
