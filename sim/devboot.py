@@ -25,7 +25,9 @@ def _mark(word):
 class _Flash:
     """The station's flash: the folder, through VfsPosix. Wrapped because the unix port's VfsPosix
     mounted with a root folder fails os.rename() with absolute paths (ENOENT); a board's
-    littlefs does not, and deploy/configure rely on rename for atomic writes."""
+    littlefs does not, and deploy/configure rely on rename for atomic writes. Every path is
+    resolved inside the folder first (`/../x` is `/x`, as on a board), so nothing the station
+    runs reaches the host's files; and listings carry sizes, as littlefs's do."""
 
     def __init__(self, root):
         import os
@@ -55,8 +57,36 @@ class _Flash:
         return "/" + "/".join(parts)
 
     def chdir(self, p):
+        p = self._abs(p)
         self.v.chdir(p)
-        self.cwd = self._abs(p)
+        self.cwd = p
+
+    def open(self, p, mode):
+        return self.v.open(self._abs(p), mode)
+
+    def stat(self, p):
+        return self.v.stat(self._abs(p))
+
+    def remove(self, p):
+        self.v.remove(self._abs(p))
+
+    def mkdir(self, p):
+        self.v.mkdir(self._abs(p))
+
+    def rmdir(self, p):
+        self.v.rmdir(self._abs(p))
+
+    def ilistdir(self, p="."):
+        base = self._abs(p).rstrip("/") + "/"
+        for entry in self.v.ilistdir(self._abs(p)):
+            name = entry[0]
+            size = 0
+            if entry[1] == 0x8000:  # a file: its size, as littlefs lists it
+                try:
+                    size = self.v.stat(base + name)[6]
+                except OSError:
+                    pass
+            yield (name, entry[1], entry[2], size)
 
     def getcwd(self):
         return self.cwd

@@ -220,3 +220,49 @@ def test_mpremote_against_a_station_running_the_firmware(tmp_path):
         assert "/lib/station.mpy /lib/config.mpy" in r.stdout
         r = mpremote(dev.port_path, "fs", "ls", ":lib")
         assert "station.mpy" in r.stdout and "umqtt/" in r.stdout
+
+
+def test_flash_is_a_jail_and_listings_carry_sizes(tmp_path):
+    fs, outside = tmp_path / "fs", tmp_path / "outside"
+    fs.mkdir()
+    outside.mkdir()
+    (fs / "lib").mkdir()
+    (fs / "data.bin").write_bytes(b"x" * 1234)
+    with sim_station(fs) as dev:
+        port = dev.port_path
+        r = mpremote(port, "fs", "ls", ":")
+        assert r.returncode == 0, r.stderr
+        assert "1234 data.bin" in r.stdout, r.stdout
+        # on a board `/..` is `/`: nothing escapes the flash, and no host folder is reachable
+        r = mpremote(
+            port,
+            "exec",
+            "for p in ('/../outside/x', '/lib/../../outside/y', '../outside/z'):\n"
+            "    try:\n"
+            "        open(p, 'w').write('1')\n"
+            "    except OSError as e:\n"
+            "        print('refused', p, e.errno)\n"
+            "open('/../escaped.txt', 'w').write('2')\n",
+        )
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.count("refused") == 3, r.stdout
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "escaped.txt").exists()
+    assert (fs / "escaped.txt").read_text() == "2"  # `/../escaped.txt` is `/escaped.txt`
+
+
+def test_rtc_memory_is_lost_on_a_power_cycle_not_on_a_reset(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    with sim_station(fs) as dev:
+        port = dev.port_path
+        (fs / ".rtc_memory").write_bytes(b"breadcrumbs")  # what the firmware keeps in RTC RAM
+        assert mpremote(port, "soft-reset").returncode == 0
+        assert (fs / ".rtc_memory").exists()  # a reset keeps it
+        boots = dev.boots
+        dev.hard_reset()  # power cycle
+        deadline = time.monotonic() + 10
+        while dev.boots == boots and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dev.boots > boots
+        assert not (fs / ".rtc_memory").exists()

@@ -164,6 +164,13 @@ class SimDevice:
         while not self._stop.is_set():
             time.sleep(0.2)
 
+    def _power_lost(self) -> None:
+        """RTC memory is RAM: a power cycle (plugging in, hard_reset) clears it, unlike a reset."""
+        try:
+            (self.fs / ".rtc_memory").unlink()
+        except FileNotFoundError:
+            pass
+
     def hard_reset(self) -> None:
         """Power-cycle the simulated board (no soft reboot message, reset cause power_on)."""
         child = self._child
@@ -309,6 +316,8 @@ class SimDevice:
         mode, cause = "friendly", "power_on"
         while not self._stop.is_set():
             self._hard = False
+            if cause == "power_on":
+                self._power_lost()
             self.boots += 1
             self.log(f"boot {self.boots}: mode={mode} reset={cause}")
             self._child = child = self._spawn(mode, cause)
