@@ -140,7 +140,7 @@ def _setup():
     before = set(sys.modules)
     extra = [repo + "/firmware", repo + "/drivers"]
     sys.path.extend(extra)
-    preload = ["sim.i2c", "sim.uart", "sim.heap", "sim.netclock"]
+    preload = ["sim.i2c", "sim.uart", "sim.heap", "sim.netclock", "sim.devmachine"]
     preload += [m for m, _ in sim.board.MODELS.values()]
     for name in preload:
         try:
@@ -171,6 +171,10 @@ def _setup():
     board = sim.board.SimBoard(hw, env, fs_root="/", uid=uid)
     board.next_reset_cause = cause
     board.activate()
+    # `machine` as host tools use it on a board (mpremote reset, rtc); the firmware's HAL does not
+    devmachine = sys.modules["sim.devmachine"]
+    devmachine._halt = _halt
+    sys.modules["machine"] = devmachine
     if sorted(os.listdir("/")) != expect:
         raise OSError("the flash folder is not the root")
     return mode

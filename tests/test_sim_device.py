@@ -266,3 +266,23 @@ def test_rtc_memory_is_lost_on_a_power_cycle_not_on_a_reset(tmp_path):
             time.sleep(0.05)
         assert dev.boots > boots
         assert not (fs / ".rtc_memory").exists()
+
+
+def test_mpremote_reset_and_rtc_act_as_on_a_board(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    with sim_station(fs) as dev:
+        port = dev.port_path
+        r = mpremote(port, "rtc")
+        assert r.returncode == 0, r.stderr
+        year = time.gmtime().tm_year
+        assert r.stdout.startswith(f"({year}, "), r.stdout
+        boots = dev.boots
+        r = mpremote(port, "reset")
+        assert r.returncode == 0, r.stderr
+        deadline = time.monotonic() + 10
+        while dev.boots == boots and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dev.boots > boots  # a reset, not a silent no-op
+        r = mpremote(port, "exec", "import machine; print('ok', len(machine.unique_id()))")
+        assert r.returncode == 0 and "ok" in r.stdout, r.stderr
