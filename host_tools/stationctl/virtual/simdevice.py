@@ -165,11 +165,13 @@ class SimDevice:
             time.sleep(0.2)
 
     def _power_lost(self) -> None:
-        """RTC memory is RAM: a power cycle (plugging in, hard_reset) clears it, unlike a reset."""
-        try:
-            (self.fs / ".rtc_memory").unlink()
-        except FileNotFoundError:
-            pass
+        """RTC memory (and the rp2 watchdog scratch registers) are RAM: a power cycle (plugging
+        in, hard_reset) clears them, unlike a reset (sim/board.py keeps them in these files)."""
+        for name in (".rtc_memory", ".rp2_scratch"):
+            try:
+                (self.fs / name).unlink()
+            except FileNotFoundError:
+                pass
 
     def hard_reset(self) -> None:
         """Power-cycle the simulated board (no soft reboot message, reset cause power_on)."""
