@@ -19,6 +19,12 @@ US915: setup selects sub-band 2 (`AT+CH=NUM,8-15`, TTN's gateways) and allows DR
 Unconfirmed without hardware (issue 18 item 8): whether `AT+RETRY=0` is accepted (Seeed's
 Arduino library clamps to 1-15), `AT+KEY=APPKEY` answers on firmware 4.0.11, long downlinks
 arriving in pieces beyond the 256-byte line limit.
+Network time: `AT+LW=DTR` (reply `+LW: DTR`) puts a DeviceTimeReq on the next uplink, whose
+downlink window sets the module's RTC; `AT+RTC` answers `+RTC: <YYYY>-<MM>-<DD> <hh>:<mm>:<ss>`
+(public drivers quote both; the RTC starts at 2000 at power-on). The module prints no line of
+its own for the answer (as far as the drivers quoting it show): the driver takes an uplink
+after the request that had a downlink window (`RXWIN`) as answered and reads the RTC, which must
+be plausible (>= 2023). Assumed, unconfirmed on hardware: the RTC keeps UTC (no `AT+RTC=ZONE`).
 """
 
 from lorawan_modem import (
@@ -38,6 +44,7 @@ from lorawan_modem import (
     EV_RX,
     EV_RX_META,
     LorawanModem,
+    unix_from_utc,
     tohex,
     unhex,
 )
@@ -109,11 +116,26 @@ def _tx_line(rest):
     return EV_NONE, None
 
 
+def rtc_unix(text):
+    """`2024-01-01 12:34:56` (the module's RTC, UTC) -> unix seconds, or None."""
+    try:
+        date, _, hms = text.strip().partition(" ")
+        y, mo, d = date.split("-")
+        h, mi, s = hms.strip().split(":")
+        t = (int(y), int(mo), int(d), int(h), int(mi), int(float(s)))
+    except ValueError:
+        return None
+    if not (1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 and t[5] < 61):
+        return None
+    return unix_from_utc(*t)
+
+
 class LoraE5(LorawanModem):
     name = "lora_e5"
     PING = "AT"
     JOIN_CMD = "AT+JOIN"
     DR_QUERY = "AT+DR"
+    TIME_REQUEST = "AT+LW=DTR"
     ENDS_WITH_DONE = True
     REPLY_BY_KEY = True
 
@@ -162,6 +184,19 @@ class LoraE5(LorawanModem):
             "AT+DR=%d" % dr,
             "AT+RETRY=%d" % retries,
         )
+
+    def read_time(self):
+        ev, value = self.command("AT+RTC")
+        if ev != EV_OK or not value:
+            return None
+        return rtc_unix(value)
+
+    def _time_after_send(self):
+        # the module announces no DeviceTimeAns: the uplink after AT+LW=DTR had a downlink
+        # window (the answer is a MAC command in it), then its RTC holds the network time
+        if self.time_pending and self._rx_window:
+            self.time_pending = False
+            self.time_answered = True
 
     def _prepare(self, port, confirmed):
         if self.port != port:

@@ -7,6 +7,8 @@
                                            -> SENT | ACKED | NO_ACK | BUSY | NO_CHANNEL |
                                               NOT_JOINED | LENGTH | PARAM | ERROR | TIMEOUT
     m.downlink()                           -> (port, bytes) received since the last call, or None
+    m.request_time()                       -> True: the next uplink carries a DeviceTimeReq
+    m.network_time()                       -> unix seconds once the answer came (else None)
     m.joined, m.dr, m.wait_ms              link status: joined, data rate, modem-reported wait
     m.join_requests, m.empty_uplinks       what the radio sent that the caller did not ask for
                                            one by one (join retries, MAC flushes): counters
@@ -67,6 +69,16 @@ EV_VALUE = const(16)  # arg: text of a queried value
 EV_RX_META = const(17)  # RSSI/SNR line of a downlink window; the data follows
 EV_ACK_WAIT = const(18)  # confirmed uplink sent, waiting for the ACK
 EV_TIMEOUT = const(19)  # no final status line before the deadline (command())
+EV_TIME_OK = const(20)  # the network answered a DeviceTimeReq (RUI3 +EVT:TIMEREQ_OK)
+
+# LoRaWAN network time (DeviceTimeAns) counts seconds since the GPS epoch, 1980-01-06: that is
+# 315964800 unix seconds, and GPS time runs ahead of UTC by the leap seconds since (18 since 2017)
+GPS_EPOCH_UNIX_S = const(315964800)
+GPS_LEAP_S = const(18)
+_EDGE_POLL_MS = const(50)  # reading the modem's clock until its second turns: +-50 ms
+_EDGE_MAX_MS = const(1300)
+# earliest plausible network time (2023-11-14): a modem clock before it was never set
+_MIN_UNIX_S = 1700000000
 
 _LINE = const(256)
 _RX_END_MS = const(3000)  # from the end of an uplink to the end of its RX2 window, with margin
@@ -99,6 +111,18 @@ def tohex(data):
     return "".join(out)
 
 
+def unix_from_utc(y, mo, d, h, mi, s):
+    """Unix seconds of a UTC date and time (proleptic Gregorian; no port's epoch involved)."""
+    # days since 1970-01-01 by the civil-from-days inverse (H. Hinnant's algorithm)
+    y -= mo <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (mo + (-3 if mo > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return days * 86400 + h * 3600 + mi * 60 + s
+
+
 class LorawanModem:
     name = "modem"
     CMD_TIMEOUT_MS = 2000
@@ -124,6 +148,9 @@ class LorawanModem:
         self.join_requests = 0  # join requests transmitted (each success or failure seen)
         self.empty_uplinks = 0  # uplinks without payload the modem sent on its own
         self.tx_done_seen = False  # this modem announces the end of a send (+EVT:TX_DONE)
+        self.time_pending = False  # a DeviceTimeReq rides on the next uplinks until answered
+        self.time_answered = False  # the network's DeviceTimeAns came: the modem's clock is set
+        self._rx_window = False  # a downlink window had data or MAC commands (last send)
 
     # --- dialect hooks ---
     @staticmethod
@@ -174,6 +201,8 @@ class LorawanModem:
             self.joined = False
             self.confirmed = None
             self.port = None
+            self.time_pending = False  # the request was in the modem's RAM
+            self.time_answered = False
         elif ev == EV_NOT_JOINED:
             self.joined = False
         elif ev == EV_RX:
@@ -187,6 +216,11 @@ class LorawanModem:
             self.join_requests += 1
         elif ev == EV_TX_DONE:
             self.tx_done_seen = True
+        elif ev == EV_TIME_OK:
+            self.time_answered = True
+            self.time_pending = False
+        elif ev == EV_RX_META:
+            self._rx_window = True
         elif ev == EV_NONE:
             self.unknown += 1
         return ev, arg
@@ -394,12 +428,50 @@ class LorawanModem:
         r = self._prepare(port, confirmed)
         if r is not None:
             return r
+        self._rx_window = False
         self._write(self.send_command(port, payload, confirmed))
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.SEND_TIMEOUT_MS)
         r = self._transaction(deadline, confirmed, _TOA_GUESS_MS if toa_ms is None else toa_ms)
         if r in (SENT, ACKED, NO_ACK):
             self._grace()
+            self._time_after_send()
         return r
+
+    def _time_after_send(self):
+        """A dialect whose modem announces no DeviceTimeAns decides here whether it came."""
+
+    # --- network time (LoRaWAN DeviceTimeReq / DeviceTimeAns) ---
+    def request_time(self):
+        """Ask the network for the time with the next uplink; True if the modem took it."""
+        ev, _ = self.command(self.TIME_REQUEST)
+        if ev == EV_OK:
+            self.time_pending = True
+            self.time_answered = False
+        return ev == EV_OK
+
+    def read_time(self):
+        """The modem's clock in whole unix seconds (UTC), or None (dialects)."""
+        raise NotImplementedError
+
+    def network_time(self):
+        """Unix seconds (int) learnt from the network's DeviceTimeAns, read just as the modem's
+        clock turns to a new second (so the whole second is exact to the poll interval), or
+        None while no answer came or the modem's clock is not plausible. Once per answer."""
+        if not self.time_answered:
+            return None
+        self.time_answered = False
+        first = self.read_time()
+        if first is None or first < _MIN_UNIX_S:
+            return None
+        deadline = time.ticks_add(time.ticks_ms(), _EDGE_MAX_MS)
+        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
+            time.sleep_ms(_EDGE_POLL_MS)
+            t = self.read_time()
+            if t is None:
+                return None
+            if t != first:
+                return t  # the second has just begun
+        return first  # the clock did not turn: the whole second it showed, at worst 1 s late
 
     def _grace(self):
         # a downlink line may follow the final event by a few bytes' time

@@ -24,6 +24,14 @@ What the firmware really does, and this driver therefore expects (issue 18):
   one with FPending it sends an empty uplink by itself and AT+SEND gets AT_BUSY_ERROR meanwhile.
   Both count in `empty_uplinks`; a send refused that way is tried once more when the modem is
   done.
+- Network time: `AT+TIMEREQ=1` (only once joined, else AT_NO_NETWORK_JOINED) makes the next
+  uplinks carry a DeviceTimeReq until the answer comes; then the module prints
+  `+EVT:TIMEREQ_OK` and clears the request (RUI3 source, service_lora.c MLME_DEVICE_TIME).
+  `AT+LTIME=?` answers `AT+LTIME=<hh>h<mm>m<ss>s on <MM>/<DD>/<YYYY>` in UTC (source:
+  At_LocalTime prints "<cmd>=<time>", service_lora_get_local_time removes the 18 leap seconds
+  from the GPS-based system time and prints month first; a field capture agrees). The manual's
+  examples show `LTIME:` without the command and day first (`on 22/10/2021`): a first number
+  above 12 is read as the day, both prefixes are accepted.
 - US915: RUI3 enables all 72 channels; setup selects sub-band 2 (channels 8-15, where TTN's
   gateways listen) with AT+MASK=0002 and allows DR0-4 only.
 """
@@ -48,6 +56,7 @@ from lorawan_modem import (
     EV_PARAM,
     EV_RX,
     EV_RX_META,
+    EV_TIME_OK,
     EV_TIMEOUT,
     EV_TX_DONE,
     EV_VALUE,
@@ -58,6 +67,7 @@ from lorawan_modem import (
     LorawanModem,
     tohex,
     unhex,
+    unix_from_utc,
 )
 from micropython import const
 
@@ -91,6 +101,25 @@ def _rx(port_text, hex_text):
     return EV_RX, (port, data)
 
 
+def ltime_unix(text):
+    """`15h08m55s on 08/17/2026` (UTC) -> unix seconds, or None if it is not such a time."""
+    try:
+        hms, _, date = text.strip().partition(" on ")
+        h, rest = hms.split("h")
+        mi, rest = rest.split("m")
+        s = rest.rstrip("s")
+        a, b, y = date.split("/")
+        mo, d = int(a), int(b)
+        if mo > 12:  # the manual's examples put the day first
+            mo, d = d, mo
+        t = (int(y), mo, d, int(h), int(mi), int(s))
+    except ValueError:
+        return None
+    if not (1 <= t[1] <= 12 and 1 <= t[2] <= 31 and t[3] < 24 and t[4] < 60 and t[5] < 61):
+        return None
+    return unix_from_utc(*t)
+
+
 class Rak3172(LorawanModem):
     name = "rak3172"
     PING = "AT"
@@ -99,6 +128,7 @@ class Rak3172(LorawanModem):
     # join now, no auto-join, 8 s between attempts, 1 retry: up to two join requests
     JOIN_CMD = "AT+JOIN=1:0:8:1"
     DR_QUERY = "AT+DR=?"
+    TIME_REQUEST = "AT+TIMEREQ=1"
     ENDS_WITH_DONE = False
     SENT_ON_OK = True
 
@@ -127,6 +157,8 @@ class Rak3172(LorawanModem):
                 return EV_JOIN_FAILED, None
             if ev == "TX_DONE":
                 return EV_TX_DONE, None
+            if ev == "TIMEREQ_OK":
+                return EV_TIME_OK, None
             if ev == "SEND_CONFIRMED_OK":
                 return EV_ACK, None
             if ev.startswith("SEND_CONFIRMED_FAILED"):
@@ -146,9 +178,17 @@ class Rak3172(LorawanModem):
             return EV_NONE, None
         if line.startswith("AT+") and "=" in line:
             return EV_VALUE, line.split("=", 1)[1]
+        if line.startswith("LTIME:"):  # the manual's spelling of the AT+LTIME=? answer
+            return EV_VALUE, line[6:].strip()
         if "RAKwireless" in line or line.startswith("Current Work Mode"):
             return EV_BOOT, None
         return EV_NONE, None
+
+    def read_time(self):
+        ev, value = self.command("AT+LTIME=?")
+        if ev != EV_OK or not value:
+            return None
+        return ltime_unix(value)
 
     def setup_commands(self, deveui, joineui, appkey, region, dr, adr, retries):
         band = _BANDS.get(region)

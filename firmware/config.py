@@ -75,6 +75,9 @@ def _schema():
                 "port": ("int", 1, (1, 223)),
                 "fair_use_s": ("int", 30, (1, 3600)),
                 "join_retries": ("int", 8, (1, 100)),
+                # network time (DeviceTimeReq) at join and then every this many hours: each
+                # request costs a downlink (TTN allows about 10 a day); 0 = never
+                "time_sync_h": ("int", 8, (0, 720)),
             },
         ),
         "scd4x": (

@@ -15,6 +15,12 @@ data rate: the network may have lowered it (ADR). A frame counts as delivered wh
 reports it transmitted (unconfirmed) or acknowledged (confirmed = true, the setting that makes
 delivery end-to-end). OTAA joins back off exponentially (15 s .. 1 h, jitter) within the
 LoRaWAN join airtime limits. Downlinks on the command port are handed to the station.
+
+Network time: after each join, and then every `lorawan.time_sync_h` hours, the next uplink
+carries a DeviceTimeReq (RUI3 `AT+TIMEREQ=1`, LoRa-E5 `AT+LW=DTR`); once the modem has the
+answer its clock is read at the turn of a second and the station's clock set from it
+(firmware/clock.py, `CLOCK.SET source=lorawan`). Each answer is a downlink: TTN allows some ten
+a day, so the default (8 h) spends three.
 """
 
 import random
@@ -23,6 +29,7 @@ import time
 from micropython import const
 
 import airtime
+import clock
 import codec
 import diag
 from uplink import Uplink
@@ -94,6 +101,9 @@ class LorawanUplink(Uplink):
         self.inbox = []
         self._budget_day = -1
         self.results = {}
+        self.time_sync_s = lw.get("time_sync_h", 8) * 3600
+        self._time_due_s = None  # uptime at which to ask the network for the time (None: never)
+        self.time_syncs = 0
 
     # --- airtime ---
     def _book(self, toa_ms):
@@ -201,6 +211,8 @@ class LorawanUplink(Uplink):
             self.joins += 1
             self.join_failures = 0
             diag.info("LORAWAN.JOINED", m.name, dr=m.dr, joins=self.joins)
+            if self.time_sync_s:
+                self._time_due_s = 0  # a new session: ask for the time with the first uplink
             return True
         if r == lm.TIMEOUT:
             self.ready = False  # the modem may have restarted: set it up again
@@ -222,10 +234,12 @@ class LorawanUplink(Uplink):
             return False
         if not self._band_ready():
             return False
+        self._ask_time()
         r = m.send(port, frame, confirmed, toa_ms=toa)
         self.results[r] = self.results.get(r, 0) + 1
         if r in (lm.SENT, lm.ACKED, lm.NO_ACK):
             self._book(toa)
+            self._take_time()
         elif r in (lm.LENGTH, lm.PARAM):
             m.query_dr()  # the network lowered the data rate (ADR): the flush went out at it
         self._book_modem_own()
@@ -243,6 +257,30 @@ class LorawanUplink(Uplink):
             self.ready = False
         diag.warn("LORAWAN.SEND", m.name, result=lm.RESULT_NAMES[r], bytes=n, port=port)
         return False
+
+    # --- network time ---
+    def _ask_time(self):
+        """Put a DeviceTimeReq on this uplink when one is due (a refused request is tried again
+        with the next uplink; an unanswered one again after the period)."""
+        due = self._time_due_s
+        if due is None or not self.m.joined:
+            return
+        now_s = diag.uptime_ms() // 1000
+        if now_s < due:
+            return
+        if self.m.request_time():
+            self._time_due_s = now_s + self.time_sync_s
+
+    def _take_time(self):
+        t = self.m.network_time()
+        if t is None:
+            return
+        try:
+            clock.set_wall_time(self.hal, t, "lorawan")
+        except ValueError as exc:
+            diag.warn("LORAWAN.TIME", self.m.name, reason=str(exc))
+            return
+        self.time_syncs += 1
 
     def send(self, frame, port=1):
         if not self.connect():

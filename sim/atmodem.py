@@ -30,8 +30,16 @@ _JOIN_ACCEPT_US = 5000000
 _RX_WINDOW_US = 100000
 
 
+def time_gmtime(unix_s):
+    """gmtime for any unix second, also before 1970 (an unset RUI3 clock)."""
+    if unix_s < 0:  # RUI3's unset clock: the last minute of 1969 (the first 18 s after power-on)
+        return (1969, 12, 31, 23, 59, unix_s % 60)
+    return vtime.gmtime(unix_s)
+
+
 class AtModemModel:
     BANNER = b""
+    CLOCK_AT_POWER_ON_S = 946684800  # the module's clock (UTC) after power-on, until the network sets it
 
     def __init__(self, env=None, region="EU868", deveui="", **_):
         self.uart = None
@@ -64,6 +72,12 @@ class AtModemModel:
         self.busy_until_us = 0
         self.mac_pending = False  # a MAC answer waits for the next uplink (after LinkADRReq)
         self._timers = []
+        self.time_req = False  # a DeviceTimeReq rides on every uplink until it is answered
+        self.time_set = False  # the last uplink brought a DeviceTimeAns
+        # the module's own clock (UTC): unix microseconds at virtual time _clock_at_us; its
+        # crystal is taken as exact (what matters here is the station's RTC)
+        self._clock_us = self.CLOCK_AT_POWER_ON_S * 1000000
+        self._clock_at_us = vtime.now_us()
 
     def power_cycle(self, now_us):
         """The station's power cut also cuts the modem: RAM, session and settings are gone."""
@@ -182,6 +196,27 @@ class AtModemModel:
             return True, toa * 1000 + _JOIN_ACCEPT_US + _RX_WINDOW_US
         return False, toa * 1000 + _JOIN_ACCEPT_US + 1000000 + _RX_WINDOW_US  # both windows empty
 
+    def clock_unix_s(self, now_us=None):
+        """The module's clock, whole unix seconds (UTC)."""
+        now_us = vtime.now_us() if now_us is None else now_us
+        return (self._clock_us + now_us - self._clock_at_us) // 1000000
+
+    def _device_time(self, tx_end_us):
+        """The DeviceTimeReq on an uplink that ended at `tx_end_us`: True when answered (the
+        module's clock is then set from the GPS time, as LoRaMac-node does)."""
+        self.time_set = False
+        if not self.time_req:
+            return False
+        ans = netserver.device_time(self.deveui, tx_end_us)
+        if ans is None:
+            return False
+        gps_s, frac = ans
+        self._clock_us = (gps_s + netserver.GPS_EPOCH_UNIX_S - netserver.GPS_LEAP_S) * 1000000 + frac * 1000000 // 256
+        self._clock_at_us = tx_end_us
+        self.time_req = False
+        self.time_set = True
+        return True
+
     def do_uplink(self, port, payload, confirmed):
         """Transmit an uplink; returns (acked, downlink, delay_us until the outcome is known).
 
@@ -193,7 +228,7 @@ class AtModemModel:
         if confirmed and self._take("noack"):
             acked, down = False, None
         self._mac_commands()
-        if acked or down is not None:
+        if self._device_time(vtime.now_us() + toa * 1000) or acked or down is not None:
             return acked, down, toa * 1000 + _RX1_US + _RX_WINDOW_US
         return acked, down, toa * 1000 + _RX1_US + 1000000 + _RX_WINDOW_US
 

@@ -14,7 +14,7 @@ SeeedLoRaE5LoRaWAN-NetCore and disk91's Disk91_LoRaE5) and module captures (Camp
 """
 
 from sim import vtime
-from sim.atmodem import AtModemModel
+from sim.atmodem import AtModemModel, time_gmtime
 
 _HEX = "0123456789ABCDEFabcdef"
 
@@ -208,10 +208,25 @@ class LoraE5Model(AtModemModel):
             dport, dpayload = down
             self.say('+%s: PORT: %d; RX: "%s"' % (key, dport, "".join("%02X" % b for b in dpayload)), delay)
             delay = 0
-        if acked or down is not None:
+        if acked or down is not None or self.time_set:
+            self.time_set = False
             self.say("+%s: RXWIN1, RSSI -87, SNR 9.0" % key, delay)
             delay = 0
         self.say("+%s: Done" % key, delay)
+
+    def _c_LW(self, val):
+        if (val or "").strip().upper() != "DTR":
+            self.say("+LW: ERROR(-1)")  # other AT+LW subcommands are not simulated
+            return
+        self.time_req = True
+        self.say("+LW: DTR")
+
+    def _c_RTC(self, val):
+        if val is not None:
+            self.say("+RTC: ERROR(-1)")  # setting the RTC or its zone is not simulated
+            return
+        t = time_gmtime(self.clock_unix_s())
+        self.say("+RTC: %04d-%02d-%02d %02d:%02d:%02d" % t[:6])
 
     def _c_MSGHEX(self, val):
         self._send("MSGHEX", val, False)

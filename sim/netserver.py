@@ -15,6 +15,11 @@ a modem send an empty uplink by itself to fetch the next, as it does to ACK a co
 `set_adr(dr)` makes the server send a LinkADRReq with the next downlink opportunity: the modem
 takes the new data rate and owes the answer in its next uplink. Empty (FOpts-only) uplinks are
 printed as `@@NS empty dev= fcnt= dr= t=`.
+
+DeviceTimeReq (a MAC command in an uplink) is answered with DeviceTimeAns in that uplink's
+downlink window, as LoRaWAN 1.0.3 section 5.9 defines it: the seconds since the GPS epoch
+(1980-01-06, GPS time: no leap seconds, 18 s ahead of UTC since 2017) at the end of the uplink's
+transmission, plus the fraction in 1/256 s. `time_answers` counts them (each is a downlink).
 """
 
 from sim import vtime
@@ -29,10 +34,27 @@ quiet = False
 fpending = False  # the last downlink said more are waiting
 down_confirmed = False  # the last downlink was a confirmed one (the device must ACK it)
 _adr_dr = None
+time_answers = 0
+GPS_EPOCH_UNIX_S = 315964800  # 1980-01-06T00:00:00Z
+GPS_LEAP_S = 18  # GPS - UTC since 2017-01-01
+
+
+def device_time(deveui, tx_end_us):
+    """DeviceTimeAns for a DeviceTimeReq whose uplink ended at virtual time `tx_end_us`:
+    (GPS seconds, fraction in 1/256 s), or None when no gateway heard the uplink."""
+    global time_answers
+    if down:
+        return None
+    time_answers += 1
+    gps_us = vtime.true_time_us(tx_end_us) - (GPS_EPOCH_UNIX_S - GPS_LEAP_S) * 1000000
+    if not quiet:
+        print("@@NS time dev=%s gps_s=%d t=%d" % (deveui, gps_us // 1000000, vtime.now_s()))
+    return gps_us // 1000000, (gps_us % 1000000) * 256 // 1000000
 
 
 def reset():
-    global down, deny_joins, drop_acks, joins, quiet, fpending, down_confirmed, _adr_dr
+    global down, deny_joins, drop_acks, joins, quiet, fpending, down_confirmed, _adr_dr, time_answers
+    time_answers = 0
     fpending = False
     down_confirmed = False
     _adr_dr = None

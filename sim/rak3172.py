@@ -24,7 +24,7 @@ A restart keeps the settings (RUI3 stores them in flash) and loses the session.
 """
 
 from sim import netserver, vtime
-from sim.atmodem import AtModemModel
+from sim.atmodem import AtModemModel, time_gmtime
 
 _HEX = "0123456789ABCDEFabcdef"
 _BANDS = {"4": "EU868", "5": "US915"}
@@ -63,6 +63,10 @@ class Rak3172Model(AtModemModel):
         self.booting_until_us = 0
         super().__init__(env, **kw)
         self.nwm = nwm
+
+    # RUI3's system time starts at 0 and counts GPS-style (leap seconds included): AT+LTIME
+    # prints it minus 18 s, so an unset clock shows 1969-12-31 23:59:42
+    CLOCK_AT_POWER_ON_S = -18
 
     def power_on(self):
         super().power_on()
@@ -141,8 +145,27 @@ class Rak3172Model(AtModemModel):
             "NWM": self.nwm, "NJM": self.njm, "NJS": 1 if self.joined else 0, "DR": self.dr,
             "ADR": 1 if self.adr else 0, "CFM": 1 if self.confirmed else 0, "RETY": self.retries,
             "DEVEUI": self.deveui, "APPEUI": self.appeui, "CLASS": "A",
-            "BAND": 4 if self.region == "EU868" else 5,
+            "BAND": 4 if self.region == "EU868" else 5, "TIMEREQ": 1 if self.time_req else 0,
+            "LTIME": self._ltime(),
         }.get(name)  # fmt: skip -- the AppKey is write-only here
+
+    def _ltime(self):
+        # RUI3 service_lora_get_local_time: "%02dh%02dm%02ds on %02d/%02d/%04d", month first
+        t = time_gmtime(self.clock_unix_s())
+        return "%02dh%02dm%02ds on %02d/%02d/%04d" % (t[3], t[4], t[5], t[1], t[2], t[0])
+
+    def _c_LTIME(self, val):
+        self.say("AT_PARAM_ERROR")  # read only (the query is answered by handle())
+
+    def _c_TIMEREQ(self, val):
+        if val not in ("0", "1"):
+            self.say("AT_PARAM_ERROR")
+            return
+        if not self.joined:
+            self.say("AT_NO_NETWORK_JOINED")  # service_lora_set_timereq: joined only
+            return
+        self.time_req = val == "1"
+        self.say("OK")
 
     def _flag(self, val, attr, hi=1):
         if val is None or not val.isdigit() or int(val) > hi:
@@ -300,6 +323,9 @@ class Rak3172Model(AtModemModel):
     def _outcome(self, end, acked, down, confirmed):
         """Events at the end of an uplink's RX windows; the modem's own uplink if it owes one."""
         self.busy_until_us = end
+        if self.time_set:
+            self.time_set = False
+            self._evt("TIMEREQ_OK", end)  # printed before the send's own outcome (manual)
         if down is not None:
             dport, dpayload = down
             fmt = "%02X" if self.spelling == "space" else "%02x"

@@ -67,9 +67,10 @@ def drift_ppm():
     return _drift_ppm
 
 
-def true_time_us():
-    """The true unix time in microseconds (the simulated world's, not the station's RTC)."""
-    return _epoch_s * 1000000 + _now_us
+def true_time_us(at_us=None):
+    """The true unix time in microseconds (the simulated world's, not the station's RTC), now or
+    at the virtual instant `at_us`."""
+    return _epoch_s * 1000000 + (_now_us if at_us is None else at_us)
 
 
 def true_time():
