@@ -18,6 +18,8 @@ from micropython import const
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 _HOST_CHARS = _ID_CHARS + "."
 _TOPIC_CHARS = _ID_CHARS + "/"
+_COUNTRY_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_MAX_WIFI_NETWORKS = const(4)
 # The largest frame the station sends alone: a status frame naming 16 sensors (a sample with
 # every channel is 22 bytes). An uplink that cannot carry it can never deliver anything.
 MIN_FRAME_BYTES = const(32)
@@ -62,6 +64,19 @@ def _schema():
                 # a collector's receipts release journal records (docs/collector.md), not PUBACK
                 "receipts": ("bool", False, None),
                 "receipt_timeout_s": ("int", 900, (10, 86400)),
+            },
+        ),
+        "wifi": (
+            "section",
+            None,
+            {
+                # regulatory domain (ISO 3166 alpha-2, upper case); "" keeps the port's default
+                "country": ("str", "", (0, 2, _COUNTRY_CHARS)),
+                # association plus DHCP, per network tried
+                "connect_s": ("int", 20, (5, 120)),
+                # intervals at least this long power the radio down between cycles (battery);
+                # shorter ones keep it up; 0 keeps it up always
+                "power_down_s": ("int", 300, (0, 86400)),
             },
         ),
         "lorawan": (
@@ -113,6 +128,10 @@ def _schema():
 def _secrets_schema():
     return {
         "mqtt_password": ("secret", "", (0, 128)),
+        # Wi-Fi: the first network, then `wifi_networks` ([{"ssid": .., "password": ..}]) in order
+        "wifi_ssid": ("str", "", (0, 32, None)),
+        "wifi_password": ("secret", "", (0, 64)),
+        "wifi_networks": ("networks", [], _MAX_WIFI_NETWORKS),
         "lorawan_deveui": ("hex", "", 16),
         "lorawan_joineui": ("hex", "", 16),
         "lorawan_appkey": ("hex", "", 32),
@@ -191,6 +210,8 @@ def _check(kind, value, c, path, problems):
             problems.append("%s: length is outside %d..%d" % (path, c[0], c[1]))
         else:
             return value
+    elif kind == "networks":
+        return _check_networks(value, c, path, problems)
     elif kind == "hex":
         if type(value) is not str:
             problems.append("%s: expected hex text, got %s" % (path, _kind_name(value)))
@@ -200,6 +221,30 @@ def _check(kind, value, c, path, problems):
         else:
             return value.upper()
     return None
+
+
+def _check_networks(value, most, path, problems):
+    """A list of {"ssid", "password"} (Wi-Fi networks tried in order); passwords never echoed."""
+    if type(value) is not list:
+        problems.append("%s: expected a list, got %s" % (path, _kind_name(value)))
+        return None
+    if len(value) > most:
+        problems.append("%s: %d networks, at most %d" % (path, len(value), most))
+        return None
+    out = []
+    n = len(problems)
+    for i, item in enumerate(value):
+        p = "%s[%d]" % (path, i)
+        if type(item) is not dict:
+            problems.append("%s: expected an object with ssid and password" % p)
+            continue
+        for key in item:
+            if key not in ("ssid", "password"):
+                problems.append("%s.%s: unknown key" % (p, key))
+        ssid = _check("str", item.get("ssid"), (1, 32, None), p + ".ssid", problems)
+        password = _check("secret", item.get("password", ""), (0, 64), p + ".password", problems)
+        out.append({"ssid": ssid, "password": password})
+    return out if len(problems) == n else None
 
 
 def _show(v):
@@ -259,6 +304,8 @@ def validate(data, schema=None, path=""):
 
 def _check_runnable(cfg, problems):
     """Rules between keys: a config that passes them can run and deliver."""
+    if len(cfg["wifi"]["country"]) == 1:
+        problems.append('wifi.country: expected two letters (e.g. "DE") or "" for the default')
     lw = cfg["lorawan"]
     if not lw["adr"]:
         import airtime

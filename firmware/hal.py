@@ -79,6 +79,11 @@ class Board:
         raise NotImplementedError
 
     # --- network: the station's IP link (MQTT). The network interface belongs here. ---
+    def wlan(self, spec):
+        """The Wi-Fi station interface (the board config's `wifi` entry is `spec`): an object with
+        the `Wlan` contract below, built once (the Hal keeps it)."""
+        raise NotImplementedError
+
     def net_clock(self):
         """The clock that charges real socket waits to simulated time, or None on a board."""
         return None
@@ -90,6 +95,125 @@ class Board:
     def set_wall_time(self, unix_s):
         """Set the RTC to `unix_s` (unix seconds, int or float); afterwards time_synced() is True."""
         raise NotImplementedError
+
+
+class Wlan:
+    """A Wi-Fi station interface as the firmware sees it (firmware/wifi.py drives it): the same
+    words on every port, whatever numbers the port's `network` module uses.
+
+    `state()` is one of: "off", "idle", "connecting", "no_ip" (associated, no DHCP lease yet),
+    "up" (has an address), "wrong_password", "no_ap" (network not found), "fail".
+    """
+
+    def up(self, country, hostname):
+        """Power the radio on; `country` (two letters, "" = the port's default) and `hostname`."""
+        raise NotImplementedError
+
+    def connect(self, ssid, password):
+        raise NotImplementedError
+
+    def state(self):
+        raise NotImplementedError
+
+    def rssi(self):
+        """Signal strength of the network in use (dBm), None when not associated."""
+        raise NotImplementedError
+
+    def address(self):
+        """The IPv4 address as text ("" when none)."""
+        raise NotImplementedError
+
+    def down(self):
+        """Leave the network and power the radio off (saves ~40-70 mA between cycles)."""
+        raise NotImplementedError
+
+
+class _PortWlan(Wlan):
+    """`network.WLAN(STA_IF)` on a board. The ports number states differently (ESP32: STAT_*
+    1000/1001/1010 and 200..204 from the IDF's reasons; rp2: the CYW43 link status 0..3, -1 fail,
+    -2 no network, -3 bad auth, 2 = joined without an address), so the table is built from the
+    port's own constants; rp2's "no IP yet" (2) has no STAT_ name there."""
+
+    def __init__(self, family):
+        import network
+
+        self._network = network
+        self._family = family
+        self._nic = None
+        n = network
+        table = {}
+        for name, word in (
+            ("STAT_IDLE", "idle"),
+            ("STAT_CONNECTING", "connecting"),
+            ("STAT_GOT_IP", "up"),
+            ("STAT_WRONG_PASSWORD", "wrong_password"),
+            ("STAT_NO_AP_FOUND", "no_ap"),
+            ("STAT_CONNECT_FAIL", "fail"),
+            ("STAT_ASSOC_FAIL", "fail"),
+            ("STAT_BEACON_TIMEOUT", "fail"),
+            # the IDF reports a wrong WPA2 password as a 4-way handshake timeout
+            ("STAT_HANDSHAKE_TIMEOUT", "wrong_password"),
+        ):
+            if hasattr(n, name):  # a port's own constants (the network module is not ours)
+                table[getattr(n, name)] = word
+        if family == "rp2":
+            table[2] = "no_ip"  # CYW43_LINK_NOIP
+        self._words = table
+
+    def up(self, country, hostname):
+        network = self._network
+        if country:
+            try:
+                network.country(country)
+            except (AttributeError, ValueError, OSError):
+                pass  # older ports: rp2.country(); the radio then uses its worldwide default
+        if hostname:
+            try:
+                network.hostname(hostname)
+            except (AttributeError, ValueError, OSError):
+                pass
+        if self._nic is None:
+            self._nic = network.WLAN(network.STA_IF)
+        self._nic.active(True)
+
+    def connect(self, ssid, password):
+        try:
+            self._nic.disconnect()  # the ESP32 port refuses connect() while it is still trying
+        except OSError:
+            pass
+        self._nic.connect(ssid, password)
+
+    def state(self):
+        if self._nic is None or not self._nic.active():
+            return "off"
+        code = self._nic.status()
+        word = self._words.get(code)
+        if word is None:
+            return "connecting"
+        if word == "up" and not self._nic.isconnected():
+            return "no_ip"
+        return word
+
+    def rssi(self):
+        try:
+            return self._nic.status("rssi")
+        except (OSError, ValueError, TypeError, AttributeError):
+            return None
+
+    def address(self):
+        try:
+            return self._nic.ifconfig()[0]
+        except (OSError, AttributeError):
+            return ""
+
+    def down(self):
+        if self._nic is None:
+            return
+        try:
+            self._nic.disconnect()
+        except OSError:
+            pass
+        self._nic.active(False)
 
 
 # RP2040/RP2350 watchdog block: SCRATCH0..3 are free for software and survive a watchdog reset
@@ -312,6 +436,9 @@ class MachineBoard(Board):
         adc = machine.ADC(machine.Pin(spec["pin"]))
         return adc.read_u16() * spec.get("scale", 3.3 * 2 / 65535)
 
+    def wlan(self, spec):
+        return _PortWlan(self.cfg.get("family"))
+
     def time_synced(self):
         return time.time() > 1700000000
 
@@ -357,6 +484,7 @@ class Hal:
         self._uart = {}
         self._pins = {}
         self._wdt = None
+        self._wlan = None
         self.wdt_ms = 0
 
     # --- buses ---
@@ -455,6 +583,16 @@ class Hal:
         return self.board.battery_v(spec)
 
     # --- network ---
+    def wlan(self):
+        """The Wi-Fi station interface (`Wlan`), or None when the board config has no `wifi`
+        entry (a board on Ethernet, a LoRaWAN-only board, the plain simulation)."""
+        spec = self.cfg.get("wifi")
+        if spec is None:
+            return None
+        if self._wlan is None:
+            self._wlan = self.board.wlan(spec)
+        return self._wlan
+
     def net_clock(self):
         """Simulation only: the clock that charges real socket waits to virtual time, else None."""
         return self.board.net_clock()

@@ -264,6 +264,12 @@ class MqttUplink(Uplink):
         self._password = (secrets or {}).get("mqtt_password") or ""
         self.hal = hal
         self.clock = hal.net_clock()
+        self.wifi = None  # a Wi-Fi board: the link the uplink brings up before each connect
+        iface = hal.wlan()
+        if iface is not None:
+            import wifi
+
+            self.wifi = wifi.WifiLink(cfg, secrets, hal, iface)
         self.client = None
         self.deadline = time.ticks_ms()
         self.mark = 0  # simulation: real time already charged to the virtual clock
@@ -296,6 +302,8 @@ class MqttUplink(Uplink):
         wait = time.ticks_diff(self.next_try, now)
         if 0 < wait <= 2 * _BACKOFF_MAX_MS:  # longer: an old deadline seen across the wrap
             return False
+        if self.wifi is not None and not self.wifi.ensure():
+            return False  # WIFI.* said why; the samples wait in the journal
         self._begin()
         c = _Client(
             self,
@@ -415,6 +423,8 @@ class MqttUplink(Uplink):
             reason=reason,
             retry_s=wait // 1000,
         )
+        if op == "connect" and self.wifi is not None and reason is None and self.wifi.is_up():
+            self.wifi.no_route(self.host, self.port)
 
     def _close_socket(self):
         c = self.client
@@ -479,6 +489,8 @@ class MqttUplink(Uplink):
         """Called after each cycle's delivery: leave cleanly if the broker would time us out."""
         if self.client is not None and self.keepalive_s and interval_ms > self.keepalive_s * 1000:
             self.close()
+        if self.wifi is not None and self.client is None:
+            self.wifi.sleep(interval_ms)  # a session still open needs the radio: kept up
 
     def close(self):
         if self.client is None:

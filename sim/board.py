@@ -299,6 +299,11 @@ class SimBoard:
     def _battery(self):
         return self.env.at(vtime.now_s()).battery_v
 
+    def wlan(self, spec):
+        from sim.wlan import SimWlan
+
+        return SimWlan(spec)
+
     def net_clock(self):
         from sim import netclock
 

@@ -5,18 +5,20 @@ half-open connection timing out) take real time; the firmware measures its deadl
 virtual clock, so every blocking socket call charges the real time it took to virtual time.
 A cycle's simulated duration therefore includes its network waits, and a test can assert on it.
 Also where the runner can cut the network (`down()`/`up()`): new connections are refused and
-open ones fail, as when the station's Wi-Fi or the provider's link is lost.
+open ones fail, as when the provider's link is lost; `link()` is the station's own interface
+(a simulated Wi-Fi board's radio, sim/wlan.py).
 """
 
 from sim import vtime
 
 _real = vtime._real
 _down = False
+_link = True  # the station's own link (sim/wlan.py: False until Wi-Fi is associated with an address)
 charged_us = 0
 
 
 def begin():
-    if _down:
+    if _down or not _link:
         raise OSError(113)  # EHOSTUNREACH: the network is gone
     return _real.ticks_us()
 
@@ -54,6 +56,12 @@ def down():
 def up():
     global _down
     _down = False
+
+
+def link(up_):
+    """The station's own interface came up or went down (sim/wlan.py)."""
+    global _link
+    _link = up_
 
 
 def is_down():

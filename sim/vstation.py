@@ -27,6 +27,8 @@ Options:
                         modem:busy|nochannel|noack|joindeny|reboot[*N]@T (the next N times)
                         gateway:down@T+D (no LoRaWAN gateway hears the station)
                         net:down@T+D (the station's network is unreachable: sockets fail)
+                        wifi:badpass|noap|weak|nodhcp@T+D (a Wi-Fi board's access point rejects
+                        the password, is gone, is heard weakly, gives no DHCP lease; sim/wlan.py)
     --flash-bytes N     the station's flash holds N bytes of files in all: writes beyond fail
                         with ENOSPC (sim/powerfs.py), as on a full LittleFS
     --heap              measure heap: no GC inside a cycle, report the bytes the largest cycle
@@ -99,6 +101,10 @@ def parse_fault(spec):
     return target, kind, start, end
 
 
+_SPECIAL = ("power", "net", "gateway", "modem", "clock", "wifi")
+WIFI_KINDS = ("badpass", "noap", "weak", "nodhcp")
+
+
 class FaultPlan:
     """Applies scheduled faults to the board's buses and models as virtual time passes."""
 
@@ -113,13 +119,15 @@ class FaultPlan:
         self.items = []
         for spec in specs:
             target, kind, start, end = parse_fault(spec)
-            if target in ("power", "net", "gateway", "modem", "clock"):
+            if target in _SPECIAL:
                 base = kind.partition("*")[0]
                 if (target, base) not in (("power", "cut"), ("power", "cutwrite"), ("net", "down"),
                                           ("gateway", "down"), ("clock", "jump")) and not (
                     target == "modem" and base in ("busy", "nochannel", "noack", "joindeny", "reboot")
-                ):
+                ) and not (target == "wifi" and kind in WIFI_KINDS):
                     raise ValueError("fault %r: unknown kind %s" % (spec, kind))
+                if target == "wifi" and "wifi" not in board.cfg:
+                    raise ValueError("fault %r: the board has no Wi-Fi (no `wifi` entry)" % spec)
             else:
                 # checked before the run starts: a wrong spec changes nothing
                 entry = self._entry(target)
@@ -166,6 +174,11 @@ class FaultPlan:
             else:
                 netclock.up()
             return True
+        if target == "wifi":
+            from sim import wlan
+
+            wlan.set_fault(kind, on)
+            return True
         if target == "gateway" and kind == "down":
             from sim import netserver
 
@@ -193,7 +206,7 @@ class FaultPlan:
 
     def _apply(self, item, on):
         target, kind = item[0], item[1]
-        if target in ("power", "net", "gateway", "modem", "clock"):
+        if target in _SPECIAL:
             return self._special(item, on)
         entry = self._entry(target)
         if "uart" in entry and kind not in self.VALUE_KINDS:
@@ -295,6 +308,8 @@ def _wire_board(opts, board_cfg):
         _copy(opts["config"], opts["fs"] + "/config.json")
     if opts.get("secrets"):
         _copy(opts["secrets"], opts["fs"] + "/secrets.json")
+    if "wifi" in board_cfg:
+        _wifi_credentials(opts["fs"] + "/secrets.json")
 
     # The chips are powered with the board, not when the firmware first talks to them: wire every
     # bus and UART (models attached) and open the trace now, so their objects count as the
@@ -312,6 +327,25 @@ def _wire_board(opts, board_cfg):
         # with the run and take heap the firmware is measured against
         sys.modules["sim.netserver"].received = _NoCopy()
     return env, board
+
+
+def _wifi_credentials(path):
+    """A Wi-Fi board joins the simulated access point (sim/wlan.py, loaded now so that its
+    faults outlive a simulated reset): its credentials go into the station's secrets unless
+    the run gave some."""
+    from sim import wlan
+
+    try:
+        with open(path) as f:
+            secrets = json.load(f)
+    except (OSError, ValueError):
+        secrets = {}
+    if type(secrets) is not dict or secrets.get("wifi_ssid") or secrets.get("wifi_networks"):
+        return
+    secrets["wifi_ssid"] = wlan.SIM_SSID
+    secrets["wifi_password"] = wlan.SIM_PASSWORD
+    with open(path, "w") as f:
+        json.dump(secrets, f)
 
 
 def _import_firmware():

@@ -43,6 +43,9 @@ class _SimNet:
     def net_clock(self):
         return netclock
 
+    def wlan(self):
+        return None  # the host's network: no Wi-Fi to bring up
+
 
 def setup():
     vtime.reset(epoch_s=1700000000)
