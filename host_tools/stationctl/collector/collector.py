@@ -66,7 +66,10 @@ class Collector:
         password: str | None = None,
         log=print,
         receipts: bool = True,
+        on_stored=None,
     ):
+        """on_stored(uplink, samples): called after a frame's readings are in the database (the
+        soak and `stationctl run` count deliveries there)."""
         import paho.mqtt.client as mqtt
 
         self.store = store
@@ -75,6 +78,7 @@ class Collector:
         self.log = log
         self.lock = threading.Lock()
         self.receipts = receipts
+        self.on_stored = on_stored
         # station -> (last seq, run length): seqs last-run+1 .. last (mod 256) known stored
         self.runs: dict[str, tuple[int, int]] = {}
         topics = sources.topics(prefix, tts, chirpstack)
@@ -137,6 +141,8 @@ class Collector:
             self.tally.duplicates += len(samples) - new
             self.tally.per_station[up.station] += new
             last, run = self._extend_run(up.station, samples[0]["seq"], len(samples))
+        if self.on_stored is not None:
+            self.on_stored(up, samples)
         if self.receipts and up.source == "mqtt" and samples:
             self.client.publish(f"{self.prefix}/{up.station}/receipt", receipt(last, run), qos=1)
             with self.lock:

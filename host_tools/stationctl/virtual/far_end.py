@@ -1,7 +1,8 @@
 """The far end of the virtual station's uplink for `stationctl run`.
 
 mqtt (the default): a real broker on a free loopback port (Mosquitto when installed, else amqtt
-from the venv) and a paho-mqtt subscriber; the frames counted are those the subscriber received.
+from the venv) and the collector of `stationctl collect` (SQLite in a temporary folder); the
+frames counted are those whose readings it stored. The station runs with delivery receipts.
 lorawan: the simulated network server inside the MicroPython process prints `@@NS up ...` lines;
 the frames counted are those it received. console/file: the station's UPLINK.TX lines.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -65,29 +67,52 @@ class Link:
 
 
 class MqttLink(Link):
-    def __init__(self, broker, sub):
+    def __init__(self, broker):
+        from stationctl.collector.collector import Collector
+        from stationctl.collector.store import SqliteStore
+
         super().__init__("mqtt")
         self.broker = broker
-        self.sub = sub
-        self._next = 0
+        self._tmp = tempfile.TemporaryDirectory(prefix="stationctl-run-collect-")
+        self._lock = threading.Lock()
+        self._stored: list[bytes] = []
+        self.collector = Collector(
+            SqliteStore(str(Path(self._tmp.name) / "readings.sqlite")),
+            port=broker.port,
+            log=lambda line: print(line),
+            on_stored=self._on_stored,
+        )
+
+    def _on_stored(self, up, samples) -> None:
+        with self._lock:
+            self._stored.append(up.frame)
+
+    def start(self) -> MqttLink:
+        self.collector.start()
+        return self
 
     def frames(self, final: bool = False):
-        if final:  # the last PUBLISH may still be on its way to the subscriber
+        if final:  # the last PUBLISH may still be on its way to the collector
             deadline = time.monotonic() + 2.0
             n = -1
-            while time.monotonic() < deadline and n != len(self.sub.messages):
-                n = len(self.sub.messages)
+            while time.monotonic() < deadline and n != len(self._stored):
+                n = len(self._stored)
                 time.sleep(0.3)
-        msgs = self.sub.snapshot()
-        new = msgs[self._next :]
-        self._next = len(msgs)
-        return [(payload, None) for topic, payload, _ in new if topic.endswith("/up")]
+        with self._lock:
+            out, self._stored = self._stored, []
+        return [(frame, None) for frame in out]
 
     def summary(self) -> str:
-        return super().summary() + f" broker={self.broker.kind}"
+        t = self.collector.tally
+        return (
+            super().summary()
+            + f" broker={self.broker.kind} stored={t.stored} receipts={t.receipts}"
+        )
 
     def close(self) -> None:
-        self.sub.stop()
+        self.collector.stop()
+        self.collector.store.close()
+        self._tmp.cleanup()
         self.broker.close()
 
 
@@ -122,7 +147,7 @@ class NetworkServerLink(Link):
 
 def prepare(args) -> Link:
     """Start what the chosen uplink needs and add its settings to args (args.set, board...)."""
-    from stationctl.virtual.broker import Broker, Subscriber, kinds_available
+    from stationctl.virtual.broker import Broker, kinds_available
 
     args.set = list(getattr(args, "set", None) or [])
     kind = args.uplink or "console"
@@ -132,13 +157,13 @@ def prepare(args) -> Link:
             which = "mosquitto" if "mosquitto" in kinds_available() else "amqtt"
         broker = Broker(which).start()
         try:
-            sub = Subscriber(broker.port, "#").start()
+            link = MqttLink(broker).start()
         except Exception:
             broker.close()
             raise
-        args.set += ["mqtt.host=127.0.0.1", f"mqtt.port={broker.port}"]
-        print(f"broker: {which} on 127.0.0.1:{broker.port} (subscriber on #)")
-        return MqttLink(broker, sub)
+        args.set += ["mqtt.host=127.0.0.1", f"mqtt.port={broker.port}", "mqtt.receipts=true"]
+        print(f"broker: {which} on 127.0.0.1:{broker.port} (collector: {link.collector.topics})")
+        return link
     if kind == "lorawan":
         default_board = str(REPO_ROOT / "board_configs" / "unix-sim.json")
         if str(Path(args.board).resolve()) == default_board:

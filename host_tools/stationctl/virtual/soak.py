@@ -13,6 +13,10 @@ Faults drawn (rates per simulated day, all times uniform over the run unless sai
                   down; MQTT: the station's network is down)
   modem faults    1/day (LoRaWAN): busy, no free channel, lost ACKs, denied joins, modem reboot
   broker restarts 0.2/day (MQTT): the broker is killed and restarted by the host
+MQTT: a sample counts as delivered when `stationctl collect`'s collector (SQLite in a temporary
+folder) has stored it; the station runs with delivery receipts (`mqtt.receipts`), so a broker
+killed while holding acknowledged frames costs re-sends, not samples. LoRaWAN: when the
+simulated network server's application side received it.
   power cuts      0.25/day, half of them inside a flash write (journal append, config or
                   breadcrumb file), after 1..200 bytes of it
   clock jumps     0.1/day: the wall clock jumps by -2 h .. +2 h
@@ -26,6 +30,7 @@ import json
 import math
 import random
 import re
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -129,19 +134,29 @@ def run_soak(
     """Run the soak; returns the report dict (see `format_report`)."""
     board_cfg = json.loads(Path(board).read_text())
     sched = draw_schedule(days, seed, uplink, board_cfg, intensity=intensity)
-    broker = sub = None
+    broker = collector = db_dir = None
+    log = SoakLog()
     if uplink == "mqtt":
-        from stationctl.virtual.broker import Broker, Subscriber, kinds_available
+        from stationctl.collector.collector import Collector
+        from stationctl.collector.store import SqliteStore
+        from stationctl.virtual.broker import Broker, kinds_available
 
         kind = "mosquitto" if "mosquitto" in kinds_available() else "amqtt"
         broker = Broker(kind).start()
-        sub = Subscriber(broker.port, "climate/#").start()
+        db_dir = tempfile.TemporaryDirectory(prefix="soak-collect-")
+        collector = Collector(
+            SqliteStore(str(Path(db_dir.name) / "readings.sqlite")),
+            port=broker.port,
+            client_id=f"soak-collector-{seed}",
+            log=lambda line: None,
+            # stored = delivered; the samples the station had produced by then give the context
+            on_stored=lambda up, samples: log.frames.append((up.frame, 1, len(log.produced))),
+        ).start()
     cmd = _command(
         days, seed, uplink, board, fs, heapsize, dr, modem_firmware, sched.faults, broker
     )
     t0 = time.monotonic()
     proc = spawn(cmd)
-    log = SoakLog()
     restarts = list(sched.broker_restarts_at_sample)
     broker_restarts = 0
     assert proc.stdout is not None
@@ -155,12 +170,11 @@ def run_soak(
             threading.Thread(target=broker.restart, kwargs={"kill": True}, daemon=True).start()
     rc = proc.wait()
     wall_s = time.monotonic() - t0
-    if sub is not None:
-        time.sleep(1.0)  # the last PUBLISHes reach the subscriber
-        for topic, payload, _retain in sub.snapshot():
-            if topic.endswith("/up"):
-                log.frames.append((payload, 1, None))
-        sub.stop()
+    if collector is not None:
+        time.sleep(1.0)  # the last PUBLISHes reach the collector
+        collector.stop()
+        collector.store.close()
+        db_dir.cleanup()
     if broker is not None:
         broker.close()
     run = {
@@ -187,7 +201,7 @@ def _command(days, seed, uplink, board, fs, heapsize, dr, modem_firmware, faults
         # so a gateway outage costs airtime, never data
         sets += ["lorawan.confirmed=true", f"lorawan.dr={dr}"]
     if broker is not None:
-        sets += [f"mqtt.port={broker.port}", "mqtt.timeout_s=2"]
+        sets += [f"mqtt.port={broker.port}", "mqtt.timeout_s=2", "mqtt.receipts=true"]
     options = vstation.flags(
         board=Path(board).resolve(),
         fs=fs,
