@@ -29,6 +29,7 @@ COMMANDS = [
     "bench",
     "soak",
     "collect",
+    "export",
 ]
 
 
@@ -81,6 +82,10 @@ EXAMPLES = {
     "collect": [
         "stationctl collect --db readings.sqlite --duration 3600",
         "stationctl collect --db postgresql://collector@db/climate --share fleet --tts",
+    ],
+    "export": [
+        "stationctl export --db readings.sqlite --station st-0042 --from 2026-01-01 --to 2026-02-01",
+        "stationctl export --db readings.sqlite --format ngsi-ld > entities.json",
     ],
     "soak": ["stationctl soak --days 7 --seed 1", "stationctl soak --days 2 --uplink lorawan"],
 }
