@@ -61,6 +61,7 @@ var CONFIG_RULES = {
   "lorawan.join_retries": ["int", 1, 100],
   "lorawan.port": ["int", 1, 223],
   "lorawan.region": ["site"],
+  "lorawan.time_sync_h": ["int", 0, 720],
   "mqtt.host": ["site"],
   "mqtt.keepalive_s": ["int", 0, 3600],
   "mqtt.max_payload": ["int", 32, 4096],
@@ -77,7 +78,10 @@ var CONFIG_RULES = {
   "scd4x.asc": ["enum", ["keep", "on", "off"]],
   "station_id": ["site"],
   "uplink": ["site"],
-  "warmup_s": ["int", 0, 600]
+  "warmup_s": ["int", 0, 600],
+  "wifi.connect_s": ["int", 5, 120],
+  "wifi.country": ["str", 0, 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"],
+  "wifi.power_down_s": ["int", 0, 86400]
 };
 // --- end of config rules
 
