@@ -18,12 +18,18 @@ the run reaches back to the oldest pending record. At most _WINDOW records wait 
 so its seq is unambiguous. When no receipt makes progress for the timeout, everything not
 covered is sent again (the collector drops duplicates). The journal bound applies as always:
 drop-oldest is counted, and a drop rewinds the cursor.
+
+Time: a record journaled before the clock was synced carries its uptime. Once the clock is set
+(firmware/clock.py), the records of this boot (seq >= `boot_first_seq`) go out with the unix
+time their uptime had (uptime + the offset learnt at the sync); records left from an earlier
+boot keep their uptime and the decoders report them as not placed in time (clock_synced false).
 """
 
 import time
 
 from micropython import const
 
+import clock
 import codec
 import diag
 
@@ -53,6 +59,7 @@ class Delivery:
         self._wait_ms = 0  # ticks when the wait for a receipt (or its last progress) began
         self._dropped = jnl.dropped
         self.resends = 0  # times the records not covered by a receipt were sent again
+        self.boot_first_seq = None  # first seq journaled in this boot (the station sets it)
 
     def store(self, seq, frame):
         try:
@@ -86,6 +93,7 @@ class Delivery:
                 if k == 0:
                     return self.j.payload(n), 1, seq, pos
                 break
+            self._place_in_time(self._samples[k], seq)
             self._seqs[k] = seq
             self._pos[k] = pos
             k += 1
@@ -99,6 +107,21 @@ class Delivery:
             diag.warn("UPLINK.TOO_BIG", self.up.name, seq=self._seqs[0], max=limit)
             return None
         return memoryview(self.out)[:nbytes], used, self._seqs[used - 1], self._pos[used - 1]
+
+    def _place_in_time(self, smp, seq):
+        """An uptime-stamped record of this boot gets its unix time once the clock is set."""
+        import sample as S
+
+        first = self.boot_first_seq
+        if smp.flags & S.FLAG_CLOCK_SYNCED or first is None:
+            return
+        if (seq - first) & 0xFFFFFFFF >= 0x80000000:
+            return  # an earlier boot's uptime: no offset is known for it
+        t = clock.to_unix(smp.time)
+        if t is None:
+            return
+        smp.time = t
+        smp.flags |= S.FLAG_CLOCK_SYNCED
 
     def drain(self, budget_ms, port=1, min_pending=1):
         """Send pending records oldest first; returns how many were confirmed this call.

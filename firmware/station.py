@@ -13,6 +13,7 @@ time absorbs the cycle's own duration and the schedule does not drift.
 import gc
 import time
 
+import clock
 import codec
 import config
 import diag
@@ -54,6 +55,7 @@ class Station:
     # --- boot ---
     def boot(self):
         diag.reset_uptime()
+        clock.reset()  # uptimes start again: an offset learnt in an earlier boot means nothing now
         # the reset is counted before anything that could fail: a crash while reading the config
         # (or anywhere after) still leads to safe mode instead of a crash loop
         self.life = lifecycle.Lifecycle(self.hal)
@@ -139,7 +141,9 @@ class Station:
         timeout_ms = 0
         if cfg["uplink"] == "mqtt" and cfg["mqtt"]["receipts"]:
             timeout_ms = cfg["mqtt"]["receipt_timeout_s"] * 1000
-        return delivery.Delivery(jnl, self.uplink, self.frame, timeout_ms)
+        d = delivery.Delivery(jnl, self.uplink, self.frame, timeout_ms)
+        d.boot_first_seq = (self.seq + 1) & 0xFFFFFFFF  # records from here on are this boot's
+        return d
 
     def deliver(self, frame):
         """Journal the frame first, then drain the journal through the uplink (delivery.py)."""

@@ -72,3 +72,96 @@ def test_implausible_times_change_nothing():
     raises(ValueError, clock.set_wall_time, h, 1800000000, "gps")
     eq(h.time_synced(), False, "still not synced")
     eq(clock.offset_s(), None, "nothing learnt")
+
+
+class _Peer:
+    """An uplink that keeps what it was sent (its sends succeed while `up`)."""
+
+    name = "peer"
+
+    def __init__(self):
+        self.frames = []
+        self.up = False
+
+    def connect(self):
+        return self.up
+
+    def max_payload(self):
+        return 9  # one sample a frame (7-9 bytes; two need 10): each decodes on its own
+
+    def send(self, frame, port=1):
+        if self.up:
+            self.frames.append(bytes(frame))
+        return self.up
+
+
+def _record(seq, t, synced=False):
+    import codec
+    import sample as S
+
+    smp = S.Sample()
+    smp.clear()
+    smp.set(S.TEMPERATURE, 20.0 + seq)
+    smp.seq = seq
+    smp.time = t
+    if synced:
+        smp.flags |= S.FLAG_CLOCK_SYNCED
+    buf = bytearray(64)
+    return bytes(buf[: codec.encode_sample(smp, buf)])
+
+
+def test_records_of_this_boot_get_their_unix_time_and_an_earlier_boots_keep_their_uptime():
+    import os
+
+    import clock
+    import codec
+    import diag
+    import journal
+    import sample as S
+    from delivery import Delivery
+    from mptest import TMP
+
+    root = TMP + "/mp_clock_journal"
+    try:
+        for name in os.listdir(root):
+            os.remove(root + "/" + name)
+    except OSError:
+        pass
+    h = _hal()
+    diag.reset_uptime()
+    clock.reset()
+    j = journal.Journal(root, max_bytes=8192, seg_bytes=1024).open()
+    peer = _Peer()
+    d = Delivery(j, peer)
+    d.store(1, _record(1, 500))  # left by an earlier boot that never learnt the time
+    d.boot_first_seq = 2
+    true_at = {}
+    for seq in (2, 3, 4):
+        time.sleep(600)
+        true_at[seq] = int(vtime.true_time())
+        d.store(seq, _record(seq, int(diag.uptime_s())))  # not synced yet: its uptime
+    time.sleep(100)
+    clock.set_wall_time(h, int(vtime.true_time()), "lorawan")
+    peer.up = True
+    d.drain(60000)
+    eq(j.pending, 0, "all delivered")
+    eq(len(peer.frames), 4, "one frame per record")
+    smp = S.Sample()
+    now = time.time()
+    codec.decode_sample(peer.frames[0], smp, now)
+    eq(
+        (smp.seq, smp.time, smp.flags & S.FLAG_CLOCK_SYNCED),
+        (1, 500, 0),
+        "earlier boot: its uptime, not synced",
+    )
+    for i, seq in enumerate((2, 3, 4)):
+        codec.decode_sample(peer.frames[i + 1], smp, now)
+        eq(smp.seq, seq, "order")
+        # sent with its age before now (the station's synced clock), no longer an uptime
+        eq(
+            (peer.frames[i + 1][0] >> 1) & 3 in (codec.TIME_NOW, codec.TIME_AGE16),
+            True,
+            "placed in time",
+        )
+        if abs(smp.time - true_at[seq]) > 1:
+            raise AssertionError("seq %d: time %d, taken at %d" % (seq, smp.time, true_at[seq]))
