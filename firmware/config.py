@@ -12,6 +12,8 @@ import json
 import binascii
 from micropython import const
 
+import diag
+
 # Schema: key -> (kind, default, constraint).
 #   kind "int"/"float": constraint (min, max); "str": (min_len, max_len, allowed chars or None);
 #   "enum": tuple of allowed values; "bool": None; "section": nested schema dict.
@@ -468,7 +470,7 @@ def load(fs_root="", log=None):
     cfg, problems = _parse_file(path)
     if cfg is None and problems is None:
         if log:
-            log(1, "CONFIG.DEFAULTS", reason="no config.json")
+            log(diag.INFO, "CONFIG.DEFAULTS", reason="no config.json")
         return defaults(), "defaults"
     if cfg is not None:
         good_path = _join(fs_root, LAST_GOOD_FILE)
@@ -481,14 +483,14 @@ def load(fs_root="", log=None):
         return cfg, "file"
     if log:
         for problem in problems:
-            log(3, "CONFIG.INVALID", problem=problem)
+            log(diag.ERROR, "CONFIG.INVALID", problem=problem)
     good, _ = _parse_file(_join(fs_root, LAST_GOOD_FILE))
     if good is not None:
         if log:
-            log(2, "CONFIG.FALLBACK", using="last_good", digest=digest(good))
+            log(diag.WARN, "CONFIG.FALLBACK", using="last_good", digest=digest(good))
         return good, "last_good"
     if log:
-        log(2, "CONFIG.FALLBACK", using="defaults")
+        log(diag.WARN, "CONFIG.FALLBACK", using="defaults")
     return defaults(), "defaults"
 
 
@@ -499,7 +501,7 @@ def load_secrets(fs_root="", log=None):
         return secrets
     if problems and log:
         for problem in problems:
-            log(3, "SECRETS.INVALID", problem=problem)
+            log(diag.ERROR, "SECRETS.INVALID", problem=problem)
     return defaults(_secrets_schema())
 
 

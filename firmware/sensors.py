@@ -20,6 +20,7 @@ import time
 
 from micropython import const
 
+import diag
 import sample as S
 
 _MAX_BACKOFF_S = const(3600)
@@ -367,7 +368,7 @@ class SensorSlot:
         try:
             hook[0](self.driver)
         except Exception as exc:  # noqa: the read that follows reports the fault
-            log(2, "SENSOR.PREPARE", self.name, exc=type(exc).__name__)
+            log(diag.WARN, "SENSOR.PREPARE", self.name, exc=type(exc).__name__)
 
     def feedback(self, merged, log):
         hook = HOOKS.get(self.kind)
@@ -376,7 +377,7 @@ class SensorSlot:
         try:
             hook[1](self.driver, merged)
         except Exception as exc:  # noqa: compensation is best effort
-            log(2, "SENSOR.FEEDBACK", self.name, exc=type(exc).__name__)
+            log(diag.WARN, "SENSOR.FEEDBACK", self.name, exc=type(exc).__name__)
 
     def backoff_s(self):
         s = 1 << min(self.failures, 12)
@@ -401,7 +402,7 @@ class SensorSlot:
                 self.previous = None
                 self.opened_at = time.ticks_ms()
                 self.warm_done = False
-                log(1, "SENSOR.OPEN", self.name, attempt=self.failures + 1)
+                log(diag.INFO, "SENSOR.OPEN", self.name, attempt=self.failures + 1)
             except Exception as exc:  # noqa: any driver failure is a sensor fault, not a crash
                 self._fail(now_ms, exc, log, "SENSOR.ABSENT")
                 return False
@@ -418,7 +419,7 @@ class SensorSlot:
         if self.kind in LASER:
             self._count_laser(hal)
         if self.failures:
-            log(1, "SENSOR.RECOVERED", self.name, after=self.failures)
+            log(diag.INFO, "SENSOR.RECOVERED", self.name, after=self.failures)
         self.failures = 0
         self.retry_at = None
         return True
@@ -474,7 +475,7 @@ class SensorSlot:
             msg = str(exc)
             if msg:
                 fields["msg"] = msg
-        log(3 if self.failures == 1 else 2, code, self.name, **fields)
+        log(diag.ERROR if self.failures == 1 else diag.WARN, code, self.name, **fields)
 
 
 def build(board_cfg, log, interval_s=None):
@@ -488,7 +489,7 @@ def build(board_cfg, log, interval_s=None):
         try:
             slots.append(SensorSlot(entry))
         except ValueError as exc:
-            log(3, "SENSOR.CONFIG", entry.get("name", "?"), msg=str(exc))
+            log(diag.ERROR, "SENSOR.CONFIG", entry.get("name", "?"), msg=str(exc))
     # highest priority first, so merging takes the first value found
     slots.sort(key=lambda s: -s.priority)
     # load the fitted sensors' driver modules now, after a collection, while the heap has room in
@@ -499,5 +500,5 @@ def build(board_cfg, log, interval_s=None):
             try:
                 __import__(mod)
             except (ImportError, MemoryError) as exc:
-                log(3, "SENSOR.CONFIG", slot.name, msg=str(exc))
+                log(diag.ERROR, "SENSOR.CONFIG", slot.name, msg=str(exc))
     return slots

@@ -74,3 +74,16 @@ def test_no_probing_of_our_own_modules_the_hal_or_the_uplinks():
     # once stood for port 3); an uplink provides every member of the contract in firmware/uplink.py
     offenders = [hit for p in DEVICE_FILES for hit in _probes(p)]
     assert offenders == []
+
+
+def test_diagnostic_levels_are_named():
+    # log(diag.WARN, ...) reads as what it is; log(2, ...) needs the table in diag.py
+    bare = []
+    for p in DEVICE_FILES:
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("log") and node.args:
+                level = node.args[0]
+                choices = [level.body, level.orelse] if isinstance(level, ast.IfExp) else [level]
+                if any(isinstance(n, ast.Constant) for n in choices):
+                    bare.append(f"{p.name}:{node.lineno} {ast.unparse(level)}")
+    assert bare == []

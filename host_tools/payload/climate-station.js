@@ -21,6 +21,7 @@ var ESC = 8;
 var MAX_EG_ZEROS = 16;
 var SEQ_MOD = 256; // frames carry seq modulo 256
 var PRESET = 0xFF; // presence when the header's preset bit is set: channels 0..7
+var HUMIDITY = 1; // channel of humidity_pct: its presence bit decides how rh_high travels
 var DEFAULT_MINUTES = 10; // the interval code is centred on 10-minute sampling
 var RH_HIGH_Q = 140; // humidity q above this (70.0 %): rh_high, derived when humidity is sent
 var TIME_NOW = 0, TIME_AGE16 = 1, TIME_UNIX = 2, TIME_UPTIME = 3;
@@ -179,7 +180,7 @@ function readState(b, preset) {
     preset = b.get(1);
   }
   var present = preset ? PRESET : b.get(9);
-  var st = { present: present, rh: (present & 2) ? 0 : b.get(1), fault: 0, warmup: 0,
+  var st = { present: present, rh: (present & (1 << HUMIDITY)) ? 0 : b.get(1), fault: 0, warmup: 0,
     implausible: 0, ext: [] };
   if (b.get(1)) {
     var which = b.get(3);
@@ -243,7 +244,7 @@ function sampleObject(seq, kind, t, recvTime, st, qs) {
   // take the time from the receiver. rh_high is derived from the humidity when it is sent.
   out.health = {
     clock_synced: kind === TIME_UNIX ? true : (kind === TIME_UPTIME ? false : null),
-    rh_high: (st.present & 2) ? qs[1] > RH_HIGH_Q : st.rh !== 0,
+    rh_high: (st.present & (1 << HUMIDITY)) ? qs[1] > RH_HIGH_Q : st.rh !== 0,
     fault: maskKeys(st.fault),
     warmup: maskKeys(st.warmup),
     implausible: maskKeys(st.implausible)

@@ -29,6 +29,7 @@ KEYS = (
     "battery_v",
 )
 N_CHANNELS = len(KEYS)
+HUMIDITY = KEYS.index("humidity_pct")  # its presence bit decides how rh_high travels
 VERSION = 2  # uplink frames
 COMMAND_VERSION = 1  # downlink commands
 FRAME_SAMPLE, FRAME_BATCH, FRAME_STATUS, FRAME_ACK = 0, 1, 2, 3
@@ -155,7 +156,7 @@ def _state(b: _Bits, preset: int) -> dict:
     if preset is None:
         preset = b.get(1)
     present = PRESET if preset else b.get(9)
-    rh = b.get(1) if not present & 2 else 0  # sent only when humidity is absent
+    rh = b.get(1) if not present & (1 << HUMIDITY) else 0  # sent only when humidity is absent
     fault = warm = impl = 0
     ext: list[dict] = []
     if b.get(1):
