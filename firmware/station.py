@@ -44,11 +44,6 @@ class Station:
         self.delivery = None
         self._last = [None] * S.N_CHANNELS
         self._same = [0] * S.N_CHANNELS
-        self.peak_alloc = 0  # bytes allocated by the most demanding cycle (with heap_probe)
-        self.heap_probe = None  # callable: simulated-hardware allocation to exclude (tests, sim)
-        self.first_alloc = 0
-        self.live_heap = 0
-        self.live_heap_early = 0
         self.reboot_pending = False  # set by a reboot command; act after its ack is sent
         self.status_pending = False  # set by a status request (commands.status_frame)
 
@@ -252,27 +247,8 @@ class Station:
         return smp
 
     def cycle(self):
-        gc.collect()
-        base = gc.mem_alloc()
-        self.live_heap = base  # live data after collection: must stay flat over a long run
-        if self.cycles == 2:
-            self.live_heap_early = base  # after the first cycles' imports and allocations
-        if self.heap_probe:
-            # no collection during the cycle: everything it allocates stays counted, so the
-            # figure is an upper bound of the heap one cycle needs on top of the live data.
-            # heap_probe is a callable returning bytes to leave out (the simulated chips' own).
-            gc.disable()
-            ex0 = self.heap_probe()
-        try:
-            self._cycle()
-        finally:
-            if self.heap_probe:
-                used = gc.mem_alloc() - base - (self.heap_probe() - ex0)
-                gc.enable()
-                if self.cycles <= 1:
-                    self.first_alloc = used  # includes importing the drivers on first use
-                elif used > self.peak_alloc:
-                    self.peak_alloc = used
+        gc.collect()  # each cycle starts from the live data alone (sim/heap.py measures here)
+        self._cycle()
         self.hal.feed()
 
     def _cycle(self):

@@ -52,6 +52,7 @@ import gc  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 
+from sim import heap  # noqa: E402
 from sim.board import SimBoard, SimReset, SimStop  # noqa: E402
 from sim.env import Environment  # noqa: E402
 
@@ -412,16 +413,16 @@ def _queue_downlinks(specs):
         netserver.queue_downlink(int(port), bytes(int(hexdata[i : i + 2], 16) for i in range(0, len(hexdata), 2)))
 
 
-def _account(totals, st):
-    """Add one boot's figures (its station object) to the run's totals."""
+def _account(totals, st, meter):
+    """Add one boot's figures (its station object and the meter of its cycles) to the totals."""
     totals["samples"] += st.cycles
     totals["uplinked"] += st.uplinked
-    totals["peak_alloc"] = max(totals["peak_alloc"], st.peak_alloc)
-    totals.setdefault("first_alloc", st.first_alloc)
-    if st.live_heap_early:
-        totals.setdefault("live_first", st.live_heap_early)
-    totals["live_last"] = st.live_heap
-    d = getattr(st, "delivery", None)
+    totals["peak_alloc"] = max(totals["peak_alloc"], meter.peak_alloc)
+    totals.setdefault("first_alloc", meter.first_alloc)
+    if meter.live_heap_early:
+        totals.setdefault("live_first", meter.live_heap_early)
+    totals["live_last"] = meter.live_heap
+    d = st.delivery
     if d is not None:
         totals["max_depth"] = max(totals.get("max_depth", 0), d.max_depth)
         j = d.j
@@ -430,7 +431,8 @@ def _account(totals, st):
 
 def _run_boots(board, board_cfg, opts, sim_modules, current):
     """Boot the firmware and run it until the simulated time is up, through every reset (the
-    station of the running boot is current[0]); returns the run's totals."""
+    station of the running boot is current[0], the meter of its cycles current[1]); returns the
+    run's totals."""
     import diag
     import station
     from hal import Hal
@@ -440,10 +442,7 @@ def _run_boots(board, board_cfg, opts, sim_modules, current):
         cause = None
         try:
             current[0] = station.Station(Hal(board_cfg), board_cfg)
-            if opts.get("heap"):
-                from sim import heap
-
-                current[0].heap_probe = heap.count
+            current[1] = heap.CycleMeter(current[0], allocations=opts.get("heap", False))
             current[0].boot()
             current[0].run()
             # run() returns only in safe mode: the REPL is up, time passes until its timer fires
@@ -453,7 +452,7 @@ def _run_boots(board, board_cfg, opts, sim_modules, current):
         except SimReset as r:
             cause = r.cause
         if current[0] is not None:
-            _account(totals, current[0])
+            _account(totals, current[0], current[1])
         if cause is None:
             return totals
         diag.warn("SIM.RESET", None, cause=cause)
@@ -465,7 +464,7 @@ def _run_boots(board, board_cfg, opts, sim_modules, current):
                 pass
         # RAM is lost on a reset: the firmware's objects and modules with all their state go, and
         # the next boot imports them afresh (as a board does from flash)
-        current[0] = None
+        current[0] = current[1] = None
         for name in list(sys.modules):
             if name not in sim_modules:
                 del sys.modules[name]
@@ -514,13 +513,13 @@ def main(argv):
     FaultPlan(board, opts["faults"])
     every = int(opts.get("heap-every") or 0)
     reported = [0]
-    current = [None]  # the station of the running boot
+    current = [None, None]  # the station of the running boot and the meter of its cycles
 
     def report_live(now_us):
         st = current[0]
         if st is not None and st.cycles and st.cycles % every == 0 and st.cycles != reported[0]:
             reported[0] = st.cycles
-            print("@@SIM live cycles=%d live_heap=%d" % (st.cycles, st.live_heap))
+            print("@@SIM live cycles=%d live_heap=%d" % (st.cycles, current[1].live_heap))
 
     if every:
         vtime.add_hook(report_live)

@@ -79,3 +79,19 @@ def test_trace_small_step_back_does_not_reread_the_file():
     approx(r.sample(5.0)[0], 5.0, 1e-9, "a jump back further than a row rereads")
     eq(rewinds[0], 2, "rewinds after a long jump back")
     r.close()
+
+
+def test_cycle_meter_measures_the_station_from_outside():
+    from stationkit import Rig
+
+    from sim import heap
+
+    rig = Rig(fs=TMP + "/meter_fs").boot()
+    for name in ("heap_probe", "peak_alloc", "live_heap"):
+        eq(hasattr(rig.st, name), False, "the station carries no instrumentation: " + name)
+    meter = heap.CycleMeter(rig.st, allocations=True)
+    rig.run_cycles(4)
+    eq(rig.st.cycles, 4, "cycles ran through the meter")
+    eq(gc.isenabled(), True, "collection back on after a measured cycle")
+    eq(meter.first_alloc > meter.peak_alloc > 0, True, "first cycle imports, later ones allocate")
+    eq(meter.live_heap_early > 0 and meter.live_heap > 0, True, "live heap taken")
