@@ -33,7 +33,6 @@ _RESET_WORD = const(0xB6)
 _STATUS_MEASURING = const(0x08)
 _STATUS_IM_UPDATE = const(0x01)
 _MODE_FORCED = const(0x01)
-_DEBUG = const(False)
 
 # Oversampling register codes -> factor: 1:x1 2:x2 3:x4 4:x8 5:x16
 _OS_FACTOR = (0, 1, 2, 4, 8, 16)

@@ -42,7 +42,6 @@ FPORT_LPP = const(2)  # Cayenne LPP alternative output
 FPORT_STATUS = const(3)
 FPORT_ACK = const(4)
 FPORT_COMMAND = const(10)  # downlink commands (firmware/commands.py)
-PORT_ACK = FPORT_ACK  # the name firmware/delivery.py looks up
 
 # time kinds (2 bits in the header)
 TIME_NOW = const(0)  # no time field: sampled when the frame was built (receive time applies)
@@ -54,8 +53,8 @@ TIME_UPTIME = const(3)  # station uptime seconds, 32 bits (clock not synced; jou
 MAX_BATCH = const(64)
 SEQ_MASK = const(0xFF)  # frames carry seq modulo 256 (receivers dedupe on seq + time)
 PRESET = const(0xFF)  # the header's preset bit: channels 0..7 exactly (no presence mask)
-_DEF_MIN = const(10)
-RH_HIGH_Q = const(140)  # humidity q above this (70.0 %) means RH high when humidity is sent  # the interval code is shortest for 10-minute sampling
+_DEF_MIN = const(10)  # the interval code is shortest for 10-minute sampling
+RH_HIGH_Q = const(140)  # humidity q above this (70.0 %) means RH high when humidity is sent
 _ESC = const(8)  # unary run that escapes a Rice-coded delta to the absolute value code
 _MAX_K = const(7)
 _MAX_INTERVAL = const(131071)  # 17 bits

@@ -118,12 +118,14 @@ class _Voc:
     flash every `_VOC_SAVE_S` (as ESPHome keeps its baseline every 3 h) and restored at open
     when the saved copy is at most `voc_state_max_age_s` old and from the same chip."""
 
-    __slots__ = ("sgp", "index", "last_ms", "path", "max_age_s", "saved_s", "restored")
+    __slots__ = ("sgp", "uncompensated", "index", "last_ms", "path", "max_age_s", "saved_s", "restored")
 
     def __init__(self, sgp, path, max_age_s):
+        from sgp40 import NO_RH, NO_T
         from voc_index import VocIndex
 
         self.sgp = sgp
+        self.uncompensated = (NO_RH, NO_T)  # what the chip gets while humidity or temperature is unknown
         self.index = VocIndex()
         self.last_ms = None
         self.path = path
@@ -201,12 +203,11 @@ def _carry_voc(old, new):
 
 
 def _read_sgp40(voc, vals, now_ms, merged):
-    from sgp40 import NO_RH, NO_T
-
     rh = merged[S.HUMIDITY] if merged else None
     t = merged[S.TEMPERATURE] if merged else None
+    no_rh, no_t = voc.uncompensated
     sraw = voc.sgp.measure_raw(
-        NO_RH if rh is None else int(rh * 100), NO_T if t is None else int(t * 100), settle=True
+        no_rh if rh is None else int(rh * 100), no_t if t is None else int(t * 100), settle=True
     )
     voc.sgp.heater_off()  # sparse sampling: the hotplate rests between cycles
     if voc.last_ms is None:
