@@ -32,6 +32,7 @@ import airtime
 import clock
 import codec
 import diag
+import lorawan_modem as lm
 from uplink import Uplink
 
 _MAX_WAIT_MS = const(30000)  # wait in the cycle for the band to reopen if it is at most this
@@ -59,9 +60,6 @@ class LorawanUplink(Uplink):
     name = "lorawan"
 
     def __init__(self, cfg, secrets, hal, board_cfg):
-        import lorawan_modem as lm
-
-        self.lm = lm
         lw = cfg["lorawan"]
         self.region = lw["region"]
         self.adr = lw["adr"]
@@ -71,11 +69,11 @@ class LorawanUplink(Uplink):
         s = secrets or {}
         self._keys = (s.get("lorawan_deveui", ""), s.get("lorawan_joineui", ""), s.get("lorawan_appkey", ""))
         self.hal = hal
-        self.m = None
+        self.modem = None
         spec = board_cfg.get("modem")
         if spec:
             try:
-                self.m = _driver(spec.get("type"), hal.uart(spec.get("uart", "modem"), timeout_ms=100))
+                self.modem = _driver(spec.get("type"), hal.uart(spec.get("uart", "modem"), timeout_ms=100))
             except (ValueError, OSError) as exc:
                 diag.exception("LORAWAN.NO_MODEM", exc)
         else:
@@ -114,7 +112,7 @@ class LorawanUplink(Uplink):
     def _book_modem_own(self):
         """Book what the modem transmitted beyond what was asked one by one: every join request
         (a join command may send several) and its own empty uplinks."""
-        m = self.m
+        m = self.modem
         dr = min(m.dr, airtime.max_dr(self.region))
         while self._joins_booked < m.join_requests:
             self._joins_booked += 1
@@ -127,9 +125,9 @@ class LorawanUplink(Uplink):
 
     # --- link ---
     def max_payload(self):
-        if self.m is None:
+        if self.modem is None:
             return 0
-        return airtime.max_payload(self.region, min(self.m.dr, airtime.max_dr(self.region)))
+        return airtime.max_payload(self.region, min(self.modem.dr, airtime.max_dr(self.region)))
 
     def _backoff(self, why, wait_ms=None):
         self.join_failures += 1
@@ -139,7 +137,7 @@ class LorawanUplink(Uplink):
                 b = _JOIN_BACKOFF_MAX_MS
             wait_ms = b - b // 4 + (random.getrandbits(16) * (b // 2)) // 65536
         self.next_join = time.ticks_add(time.ticks_ms(), wait_ms)
-        diag.warn("LORAWAN.JOIN_FAILED", self.m.name, reason=why, retry_s=wait_ms // 1000,
+        diag.warn("LORAWAN.JOIN_FAILED", self.modem.name, reason=why, retry_s=wait_ms // 1000,
                   failures=self.join_failures)
 
     def _band_ready(self):
@@ -166,10 +164,9 @@ class LorawanUplink(Uplink):
 
     def connect(self):
         """Set the modem up and join (OTAA); bounded by the modem timeouts, never raises."""
-        m = self.m
+        m = self.modem
         if m is None:
             return False
-        lm = self.lm
         m.drain()  # a late outcome of the modem's own join retry, its own uplinks
         self._book_modem_own()
         if m.rebooted:
@@ -222,8 +219,7 @@ class LorawanUplink(Uplink):
     # --- frames ---
     def _tx(self, frame, port, confirmed):
         """Transmit with every check; True when delivered as configured."""
-        lm = self.lm
-        m = self.m
+        m = self.modem
         n = len(frame)
         limit = self.max_payload()
         if n > limit:
@@ -263,22 +259,22 @@ class LorawanUplink(Uplink):
         """Put a DeviceTimeReq on this uplink when one is due (a refused request is tried again
         with the next uplink; an unanswered one again after the period)."""
         due = self._time_due_s
-        if due is None or not self.m.joined:
+        if due is None or not self.modem.joined:
             return
         now_s = diag.uptime_ms() // 1000
         if now_s < due:
             return
-        if self.m.request_time():
+        if self.modem.request_time():
             self._time_due_s = now_s + self.time_sync_s
 
     def _take_time(self):
-        t = self.m.network_time()
+        t = self.modem.network_time()
         if t is None:
             return
         try:
             clock.set_wall_time(self.hal, t, "lorawan")
         except ValueError as exc:
-            diag.warn("LORAWAN.TIME", self.m.name, reason=str(exc))
+            diag.warn("LORAWAN.TIME", self.modem.name, reason=str(exc))
             return
         self.time_syncs += 1
 
@@ -288,10 +284,10 @@ class LorawanUplink(Uplink):
         return self._tx(frame, port, self.confirmed)
 
     def send_ack(self, frame):
-        return self.m is not None and self.m.joined and self._tx(frame, _ACK_PORT, False)
+        return self.modem is not None and self.modem.joined and self._tx(frame, _ACK_PORT, False)
 
     def send_status(self, frame):
-        return self.m is not None and self.m.joined and self._tx(frame, _STATUS_PORT, False)
+        return self.modem is not None and self.modem.joined and self._tx(frame, _STATUS_PORT, False)
 
     def poll(self):
         if self.inbox:

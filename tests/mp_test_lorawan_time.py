@@ -134,7 +134,7 @@ def test_time_replies_of_both_dialects_parse_and_junk_does_not():
 
 def test_time_request_before_join_is_refused_and_an_unset_modem_clock_is_never_taken():
     hal, up = _station("rak3172")
-    m = up.m
+    m = up.modem
     eq(
         m.setup(KEYS["lorawan_deveui"], KEYS["lorawan_joineui"], KEYS["lorawan_appkey"]),
         12,
