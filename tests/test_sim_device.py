@@ -286,3 +286,19 @@ def test_mpremote_reset_and_rtc_act_as_on_a_board(tmp_path):
         assert dev.boots > boots  # a reset, not a silent no-op
         r = mpremote(port, "exec", "import machine; print('ok', len(machine.unique_id()))")
         assert r.returncode == 0 and "ok" in r.stdout, r.stderr
+
+
+def test_markers_are_split_from_the_output_across_reads():
+    from stationctl.virtual.simdevice import _MARK, split_markers
+
+    up = _MARK + b"up\x07"
+    assert split_markers(b"abc" + up + b"def") == (
+        [("text", b"abc"), ("mark", b"up"), ("text", b"def")],
+        b"",
+    )
+    items, rest = split_markers(b"abc" + _MARK[:3])  # a marker cut by the read
+    assert items == [("text", b"abc")] and rest == _MARK[:3]
+    items, rest = split_markers(rest + _MARK[3:] + b"reset:hard\x07>>> ")
+    assert items == [("mark", b"reset:hard"), ("text", b">>> ")] and rest == b""
+    items, rest = split_markers(_MARK + b"rep")  # no BEL yet
+    assert items == [] and rest == _MARK + b"rep"

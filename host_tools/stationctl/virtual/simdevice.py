@@ -31,6 +31,7 @@ import termios
 import threading
 import time
 import tty
+from dataclasses import dataclass
 from pathlib import Path
 
 from stationctl.mpenv import REPO_ROOT, micropython_exe
@@ -72,6 +73,42 @@ class Pacer:
         delay = self.next_t - now
         if delay > 0.0005:
             time.sleep(delay)
+
+
+@dataclass
+class _PumpState:
+    """What _pump carries from one read of the interpreter's output to the next."""
+
+    resume_raw: bool  # this interpreter must come back in the raw REPL (reset from it)
+    pending: bytes = b""  # held back: the start of a marker split across reads
+    prev: bytes = b""  # last byte sent, for the line-ending translation
+    swallow: bool = False  # resuming the raw REPL: output up to its banner is dropped
+    tail: bytes = b""  # what was swallowed so far
+
+
+def split_markers(buf: bytes) -> tuple[list[tuple[str, bytes]], bytes]:
+    """Split interpreter output into ("text", bytes) and ("mark", word) items; the rest, which
+    may be the start of a marker, is returned to be prefixed to the next read."""
+    items: list[tuple[str, bytes]] = []
+    while buf:
+        i = buf.find(_MARK)
+        if i < 0:
+            keep = 0  # a partial marker at the end waits for the next read
+            for k in range(min(len(_MARK) - 1, len(buf)), 0, -1):
+                if _MARK.startswith(buf[-k:]):
+                    keep = k
+                    break
+            if len(buf) > keep:
+                items.append(("text", buf[: len(buf) - keep]))
+            return items, buf[len(buf) - keep :]
+        j = buf.find(b"\x07", i)
+        if i:
+            items.append(("text", buf[:i]))
+        if j < 0:
+            return items, buf[i:]
+        items.append(("mark", buf[i + len(_MARK) : j]))
+        buf = buf[j + 1 :]
+    return items, b""
 
 
 class SimDevice:
@@ -349,99 +386,89 @@ class SimDevice:
             mode, cause = ("raw" if self._raw_mode else "friendly"), "soft"
 
     def _pump(self, child: subprocess.Popen, resume_raw: bool) -> None:
+        """Carry one interpreter's output to the host until it exits: markers acted on and
+        stripped, the raw-REPL banner of a resumed raw REPL swallowed, line endings cooked."""
         fd = self._inner
-        pending = b""  # output held back: a possible marker, or swallowed banner while resuming
-        prev = b""
-        swallow = False
-        tail = b""
+        st = _PumpState(resume_raw)
         while True:
-            try:
-                r, _, _ = select.select([fd], [], [], 0.1)
-            except (OSError, ValueError):
+            data = self._read_inner(fd, child)
+            if data is None:
                 return
-            if not r:
-                if self._hung(child):
-                    self.log("interpreter hung (futex wait): the board's watchdog resets it")
-                    self._halt_word = "reset:watchdog"
-                    child.kill()
-                if child.poll() is not None:
-                    # drain what is left, then report the exit
-                    try:
-                        data = os.read(fd, 4096)
-                    except OSError:
-                        return
-                    if not data:
-                        return
-                else:
-                    continue
-            else:
-                try:
-                    data = os.read(fd, 4096)
-                except BlockingIOError:
-                    continue
-                except OSError as exc:
-                    if exc.errno == errno.EIO:
-                        return  # slave closed: the interpreter has exited
-                    raise
-                if not data:
-                    return
+            if not data:
+                continue
             self._intr_pending = False  # the interpreter is alive and talking again
-            buf = pending + data
-            pending = b""
+            items, st.pending = split_markers(st.pending + data)
             out = bytearray()
-            while buf:
-                i = buf.find(_MARK)
-                if i < 0:
-                    # keep a partial marker at the end for the next read
-                    keep = 0
-                    for k in range(min(len(_MARK) - 1, len(buf)), 0, -1):
-                        if _MARK.startswith(buf[-k:]):
-                            keep = k
-                            break
-                    text, pending = (buf[: len(buf) - keep], buf[len(buf) - keep :])
-                    if not swallow:
-                        out += text
-                    else:
-                        tail += text
-                    buf = b""
-                    break
-                j = buf.find(b"\x07", i)
-                if j < 0:
-                    if not swallow:
-                        out += buf[:i]
-                    pending = buf[i:]
-                    break
-                if not swallow:
-                    out += buf[:i]
-                word = buf[i + len(_MARK) : j]
-                buf = buf[j + 1 :]
-                if word == b"fail" or word.startswith(b"reset:"):
-                    with self._lock:
-                        self._hold = True  # nothing reaches this interpreter any more
-                    self._halt_word = word.decode()
-                    child.kill()
-                elif word == b"up" and not resume_raw:
-                    self._release()
-                elif word == b"repl" and resume_raw:
-                    swallow = True
-                    tail = b""
-                    os.write(fd, b"\x01")  # the board stays in the raw REPL across the reset
-            if swallow:
-                k = tail.find(_RAW_BANNER)
-                if k >= 0:
-                    swallow = False
-                    out += tail[k:]
-                    tail = b""
-                    resume_raw = False
-                    self._raw_mode = True
-                    self._release_after = True
+            for kind, value in items:
+                if kind == "mark":
+                    self._on_marker(value, child, fd, st)
+                elif st.swallow:
+                    st.tail += value
+                else:
+                    out += value
+            out += self._resume_done(st)
             if out:
-                cooked, prev = _cook(bytes(out), prev)
+                cooked, st.prev = _cook(bytes(out), st.prev)
                 self._track_mode(cooked)
                 self._emit(cooked)
                 if self._release_after:
                     self._release_after = False
                     self._release()
+
+    def _read_inner(self, fd: int, child: subprocess.Popen) -> bytes | None:
+        """The interpreter's next output: bytes, b'' when there is none yet, None once it has
+        exited (after what it left was read). Kills an interpreter hung in a futex wait, as a
+        board's watchdog would reset it."""
+        try:
+            r, _, _ = select.select([fd], [], [], 0.1)
+        except (OSError, ValueError):
+            return None
+        if not r:
+            if self._hung(child):
+                self.log("interpreter hung (futex wait): the board's watchdog resets it")
+                self._halt_word = "reset:watchdog"
+                child.kill()
+            if child.poll() is None:
+                return b""
+        try:
+            data = os.read(fd, 4096)
+        except BlockingIOError:
+            return b"" if r else None  # exited with nothing left to read: done
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return None  # slave closed: the interpreter has exited
+            raise
+        return data or None
+
+    def _on_marker(self, word: bytes, child: subprocess.Popen, fd: int, st: _PumpState) -> None:
+        """Act on a marker from sim/devboot.py."""
+        if word == b"fail" or word.startswith(b"reset:"):
+            with self._lock:
+                self._hold = True  # nothing reaches this interpreter any more
+            self._halt_word = word.decode()
+            child.kill()
+        elif word == b"up" and not st.resume_raw:
+            self._release()
+        elif word == b"repl" and st.resume_raw:
+            st.swallow = True
+            st.tail = b""
+            os.write(fd, b"\x01")  # the board stays in the raw REPL across the reset
+
+    def _resume_done(self, st: _PumpState) -> bytes:
+        """While resuming the raw REPL, output is swallowed up to the raw REPL's banner; from the
+        banner on it goes to the host again (returned), and held host input is released."""
+        if not st.swallow:
+            return b""
+        k = st.tail.find(_RAW_BANNER)
+        if k < 0:
+            return b""
+        rest = st.tail[k:]
+        st.swallow = False
+        st.tail = b""
+        st.resume_raw = False
+        self._raw_mode = True
+        self._release_after = True
+        return rest
 
     def _hung(self, child: subprocess.Popen) -> bool:
         """True when the interpreter has waited on a futex for over a second. MicroPython's unix
