@@ -42,6 +42,9 @@ class AtModemModel:
     CLOCK_AT_POWER_ON_S = 946684800  # the module's clock (UTC) after power-on, until the network sets it
 
     def __init__(self, env=None, region="EU868", deveui="", **_):
+        # the DevEUI the module left the factory with (in its flash: kept across power cycles);
+        # AT+DEVEUI / AT+ID=DevEui override it until the next power-on
+        self.factory_deveui = deveui.upper()
         self.uart = None
         self.env = env
         self._buf = bytearray()
@@ -59,7 +62,7 @@ class AtModemModel:
         self.joined = False
         self.nwm = 1
         self.njm = 1
-        self.deveui = ""
+        self.deveui = self.factory_deveui
         self.appeui = ""
         self.appkey = ""
         self.adr = True

@@ -93,8 +93,13 @@ class LoraE5Model(AtModemModel):
         self.say("+CLASS: %s" % val if val in ("A", "B", "C") else "+CLASS: ERROR(-11)")
 
     def _c_ID(self, val):
-        kind, _, q = (val or "").partition(",")
+        kind, sep, q = (val or "").partition(",")
         h = q.strip().strip('"').replace(":", "")
+        if kind in ("DevEui", "AppEui") and not sep:
+            # a query (`AT+ID=DevEui`, no value) answers with the current id
+            v = self.deveui if kind == "DevEui" else self.appeui
+            self.say("+ID: %s, %s" % (kind, _colons(v or "0000000000000000")))
+            return
         if kind not in ("DevEui", "AppEui") or len(h) != 16 or not all(c in _HEX for c in h):
             self.say("+ID: ERROR(-11)")
             return

@@ -24,6 +24,7 @@ COMMANDS = [
     "calibrate-co2",
     "monitor",
     "provision",
+    "setup",
     "encode",
     "decode",
     "bench",
@@ -75,6 +76,11 @@ EXAMPLES = {
     "provision": [
         "stationctl provision fleet.csv --report fleet-report.csv",
         "stationctl provision fleet.csv --report r.csv --firmware ESP32_GENERIC-v1.29.0.bin",
+    ],
+    "setup": [
+        "stationctl setup --board board_configs/esp32-devkitc.json --config st-0042.json",
+        "stationctl setup --board board_configs/pico-w.json --config st-0043.json "
+        "--firmware RPI_PICO_W-v1.29.0.uf2 --serial E6614C311B7A",
     ],
     "encode": ["stationctl encode < samples.jsonl"],
     "decode": ["stationctl decode 0a1b2c...", "stationctl decode --fport 2 HEX"],

@@ -1,0 +1,116 @@
+"""stationctl setup end to end on `stationctl sim-device`: a fresh simulated board (empty flash)
+becomes a verified station with report, label and registration exports in one command; the cable
+pulled mid-deploy, the same command finishes the job."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import time
+
+from hostkit.cli import BIN
+from stationctl.mpenv import REPO_ROOT
+from stationctl.virtual.simdevice import SimDevice
+
+FACTORY_DEVEUI = "AC1F09FFFE0A1B2C"
+JOIN_EUI = "70B3D57ED0000001"
+
+
+def _board(tmp):
+    b = json.loads((REPO_ROOT / "board_configs" / "unix-sim-lorawan.json").read_text())
+    b["modem"]["sim"] = {"deveui": FACTORY_DEVEUI}  # the modem's factory DevEUI
+    path = tmp / "board.json"
+    path.write_text(json.dumps(b))
+    return path
+
+
+def _setup(tmp, board, config, link, out):
+    return subprocess.Popen(
+        [str(BIN / "stationctl"), "setup", "--board", board, "--config", config, "--port", link,
+         "--out", out, "--join-eui", JOIN_EUI, "--operator", "test-bench"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+
+
+def test_setup_fresh_board_pulled_cable_then_resume(tmp_path):
+    board = _board(tmp_path)
+    config = tmp_path / "st-0101.json"
+    config.write_text(json.dumps({"station_id": "st-0101", "uplink": "lorawan", "interval_s": 300}))
+    fs, link, out = tmp_path / "flash", tmp_path / "ttyUSB-sim", tmp_path / "stations"
+    dev = SimDevice(fs, board, baud=230400, uid="5eed0101", link=link)
+    dev.start()
+    try:
+        # first run: the cable is pulled as soon as the deploy starts
+        proc = _setup(tmp_path, board, config, link, out)
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "[3/7] deploy ..." in line:
+                time.sleep(0.5)
+                dev.stop()
+                break
+        rest = proc.stdout.read()
+        first = "".join(lines) + rest
+        assert proc.wait(timeout=60) == 3, first  # UNREACHABLE
+        assert "lost the station during deploy" in first
+        assert "run the same command again" in first
+        state = json.loads((out / "st-0101" / "setup-state.json").read_text())
+        assert state["steps"]["deploy"]["status"] == "failed"
+        assert not (out / "st-0101" / "report.json").exists()
+
+        # plugged back in (same flash, a half-written deploy on it): the same command finishes
+        dev = SimDevice(fs, board, baud=230400, uid="5eed0101", link=link)
+        dev.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc = _setup(tmp_path, board, config, link, out)
+        second = proc.stdout.read()
+        assert proc.wait(timeout=180) == 0, second
+        print(f"second run: {time.monotonic() - t0:.1f} s")
+    finally:
+        dev.stop()
+    assert "[2/7] micropython: MicroPython" in second
+    assert "[7/7] records: wrote" in second
+    assert f"DevEUI {FACTORY_DEVEUI} (read from the modem)" in second
+    assert "VERIFIED" in second
+
+    folder = out / "st-0101"
+    secrets = json.loads((folder / "secrets.json").read_text())
+    key = secrets["lorawan_appkey"]
+    assert len(key) == 32 and int(key, 16) >= 0
+    assert secrets["lorawan_deveui"] == FACTORY_DEVEUI
+    assert secrets["lorawan_joineui"] == JOIN_EUI
+    assert stat.S_IMODE((folder / "secrets.json").stat().st_mode) == 0o600
+    # the AppKey never on screen, nor in the state, report or label
+    for text in (first, second, *(p.read_text() for p in folder.glob("*") if p.suffix != ".png")):
+        if p_is_secret(text, folder):
+            continue
+        assert key not in text
+
+    rep = json.loads((folder / "report.json").read_text())
+    assert rep["ok"] and rep["uid"] == "5eed0101" and rep["operator"] == "test-bench"
+    assert rep["lorawan"]["dev_eui"] == FACTORY_DEVEUI
+    assert rep["attempts"][-1]["outcome"] == "verified"  # this very run
+    assert rep["attempts"][0]["outcome"].startswith("stopped at deploy")
+    assert rep["uplink"]["ok"] and rep["sensors"][0]["name"] == "bme280"
+    assert rep["files"]["/lib/station.mpy"]
+    assert (folder / "report.html").exists() and (folder / "qr.png").exists()
+    assert (folder / "label-1.svg").read_text().count("<image") == 1
+
+    # the registration exports hold this station, key included (the operator's import files)
+    tts_lines = (out / "registrations" / "tts-end-devices.json").read_text().splitlines()
+    dev_json = json.loads(tts_lines[0])
+    assert dev_json["ids"]["dev_eui"] == FACTORY_DEVEUI
+    assert dev_json["root_keys"]["app_key"]["key"] == key
+    cs = json.loads((out / "registrations" / "chirpstack-v4.json").read_text())
+    assert cs["devices"][0]["keys"]["deviceKeys"]["nwkKey"] == key.lower()
+    for p in (out / "registrations").iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+
+
+def p_is_secret(text, folder):
+    """secrets.json itself holds the key (that is where it belongs)."""
+    return text == (folder / "secrets.json").read_text()
