@@ -153,7 +153,9 @@ def _uf2_block() -> bytes:
     import struct
 
     block = bytearray(512)
-    struct.pack_into("<II", block, 0, 0x0A324655, 0x9E5D5157)
+    # magic numbers, flags (0x2000: family id present), family id RP2040 (UF2 specification)
+    struct.pack_into("<III", block, 0, 0x0A324655, 0x9E5D5157, 0x2000)
+    struct.pack_into("<I", block, 28, 0xE48BFF56)
     struct.pack_into("<I", block, 508, 0x0AB16F30)
     return bytes(block)
 

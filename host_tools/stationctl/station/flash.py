@@ -94,6 +94,14 @@ def check_image(p: FlashPlan) -> None:
                 f"{p.image.name} is not a UF2 image (no UF2 block magic): download the "
                 "RPI_PICO_W .uf2 from the MicroPython downloads"
             )
+        from stationctl.station import uf2
+
+        try:  # every block, and the family id: the boot ROM silently skips other families
+            uf2.check(p.image, p.chip or "rp2040")
+        except uf2.Uf2Error as exc:
+            raise FlashError(
+                f"{exc}; download the RPI_PICO_W .uf2 from the MicroPython downloads"
+            ) from None
     elif not head or head[0] != _ESP_IMAGE_MAGIC:
         raise FlashError(
             f"{p.image.name} is not an ESP32 firmware image (it does not start with 0xE9): "

@@ -312,45 +312,41 @@ class Setup:
         )
 
     def _flash(self, why: str) -> None:
+        """Flash the board's image: esptool for ESP32 boards, a checked UF2 copy for the Pico W
+        (never esptool on a UF2 board: the board config's flash method decides)."""
         from stationctl.station import flash as fl
-        from stationctl.station import uf2
 
         try:
             plan = fl.plan(self.board_cfg, self.inp.firmware)
+            fl.check_image(plan)  # UF2: magic numbers and RP2040 family id in every block
         except fl.FlashError as exc:
             raise StepFailed(
                 str(exc), "give the image for this board type", exitcodes.USAGE
             ) from None
         self.say(f"  flashing {plan.image.name} ({why}) with {plan.method}")
         if self.dev is not None and self.board_cfg.get("usb") == "native":
-            # native USB (ESP32-S3, Pico W): the running MicroPython can enter its bootloader
+            # native USB (ESP32-S3, Pico W): the running MicroPython enters its own bootloader,
+            # so nobody has to hold a button
             try:
                 self.dev.t.exec("import machine\nmachine.bootloader()", timeout=2)
             except Exception:  # noqa: BLE001 - the port vanishes as the board reboots
                 pass
+        if self.dev is not None:
             self.dev.close()
             self.dev = None
             time.sleep(2)
-        if plan.method == "uf2":
-            try:
-                blocks = uf2.check(plan.image, plan.chip or "rp2040")
-            except uf2.Uf2Error as exc:
-                raise StepFailed(
-                    str(exc), "download the image for this board", exitcodes.USAGE
-                ) from None
-            self.say(f"  {plan.image.name}: {blocks} UF2 blocks for {plan.chip or 'rp2040'}")
-            try:
+        try:
+            if plan.method == "uf2":
                 fl.flash_uf2(plan, None)
-            except fl.FlashError as exc:
-                raise StepFailed(str(exc), "hold BOOTSEL while plugging the board in") from None
-        else:
-            if self.dev is not None:
-                self.dev.close()
-                self.dev = None
-            try:
+            else:  # USB-UART bridges: esptool's reset sequence enters the ROM bootloader
                 fl.flash_esptool(plan, self.port, say=lambda m: None)
-            except fl.FlashError as exc:
-                raise StepFailed(str(exc), "see above, then run the same command again") from None
+        except fl.FlashError as exc:
+            advice = (
+                "hold BOOTSEL while plugging the board in, then run the same command again"
+                if plan.method == "uf2"
+                else "hold BOOT, tap EN/RESET, release BOOT, then run the same command again"
+            )
+            raise StepFailed(str(exc), advice) from None
         self._wait_micropython()
 
     def _wait_micropython(self) -> None:
