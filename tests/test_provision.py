@@ -243,7 +243,8 @@ def test_provision_with_firmware_reports_a_flash_failure(tmp_path):
     fleet = tmp_path / "fleet.csv"
     fleet.write_text("station_id,board\nst-e1,esp32-devkitc\n")
     image = tmp_path / "micropython.bin"
-    image.write_bytes(b"\xe9" + bytes(range(1, 256)) + bytes(range(256)) * 7)  # ESP image magic
+    # ESP image magic, chip id 0 (ESP32) at bytes 12-13 of the extended header
+    image.write_bytes(b"\xe9" + bytes(range(1, 12)) + b"\0\0" + bytes(range(14, 256)) * 8)
     report = tmp_path / "report.csv"
     dev = SimDevice(tmp_path / "fs", BOARD, link=tmp_path / "tty")
     dev.start()

@@ -16,7 +16,13 @@ def register(sub) -> None:
     p.add_argument("fleet", help="fleet CSV: station_id,board,uplink,... (see docs/field-guide.md)")
     p.add_argument("--report", required=True, help="report CSV (read to resume, rewritten per row)")
     add_port_args(p)
-    p.add_argument("--firmware", help="MicroPython image to flash first on every board")
+    p.add_argument(
+        "--firmware",
+        action="append",
+        default=[],
+        help="MicroPython image to flash first; repeat for a mixed fleet (one image per board "
+        "type: each row's board config picks the .bin for its chip or the .uf2 for the Pico W)",
+    )
     p.add_argument(
         "--wait-timeout",
         type=positive_seconds,
@@ -33,10 +39,11 @@ def run(args) -> int:
     except pv.FleetError as exc:
         print(f"stationctl provision: {exc}", file=sys.stderr)
         return 2
-    firmware = Path(args.firmware) if args.firmware else None
-    if firmware is not None and not firmware.is_file():
-        print(f"stationctl provision: firmware image {firmware} not found", file=sys.stderr)
-        return 2
+    firmware = [Path(f) for f in args.firmware]
+    for image in firmware:
+        if not image.is_file():
+            print(f"stationctl provision: firmware image {image} not found", file=sys.stderr)
+            return 2
     pv.check_rows(rows)
     bad = [r for r in rows if r.problems]
     print(f"fleet: {len(rows)} row(s), {len(bad)} with problems (they will be skipped)")

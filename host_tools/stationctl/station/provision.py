@@ -177,7 +177,7 @@ class Provisioner:
         report_path: Path,
         port: str = "auto",
         baud: int = 115200,
-        firmware: Path | None = None,
+        firmware: list[Path] | None = None,  # one image per board type (mixed fleets)
         wait_timeout: float | None = None,
         say=print,
         poll_s: float = 0.3,
@@ -185,7 +185,7 @@ class Provisioner:
         self.report_path = Path(report_path)
         self.port = port
         self.baud = baud
-        self.firmware = firmware
+        self.firmware = [Path(f) for f in firmware] if firmware else []
         self.wait_timeout = wait_timeout
         self.say = say
         self.poll_s = poll_s
@@ -311,15 +311,19 @@ class Provisioner:
             if port is None:
                 raise TimeoutError(f"no board for {row.station_id} within {self.wait_timeout:g} s")
             from stationctl.station import flash as fl
+            from stationctl.station import images
 
             try:
-                plan = fl.plan(fl.load_board(row.board), self.firmware)
+                # mixed fleets: the row's board config picks its image (never esptool on UF2)
+                board_cfg = fl.load_board(row.board)
+                image = images.choose(board_cfg, self.firmware)
+                plan = fl.plan(board_cfg, image)
                 fl.check_image(plan)
                 if plan.method == "uf2":
-                    self.say(f"  copying {self.firmware.name} to the board's RPI-RP2 drive")
+                    self.say(f"  copying {image.name} to the board's RPI-RP2 drive")
                     fl.flash_uf2(plan, None)
                 else:
-                    self.say(f"  flashing {self.firmware.name} at {plan.offset:#x} on {port}")
+                    self.say(f"  flashing {image.name} at {plan.offset:#x} on {port}")
                     fl.flash_esptool(plan, port, say=lambda m: None)
             except fl.FlashError as exc:
                 self.record(row, "failed", str(exc).replace("\n", " "), port=port)
