@@ -22,6 +22,10 @@ def _mark(word):
     sys.stdout.write("\x1b]simdev;%s\x07" % word)
 
 
+_FLASH_BLOCK = 4096
+_FLASH_BLOCKS = 512
+
+
 class _Flash:
     """The station's flash: the folder, through VfsPosix. Wrapped because the unix port's VfsPosix
     mounted with a root folder fails os.rename() with absolute paths (ENOENT); a board's
@@ -75,6 +79,26 @@ class _Flash:
 
     def rmdir(self, p):
         self.v.rmdir(self._abs(p))
+
+    def __repr__(self):
+        return "<VfsSimFlash>"
+
+    def statvfs(self, p):
+        # a 2 MiB flash partition of 4 KiB blocks (an ESP32's MicroPython filesystem), not the
+        # laptop's disk behind the folder: what is used is what the station's files take
+        used = self._blocks_used("/")
+        free = max(0, _FLASH_BLOCKS - used)
+        return (_FLASH_BLOCK, _FLASH_BLOCK, _FLASH_BLOCKS, free, free, 0, 0, 0, 0, 255)
+
+    def _blocks_used(self, d):
+        n = 1  # the directory itself
+        for entry in self.v.ilistdir(d):
+            path = d.rstrip("/") + "/" + entry[0]
+            if entry[1] == 0x4000:
+                n += self._blocks_used(path)
+            else:
+                n += (self.v.stat(path)[6] + _FLASH_BLOCK - 1) // _FLASH_BLOCK or 1
+        return n
 
     def ilistdir(self, p="."):
         base = self._abs(p).rstrip("/") + "/"

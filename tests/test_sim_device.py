@@ -302,3 +302,18 @@ def test_markers_are_split_from_the_output_across_reads():
     assert items == [("mark", b"reset:hard"), ("text", b">>> ")] and rest == b""
     items, rest = split_markers(_MARK + b"rep")  # no BEL yet
     assert items == [] and rest == _MARK + b"rep"
+
+
+def test_mpremote_df_shows_the_simulated_flash(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "big.bin").write_bytes(b"x" * 40_000)  # 10 blocks of 4 KiB
+    with sim_station(fs) as dev:
+        r = mpremote(dev.port_path, "df")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()[1:] if line.strip()]
+    assert len(rows) == 1, r.stdout
+    name, size, used, avail, pct, mounted = rows[0]
+    assert name == "<VfsSimFlash>" and mounted == "/"
+    assert int(size) == 2 * 1024 * 1024 and int(used) == 11 * 4096
+    assert int(avail) == int(size) - int(used)
