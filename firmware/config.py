@@ -20,6 +20,7 @@ import diag
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 _HOST_CHARS = _ID_CHARS + "."
 _TOPIC_CHARS = _ID_CHARS + "/"
+_PATH_CHARS = _HOST_CHARS + "/"
 _COUNTRY_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _MAX_WIFI_NETWORKS = const(4)
 # The largest frame the station sends alone: a status frame naming 16 sensors (a sample with
@@ -33,9 +34,11 @@ LINK_KEYS = (
     "mqtt.host",
     "mqtt.port",
     "mqtt.tls",
+    "mqtt.ca_file",
     "mqtt.prefix",
     "mqtt.user",
     "lorawan.region",
+    "wifi.country",
 )
 
 
@@ -59,6 +62,9 @@ def _schema():
                 "port": ("int", 1883, (1, 65535)),
                 "prefix": ("str", "climate", (1, 48, _TOPIC_CHARS)),
                 "tls": ("bool", False, None),
+                # the CA certificate (DER) the broker's certificate must chain to, on the
+                # station's flash (`stationctl configure --ca-file` installs it); needed with tls
+                "ca_file": ("str", "", (0, 48, _PATH_CHARS)),
                 "keepalive_s": ("int", 120, (0, 3600)),
                 "timeout_s": ("int", 5, (1, 60)),
                 "max_payload": ("int", 242, (MIN_FRAME_BYTES, 4096)),
@@ -285,6 +291,10 @@ def _describe(chars):
         return "letters, digits, '-', '_' and '.'"
     if chars == _TOPIC_CHARS:
         return "letters, digits, '-', '_' and '/'"
+    if chars == _PATH_CHARS:
+        return "letters, digits, '-', '_', '.' and '/'"
+    if chars == _COUNTRY_CHARS:
+        return "upper-case letters"
     return repr(chars)
 
 
@@ -306,6 +316,11 @@ def validate(data, schema=None, path=""):
 
 def _check_runnable(cfg, problems):
     """Rules between keys: a config that passes them can run and deliver."""
+    if cfg["mqtt"]["tls"] and not cfg["mqtt"]["ca_file"]:
+        problems.append(
+            "mqtt.tls: needs mqtt.ca_file (the broker's CA certificate on the station): without it"
+            " any server could pose as the broker; install one with stationctl configure --ca-file"
+        )
     if len(cfg["wifi"]["country"]) == 1:
         problems.append('wifi.country: expected two letters (e.g. "DE") or "" for the default')
     lw = cfg["lorawan"]

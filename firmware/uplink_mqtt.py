@@ -234,12 +234,64 @@ simple.socket = _SocketModule()
 
 
 class _TlsModule:
-    """What umqtt.simple imports as `ussl` for TLS (MicroPython 1.21+ only has `ssl`)."""
+    """What umqtt.simple imports as `ussl` for TLS (MicroPython 1.21+ only has `ssl`): a client
+    context that requires the server's certificate to chain to the station's CA and to name the
+    broker's host (mbedtls checks both during the handshake; a failure raises ValueError with
+    mbedtls's verify text)."""
 
-    def wrap_socket(self, sock, **params):
+    def wrap_socket(self, sock, server_hostname=None, cadata=None):
         import ssl
 
-        return ssl.wrap_socket(sock, **params)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cadata=cadata)
+        return ctx.wrap_socket(sock, server_hostname=server_hostname)
+
+
+class CaFileError(ValueError):
+    """The CA certificate file named by mqtt.ca_file cannot be used: `reason` says why."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def load_ca(path):
+    """The DER bytes of the CA certificate at `path` (CaFileError when missing or not DER)."""
+    try:
+        with open(path, "rb") as f:
+            der = f.read(4096)
+    except OSError:
+        raise CaFileError("ca_file_missing") from None
+    if der[:5] == b"-----":
+        raise CaFileError("ca_file_pem")  # the port's ssl takes DER: configure converts it
+    if len(der) < 64 or der[0] != 0x30:
+        raise CaFileError("ca_file_invalid")  # not an ASN.1 SEQUENCE: damaged or another file
+    return der
+
+
+# mbedtls's verify text (the port's ValueError) -> the reason MQTT.DOWN names
+_TLS_REASONS = (
+    ("expired", "tls_cert_expired"),
+    ("future", "tls_cert_not_yet_valid"),
+    ("Common Name", "tls_name_mismatch"),
+    ("CN", "tls_name_mismatch"),
+    ("not correctly signed", "tls_unknown_ca"),
+)
+
+
+def _tls_reason(exc):
+    text = exc.args[0] if exc.args and type(exc.args[0]) is str else ""
+    for words, reason in _TLS_REASONS:
+        if words in text:
+            return reason
+    return "tls_failed"
+
+
+def _path(root, name):
+    if name.startswith("/") or not root:
+        return name
+    return root.rstrip("/") + "/" + name
 
 
 class MqttUplink(Uplink):
@@ -250,6 +302,8 @@ class MqttUplink(Uplink):
         self.host = m["host"]
         self.port = m["port"]
         self.tls = m["tls"]
+        self.ca_file = m["ca_file"]
+        self._ca = None  # the CA's DER bytes, read at the first TLS connect
         self.keepalive_s = m["keepalive_s"]
         self.timeout_ms = m["timeout_s"] * 1000
         self._max = m["max_payload"]
@@ -304,6 +358,15 @@ class MqttUplink(Uplink):
             return False
         if self.wifi is not None and not self.wifi.ensure():
             return False  # WIFI.* said why; the samples wait in the journal
+        params = {}
+        if self.tls:
+            try:
+                if self._ca is None:
+                    self._ca = load_ca(_path(self.hal.fs_root, self.ca_file))
+            except CaFileError as exc:
+                self._fail(exc, "connect")
+                return False
+            params = {"server_hostname": self.host, "cadata": self._ca}
         self._begin()
         c = _Client(
             self,
@@ -314,7 +377,7 @@ class MqttUplink(Uplink):
             password=self._password if self.user else None,
             keepalive=self.keepalive_s,
             ssl=self.tls,
-            ssl_params={"server_hostname": self.host} if self.tls else {},
+            ssl_params=params,
         )
         if self.tls:
             import sys
@@ -412,6 +475,10 @@ class MqttUplink(Uplink):
             code = None
         elif isinstance(exc, DnsError):
             reason = "dns"
+        elif isinstance(exc, CaFileError):
+            reason = exc.reason
+        elif self.tls and type(exc) is ValueError and op == "connect":
+            reason = _tls_reason(exc)  # the broker's certificate failed verification
         elif isinstance(exc, AssertionError):
             reason = "protocol"  # umqtt asserts on a malformed CONNACK/SUBACK
         diag.warn(

@@ -14,6 +14,8 @@ Options:
     --modem-firmware V  the simulated modem answers as firmware V (RAK3172: RUI3 3.4.2, 3.5.3,
                         4.0.1, 4.0.6, 4.2.0; LoRa-E5: 4.0.11)
     --set KEY=VALUE     override one station config key, e.g. mqtt.port=18830 (repeatable; JSON value)
+    --install SRC=NAME  copy the host file SRC into the station's filesystem as NAME (e.g. the
+                        broker's CA certificate, as `stationctl configure --ca-file` puts it there)
     --downlink PORT:HEX queue a LoRaWAN downlink at the simulated network server (repeatable)
     --pace F            real seconds per simulated second (0 = as fast as possible), so a host
                         test can act on a real broker at roughly known simulated times
@@ -75,6 +77,8 @@ def parse_args(argv):
             opts.setdefault("set", []).append(v)
         elif a == "--downlink":
             opts.setdefault("downlink", []).append(v)
+        elif a == "--install":
+            opts.setdefault("install", []).append(v)
         elif a == "--pace":
             opts["pace"] = float(v)
         elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink", "--modem-firmware"):
@@ -267,9 +271,9 @@ class _NoCopy(list):
 
 
 def _copy(src, dst):
-    with open(src) as f:
+    with open(src, "rb") as f:
         data = f.read()
-    with open(dst, "w") as f:
+    with open(dst, "wb") as f:
         f.write(data)
 
 
@@ -309,6 +313,9 @@ def _wire_board(opts, board_cfg):
         _copy(opts["config"], opts["fs"] + "/config.json")
     if opts.get("secrets"):
         _copy(opts["secrets"], opts["fs"] + "/secrets.json")
+    for spec in opts.get("install", ()):
+        src, _, name = spec.partition("=")
+        _copy(src, opts["fs"] + "/" + name)
     if "wifi" in board_cfg:
         _wifi_credentials(opts["fs"] + "/secrets.json")
 

@@ -211,12 +211,25 @@ def test_tls_to_mosquitto(tmp_path):
 
     if "mosquitto" not in kinds_available() or not shutil.which("openssl"):
         pytest.skip("needs mosquitto and openssl")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     broker = Broker("mosquitto", tls_port=free_port()).start()
     try:
         sub = Subscriber(broker.port, PREFIX + "/#").start()
-        args = _args(
-            broker.tls_port, 4, extra=("--set", "mqtt.tls=true", "--set", "mqtt.host=localhost")
+        # the self-signed certificate is its own CA: the station verifies against it (DER)
+        cert = x509.load_pem_x509_certificate(broker.cert_path.read_bytes())
+        ca = tmp_path / "ca.der"
+        ca.write_bytes(cert.public_bytes(serialization.Encoding.DER))
+        tls = (
+            "--set",
+            "mqtt.ca_file=ca.der",
+            "--set",
+            "mqtt.tls=true",
+            "--install",
+            f"{ca}=ca.der",
         )
+        args = _args(broker.tls_port, 4, extra=(*tls, "--set", "mqtt.host=localhost"))
         run = StationRun(args, tmp_path / "fs").wait()
         _settle(sub, run)
         seqs = decode_seqs(_up_frames(sub))

@@ -63,6 +63,7 @@ var CONFIG_RULES = {
   "lorawan.port": ["int", 1, 223],
   "lorawan.region": ["site"],
   "lorawan.time_sync_h": ["int", 0, 720],
+  "mqtt.ca_file": ["site"],
   "mqtt.host": ["site"],
   "mqtt.keepalive_s": ["int", 0, 3600],
   "mqtt.max_payload": ["int", 32, 4096],
@@ -81,7 +82,7 @@ var CONFIG_RULES = {
   "uplink": ["site"],
   "warmup_s": ["int", 0, 600],
   "wifi.connect_s": ["int", 5, 120],
-  "wifi.country": ["str", 0, 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"],
+  "wifi.country": ["site"],
   "wifi.power_down_s": ["int", 0, 86400]
 };
 // --- end of config rules

@@ -29,6 +29,12 @@ def register(sub) -> None:
         "--config, e.g. --set interval_s=300 (repeatable)",
     )
     p.add_argument(
+        "--ca-file",
+        metavar="PEM_OR_DER",
+        help="the CA certificate the MQTT broker's certificate chains to: installed on the "
+        "station (as DER) and named by mqtt.ca_file, for mqtt.tls=true",
+    )
+    p.add_argument(
         "--check",
         action="store_true",
         help="only validate; write nothing (reads the station only for --set without --config)",
@@ -46,9 +52,19 @@ def _fail(message: str, secrets: list[str] | None = None) -> None:
 def configure(args, out=print) -> int:
     from stationctl.station import stationconfig as sc
 
-    if args.config is None and not args.set and args.secrets is None:
+    ca_file = args.ca_file
+    if args.config is None and not args.set and args.secrets is None and ca_file is None:
         _fail("nothing to configure: give --config FILE, --set KEY=VALUE or --secrets FILE")
         return exitcodes.USAGE
+    args.ca_der = None
+    if ca_file is not None:
+        try:
+            args.ca_der = sc.ca_der(ca_file)
+        except sc.CaFileError as exc:
+            _fail(f"--ca-file rejected: {exc}; nothing was written")
+            return exitcodes.USAGE
+        # first, so that a later --set mqtt.tls=true is checked with the CA in place
+        args.set = [f"mqtt.ca_file={sc.CA_FILE}", *args.set]
     try:
         cfg_text = sc.read_file(args.config, "config") if args.config else None
         sec_text = sc.read_file(args.secrets, "secrets") if args.secrets else None
@@ -144,6 +160,8 @@ def _edit(dev, args, sec_text, secrets, out) -> int:
 def _install(args, checked, sec_text, out, dev=None) -> int:
     from stationctl.station import stationconfig as sc
 
+    if args.ca_der is not None:
+        sc.put_ca(dev, args.ca_der)  # before the config that names it: a reset finds it there
     got = sc.apply(dev, checked)
     if got.get("digest") != checked.digest or got.get("source") != "file":
         _fail(

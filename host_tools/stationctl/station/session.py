@@ -104,6 +104,11 @@ class Session:
         self.helpers()
         self.t.exec(f"_scput({path!r}, {text!r})", timeout=20)
 
+    def put_bytes(self, path: str, data: bytes) -> None:
+        """A small binary file, atomically (the station's file write takes bytes as they are)."""
+        self.helpers()
+        self.t.exec(f"_scput({path!r}, {data!r})", timeout=20)
+
     def remove(self, paths: list[str]) -> None:
         self.helpers()
         self.t.exec(f"_scrm({paths!r})")

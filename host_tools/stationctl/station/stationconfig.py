@@ -210,6 +210,52 @@ def current_config(dev) -> str | None:
     return dev.get_text(f"{_config_base(dev)}/config.json")
 
 
+CA_FILE = "ca.der"  # where `configure --ca-file` puts the broker's CA (mqtt.ca_file)
+
+
+class CaFileError(ValueError):
+    """A --ca-file that is not one X.509 certificate."""
+
+
+def ca_der(path: str | Path) -> bytes:
+    """The certificate at `path` (PEM or DER) as DER, the form the station's ssl loads;
+    CaFileError says why a file cannot be used."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise CaFileError(f"{path}: {exc.strerror or exc}") from None
+    if len(raw) > 8192:
+        raise CaFileError(f"{path}: {len(raw)} bytes is not one CA certificate")
+    try:
+        if raw.lstrip().startswith(b"-----BEGIN"):
+            cert = x509.load_pem_x509_certificate(raw)
+        else:
+            cert = x509.load_der_x509_certificate(raw)
+    except ValueError:
+        raise CaFileError(f"{path}: not an X.509 certificate (PEM or DER)") from None
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = True  # an old self-signed certificate without the extension
+    if not is_ca:
+        raise CaFileError(
+            f"{path}: a server certificate, not a CA (give the CA that signed the broker's)"
+        )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def put_ca(dev, der: bytes) -> str:
+    """Write the CA certificate where mqtt.ca_file names it; returns that name."""
+    base = _config_base(dev)
+    if base:
+        dev.t.exec(f"_scmkdirs({[base]!r})")
+    dev.put_bytes(f"{base}/{CA_FILE}", der)
+    return CA_FILE
+
+
 def apply(dev, checked) -> dict:
     """Write validated config (and secrets) atomically where the firmware reads them; return
     what the station itself reads back (digest, source, secrets set)."""

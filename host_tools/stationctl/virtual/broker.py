@@ -75,9 +75,11 @@ class Broker:
         port: int | None = None,
         tls_port: int | None = None,
         users: dict[str, str] | None = None,
+        tls_cert: tuple[Path, Path] | None = None,
     ):
         """tls_port (Mosquitto only): a second listener with TLS and a self-signed certificate
-        (made with the openssl command) for 127.0.0.1/localhost, in `self.cert_path`.
+        (made with the openssl command) for 127.0.0.1/localhost, in `self.cert_path`, or the
+        (certificate, key) files `tls_cert` (a test CA's server certificate).
         users (Mosquitto only): user -> password; anonymous clients are then refused."""
         if kind not in ("amqtt", "mosquitto"):
             raise BrokerError(f"unknown broker kind {kind!r} (amqtt or mosquitto)")
@@ -91,6 +93,12 @@ class Broker:
         self._dir = tempfile.TemporaryDirectory(prefix=f"broker-{kind}-")
         os.chmod(self._dir.name, 0o755)  # mosquitto started as root reads its files as `mosquitto`
         self.cert_path = Path(self._dir.name) / "cert.pem"
+        self._key_path = Path(self._dir.name) / "key.pem"
+        if tls_cert is not None:
+            # copied beside the config: mosquitto started as root reads its files as `mosquitto`
+            for src, dst in zip(tls_cert, (self.cert_path, self._key_path), strict=True):
+                shutil.copyfile(src, dst)
+                os.chmod(dst, 0o644)
         self.log_path = Path(self._dir.name) / "broker.log"
 
     def _command(self) -> list[str]:
@@ -111,7 +119,7 @@ class Broker:
             else:
                 text += "allow_anonymous true\n"
             if self.tls_port:
-                key = d / "key.pem"
+                key = self._key_path
                 if not self.cert_path.exists():
                     _self_signed(self.cert_path, key)
                 text += (
