@@ -31,6 +31,10 @@ Options:
                         net:down@T+D (the station's network is unreachable: sockets fail)
                         wifi:badpass|noap|weak|nodhcp@T+D (a Wi-Fi board's access point rejects
                         the password, is gone, is heard weakly, gives no DHCP lease; sim/wlan.py)
+    --rtc-drift-ppm P   the station's RTC runs P ppm fast (negative: slow); prints
+                        `@@SIM clock day=D error_s=E` daily and `@@SIM clock end ...` (how far the
+                        station's clock is from the true time; LoRaWAN stations resync by
+                        DeviceTimeReq every lorawan.time_sync_h hours, 0 = never)
     --flash-bytes N     the station's flash holds N bytes of files in all: writes beyond fail
                         with ENOSPC (sim/powerfs.py), as on a full LittleFS
     --heap              measure heap: no GC inside a cycle, report the bytes the largest cycle
@@ -83,7 +87,7 @@ def parse_args(argv):
             opts["pace"] = float(v)
         elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink", "--modem-firmware"):
             opts[a[2:]] = v
-        elif a in ("--days", "--hours", "--cycles", "--interval", "--heap-every", "--flash-bytes"):
+        elif a in ("--days", "--hours", "--cycles", "--interval", "--heap-every", "--flash-bytes", "--rtc-drift-ppm"):
             opts[a[2:]] = float(v)
         else:
             raise SystemExit("vstation: unknown option %s" % a)
@@ -530,12 +534,40 @@ def main(argv):
 
     if every:
         vtime.add_hook(report_live)
+    clock_watch = _ClockWatch(opts["rtc-drift-ppm"]) if "rtc-drift-ppm" in opts else None
     _queue_downlinks(opts.get("downlink", ()))
     gc.collect()
     print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d heap_before_firmware=%d heap_after_imports=%d"
           % (board_cfg.get("board"), opts["trace"], duration, env.start_unix, sim_heap, gc.mem_alloc()))
     totals = _run_boots(board, board_cfg, opts, sim_modules, current)
     _report_end(board, totals)
+    if clock_watch is not None:
+        clock_watch.report_end()
+
+
+class _ClockWatch:
+    """The station's RTC drifting by `ppm`: its error from the true time, daily and worst."""
+
+    def __init__(self, ppm):
+        self.ppm = ppm
+        self.worst = 0.0
+        self.day = 0
+        vtime.set_drift_ppm(ppm)
+        vtime.add_hook(self.tick)
+
+    def tick(self, now_us):
+        e = vtime.clock_error_s()
+        if abs(e) > abs(self.worst):
+            self.worst = e
+        day = now_us // 86400000000
+        if day > self.day:
+            self.day = day
+            print("@@SIM clock day=%d error_s=%.3f" % (day, e))
+
+    def report_end(self):
+        ns = sys.modules.get("sim.netserver")
+        print("@@SIM clock end drift_ppm=%g error_s=%.3f worst_error_s=%.3f time_answers=%d"
+              % (self.ppm, vtime.clock_error_s(), self.worst, ns.time_answers if ns else 0))
 
 
 main(sys.argv[1:])

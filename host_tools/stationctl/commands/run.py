@@ -72,6 +72,19 @@ def register(sub) -> None:
         "3.4.2, 3.5.3, 4.0.1, 4.0.6 (default), 4.2.0; LoRa-E5 4.0.11)",
     )
     p.add_argument(
+        "--rtc-drift-ppm",
+        type=float,
+        metavar="PPM",
+        help="the station's RTC runs PPM parts per million fast (negative: slow); the clock's "
+        "error from the true time is printed daily and at the end (sim: clock ...)",
+    )
+    p.add_argument(
+        "--no-time-sync",
+        action="store_true",
+        help="with --uplink lorawan: never ask the network for the time (lorawan.time_sync_h=0), "
+        "to compare the drift with and without sync",
+    )
+    p.add_argument(
         "--broker",
         choices=["auto", "amqtt", "mosquitto"],
         default="auto",
@@ -171,7 +184,9 @@ def build_command(args) -> list[str]:
         interval=args.interval or None,
         uplink=args.uplink or None,
         modem_firmware=getattr(args, "modem_firmware", None),
-        set=list(getattr(args, "set", None) or ()),
+        set=list(getattr(args, "set", None) or ())
+        + (["lorawan.time_sync_h=0"] if getattr(args, "no_time_sync", False) else []),
+        rtc_drift_ppm=getattr(args, "rtc_drift_ppm", None),
         fault=args.fault,
         heap=getattr(args, "heap", False),
         heap_every=getattr(args, "heap_every", None) or None,
@@ -222,7 +237,7 @@ def _run(args, link) -> int:
         if line.startswith("@@SIM"):
             if line.startswith("@@SIM end"):
                 sim_end = line
-            if not args.quiet or " heap " in line or "rom_bytes=" in line:
+            if not args.quiet or " heap " in line or "rom_bytes=" in line or " clock " in line:
                 print(line.replace("@@SIM", "sim:"))
             continue
         if line.startswith("@@NS") or line.startswith("@@RF"):
