@@ -114,3 +114,48 @@ def test_setup_fresh_board_pulled_cable_then_resume(tmp_path):
 def p_is_secret(text, folder):
     """secrets.json itself holds the key (that is where it belongs)."""
     return text == (folder / "secrets.json").read_text()
+
+
+def test_setup_failed_check_is_reported_then_finished(tmp_path):
+    """A LoRa-E5 station whose sensor does not answer: setup reads the modem's DevEUI
+    (AT+ID=DevEui), writes a NOT VERIFIED report and says what to do; once the sensor answers
+    the same command finishes without repeating the steps already done."""
+    b = json.loads((REPO_ROOT / "board_configs" / "unix-sim-lora-e5.json").read_text())
+    b["modem"]["sim"] = {"deveui": "2CF7F1C0440004A1"}
+    board = tmp_path / "board.json"
+    board.write_text(json.dumps(b))
+    config = tmp_path / "st-0102.json"
+    config.write_text(json.dumps({"station_id": "st-0102", "uplink": "lorawan"}))
+    secrets = tmp_path / "st-0102.secrets.json"
+    secrets.write_text(json.dumps({"lorawan_joineui": JOIN_EUI}))
+    fs, link, out = tmp_path / "flash", tmp_path / "ttyACM-sim", tmp_path / "stations"
+    runs = []
+    for absent in (("bme280",), ()):
+        dev = SimDevice(fs, board, baud=1_000_000, uid="5eed0102", link=link, absent=absent)
+        dev.start()
+        time.sleep(0.3)
+        try:
+            proc = subprocess.run(
+                [str(BIN / "stationctl"), "setup", "--board", board, "--config", config,
+                 "--secrets", secrets, "--port", link, "--out", out],
+                capture_output=True, text=True, timeout=180,
+            )  # fmt: skip
+        finally:
+            dev.stop()
+        runs.append(proc)
+        if absent:
+            rep = json.loads((out / "st-0102" / "report.json").read_text())
+    first, second = runs
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "DevEUI 2CF7F1C0440004A1 (read from the modem)" in first.stdout
+    assert "sensor bme280: does not answer" in first.stdout and "check wiring" in first.stdout
+    assert rep["ok"] is False and rep["attempts"][-1]["outcome"] == "verify failed"
+    assert not rep["sensors"][0]["ok"]
+    assert second.returncode == 0, second.stdout + second.stderr
+    for step in ("deploy", "identity", "configure"):
+        assert f"{step}: done in an earlier run" in second.stdout
+    key = json.loads(secrets.read_text())["lorawan_appkey"]
+    assert key not in first.stdout + second.stdout + first.stderr + second.stderr
+    rep = json.loads((out / "st-0102" / "report.json").read_text())
+    assert rep["ok"] and rep["lorawan"]["dev_eui"] == "2CF7F1C0440004A1"
+    assert rep["lorawan"]["join_eui"] == JOIN_EUI  # from the given secrets
