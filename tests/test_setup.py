@@ -159,3 +159,48 @@ def test_setup_failed_check_is_reported_then_finished(tmp_path):
     rep = json.loads((out / "st-0102" / "report.json").read_text())
     assert rep["ok"] and rep["lorawan"]["dev_eui"] == "2CF7F1C0440004A1"
     assert rep["lorawan"]["join_eui"] == JOIN_EUI  # from the given secrets
+
+
+def test_setup_wrong_micropython_on_a_uf2_board(tmp_path):
+    """A native-USB UF2 board running another MicroPython: without --firmware setup says which
+    image to give; with a UF2 for another chip family it refuses before copying; with a good
+    one it asks the board into its bootloader and goes to the boot drive, never to esptool."""
+    b = json.loads((REPO_ROOT / "board_configs" / "unix-sim.json").read_text())
+    b.update({"micropython": "1.30", "usb": "native", "flash_method": "uf2", "chip": "rp2040"})
+    board = tmp_path / "board.json"
+    board.write_text(json.dumps(b))
+    config = tmp_path / "st-0103.json"
+    config.write_text(json.dumps({"station_id": "st-0103", "uplink": "console"}))
+    good, wrong = tmp_path / "RPI_PICO_W.uf2", tmp_path / "ESP32S2.uf2"
+    for path, family in ((good, 0xE48BFF56), (wrong, 0xBFDD4EEE)):
+        block = bytearray(512)
+        block[0:12] = (
+            (0x0A324655).to_bytes(4, "little")
+            + (0x9E5D5157).to_bytes(4, "little")
+            + (0x2000).to_bytes(4, "little")
+        )
+        block[28:32] = family.to_bytes(4, "little")
+        block[508:512] = (0x0AB16F30).to_bytes(4, "little")
+        path.write_bytes(bytes(block) * 2)
+    link, out = tmp_path / "ttyACM0", tmp_path / "stations"
+    results = []
+    for firmware in (None, wrong, good):
+        dev = SimDevice(tmp_path / "flash", board, baud=1_000_000, link=link)
+        dev.start()
+        time.sleep(0.3)
+        argv = [str(BIN / "stationctl"), "setup", "--board", board, "--config", config,
+                "--port", link, "--out", out]  # fmt: skip
+        if firmware:
+            argv += ["--firmware", firmware]
+        try:
+            results.append(subprocess.run(argv, capture_output=True, text=True, timeout=120))
+        finally:
+            dev.stop()
+    none, bad, ok = results
+    assert none.returncode == 1 and "asks for 1.30" in none.stdout, none.stdout
+    assert "add --firmware IMAGE with MicroPython 1.30" in none.stdout
+    assert bad.returncode == 2 and "not rp2040" in bad.stdout, bad.stdout
+    assert ok.returncode == 1, ok.stdout
+    assert "flashing RPI_PICO_W.uf2 (MicroPython 1.29.0, not 1.30) with uf2" in ok.stdout
+    assert "no RPI-RP2 drive found" in ok.stdout and "BOOTSEL" in ok.stdout
+    assert "esptool" not in ok.stdout.lower()
