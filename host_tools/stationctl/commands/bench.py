@@ -16,6 +16,7 @@ SECTIONS = {
     "payload": "stationctl.bench.payload",
     "deploy": "stationctl.bench.deploy",
     "heap32": "stationctl.bench.heap32",
+    "setup": "stationctl.bench.setup",
 }
 OUT_DIR = REPO_ROOT / "build" / "bench"
 
