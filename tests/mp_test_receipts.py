@@ -3,6 +3,7 @@
 # sent again after the timeout; the journal bound (drop-oldest, counted) still applies.
 # The journal is the real one on the unix port's files; the uplink is a scripted peer.
 # mp-heapsize: 512K
+# mp-ports: unix wasm32
 import os
 import time
 
