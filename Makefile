@@ -38,7 +38,7 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/stationctl soak --days 30 --seed 1 --seed 2 --seed 3 --modem-firmware 3.4.2 --modem-firmware 4.2.0
-	$(BIN)/stationctl soak --days 5 --seed 42 --seed 77 --uplink mqtt
+	$(BIN)/stationctl soak --days 5 --seed 42 --seed 105 --uplink mqtt
 	STATION_SOAK=1 $(BIN)/python -m pytest -q tests/test_heap.py -k ten_thousand
 
 lint: $(STAMP)

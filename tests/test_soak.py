@@ -15,6 +15,9 @@ def test_three_day_soak_loses_nothing_and_keeps_the_budget(tmp_path):
     assert r["delivered"] + r["pending_at_end"] == r["samples_produced"]
     assert r["decode_errors"] == 0 and r["cycle_errors"] == 0
     assert r["airtime_ms_per_day_max"] <= 30000
+    # every confirmed uplink the network server received costs a downlink (its ACK)
+    assert r["downlinks_per_day_max"] >= 100
+    assert r["downlinks_per_day_mean"] <= r["downlinks_per_day_max"]
     assert r["heap_growth_per_boot_max"] <= 4096
     assert r["faults_scheduled"] >= 8
     assert sum(r["resets"].values()) >= 1

@@ -3,7 +3,7 @@
 `run_soak(days, seed, uplink)` draws a fault schedule from the seed, runs the real firmware on
 the simulated six-sensor board (sim/vstation.py inside unix MicroPython) and reports what a
 field engineer would ask: samples produced, delivered, lost, duplicates, resets by cause,
-safe-mode entries, max journal depth, heap, airtime per day.
+safe-mode entries, max journal depth, heap, airtime and downlinks per day (LoRaWAN).
 
 Faults drawn (rates per simulated day, all times uniform over the run unless said):
   sensor faults   0.8/day: a random fitted sensor gets a random fault of its bus (absent, NACK,
@@ -50,6 +50,9 @@ VALUE_KINDS = ("stuck", "force", "offset")
 MODEM_KINDS = ("busy", "nochannel", "noack", "joindeny", "reboot")
 
 _CODE = re.compile(r"^\s*\d+\.\d+ ([DIWE]) ([A-Z][A-Z0-9_.]*)")
+# downlinks the simulated network server sends: the ACK of a confirmed uplink it received, a
+# join accept, a DeviceTimeAns (counted on its own: an upper bound when it rides with an ACK)
+_NS_DOWN = re.compile(r"^@@NS (?:up .*\bconfirmed=1\b.*|join .*\baccepted=1\b.*|time .*)\bt=(\d+)")
 
 
 @dataclass
@@ -226,6 +229,7 @@ class SoakLog:
         self.boots: list[list[tuple[int, int]]] = []  # per boot: (cycles, live heap after GC)
         self.frames: list[tuple[bytes, int | None, int | None]] = []  # + samples produced then
         self.airtime: defaultdict[int, int] = defaultdict(int)  # ms per simulated day
+        self.downlinks: defaultdict[int, int] = defaultdict(int)  # per simulated day
         self.codes: Counter = Counter()
         self.sim: dict[str, dict[str, str]] = {}
         self.tail: list[str] = []
@@ -247,6 +251,9 @@ class SoakLog:
         if tx:
             # joins and the modem's own empty uplinks count against fair use as much as data
             self.airtime[tx.t_s // DAY] += tx.toa_ms
+        down = _NS_DOWN.match(line)
+        if down:
+            self.downlinks[int(down[1]) // DAY] += 1
         sim_line = vstation.sim_report(line)
         if sim_line and sim_line[0] == "live":
             kv = sim_line[1]
@@ -303,6 +310,10 @@ def _report(run: dict, log: SoakLog, sched: Schedule, broker_restarts: int) -> d
         "airtime_ms_per_day_max": max(airtime.values()) if airtime else 0,
         "airtime_ms_per_day_mean": round(sum(airtime.values()) / max(1, len(airtime))),
         "airtime_days": len(airtime),
+        "downlinks_per_day_max": max(log.downlinks.values(), default=0),
+        "downlinks_per_day_mean": round(
+            sum(log.downlinks.values()) / max(1, len(airtime) or len(log.downlinks)), 1
+        ),
         "broker_restarts": broker_restarts,
         "warnings": codes.get("LORAWAN.BUDGET", 0),
     }
@@ -370,6 +381,10 @@ def format_report(r: dict) -> str:
             f"  airtime per day    max {r['airtime_ms_per_day_max'] / 1000:.1f} s, mean "
             f"{r['airtime_ms_per_day_mean'] / 1000:.1f} s over {r['airtime_days']} days "
             f"(budget 30 s)"
+        )
+        lines.append(
+            f"  downlinks per day  max {r['downlinks_per_day_max']}, mean "
+            f"{r['downlinks_per_day_mean']} (ACKs of confirmed uplinks, join accepts, time answers)"
         )
     else:
         lines.append(f"  broker restarts    {r['broker_restarts']}")
