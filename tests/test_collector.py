@@ -172,6 +172,23 @@ def test_a_reading_is_stored_once_even_by_two_writers(tmp_path, fleet_frames):
     ]
 
 
+def test_a_resent_age_frame_is_the_same_reading(tmp_path):
+    """Frames sent live carry the sample's age; its time is the receive time minus the age. A
+    re-send a minute later carries a larger age, and the two clocks disagree by a second: still
+    one reading. The same seq a day later is another one."""
+    c = _collector(SqliteStore(str(tmp_path / "r.sqlite")))
+    with FirmwareCodec() as fw:
+        first = fw.encode(_samples(1), now=T0 + 30)[0][0]
+        again = fw.encode(_samples(1), now=T0 + 90)[0][0]
+        later = fw.encode(_samples(1, t0=T0 + 86400), now=T0 + 86400 + 30)[0][0]
+    assert first != again  # different ages
+    assert c.take("climate/st-1/up", first, T0 + 30) == 1
+    assert c.take("climate/st-1/up", again, T0 + 91) == 0
+    assert c.take("climate/st-1/up", later, T0 + 86400 + 30) == 1
+    assert [r[3] for r in c.store.readings()] == [T0, T0 + 86400]
+    assert c.tally.duplicates == 1
+
+
 # --- real broker ----------------------------------------------------------------------------
 
 

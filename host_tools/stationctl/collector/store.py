@@ -30,6 +30,10 @@ class Reading:
     source: str
     values: tuple  # one per decoder.KEYS, None when the channel was not sent
     detail: str  # JSON: health and unknown channels, keys sorted
+    # > 0: time_s was derived from a sample age and the receive time, so a re-send lands a
+    # second or more away; a reading of the same station and seq within this many seconds is
+    # the same reading (seqs repeat only every 256 samples)
+    near_s: int = 0
 
     def row(self) -> tuple:
         return (
@@ -42,6 +46,9 @@ class Reading:
             *self.values,
             self.detail,
         )
+
+
+AGE_TOLERANCE_S = 300
 
 
 def reading_of(station: str, sample: dict, received_at: int, source: str) -> Reading:
@@ -62,6 +69,7 @@ def reading_of(station: str, sample: dict, received_at: int, source: str) -> Rea
         source,
         tuple(sample.get(k) for k in KEYS),
         json.dumps(detail, sort_keys=True, separators=(",", ":")),
+        AGE_TOLERANCE_S if "age_s" in sample else 0,
     )
 
 
@@ -82,6 +90,26 @@ def _ddl(real: str, bigint: str) -> str:
     )
 
 
+def _insert(mark: str) -> str:
+    """INSERT of one reading unless the same station and seq is stored within +-near_s
+    seconds (unix time) or exactly (the UNIQUE rule); one statement, so the database decides."""
+    places = ", ".join([mark] * len(COLUMNS))
+    return (
+        f"INSERT INTO readings ({', '.join(COLUMNS)}) SELECT {places}"
+        f" WHERE NOT EXISTS (SELECT 1 FROM readings WHERE station = {mark} AND seq = {mark}"
+        f" AND time_kind = 'unix' AND time_s BETWEEN {mark} AND {mark})"
+        " ON CONFLICT DO NOTHING"
+    )
+
+
+def _params(r: Reading) -> tuple:
+    if r.near_s and r.time_kind == "unix":
+        lo, hi = r.time_s - r.near_s, r.time_s + r.near_s
+    else:
+        lo, hi = 1, 0  # an empty range: only the UNIQUE rule applies
+    return (*r.row(), r.station, r.seq, lo, hi)
+
+
 class Store:
     """add() stores a reading unless it is there already; True when this call stored it."""
 
@@ -96,9 +124,6 @@ class Store:
 
     def close(self) -> None:
         raise NotImplementedError
-
-
-_PLACES = ", ".join("?" * len(COLUMNS))
 
 
 def _sorted(rows) -> list[tuple]:
@@ -121,11 +146,7 @@ class SqliteStore(Store):
 
     def add(self, reading: Reading) -> bool:
         with self.lock:
-            cur = self.db.execute(
-                f"INSERT INTO readings ({', '.join(COLUMNS)}) VALUES ({_PLACES})"
-                " ON CONFLICT DO NOTHING",
-                reading.row(),
-            )
+            cur = self.db.execute(_insert("?"), _params(reading))
             self.db.commit()
             return cur.rowcount == 1
 
@@ -157,13 +178,8 @@ class PostgresStore(Store):
         self.lock = threading.Lock()
 
     def add(self, reading: Reading) -> bool:
-        places = ", ".join(["%s"] * len(COLUMNS))
         with self.lock:
-            cur = self.db.execute(
-                f"INSERT INTO readings ({', '.join(COLUMNS)}) VALUES ({places})"
-                " ON CONFLICT DO NOTHING",
-                reading.row(),
-            )
+            cur = self.db.execute(_insert("%s"), _params(reading))
             return cur.rowcount == 1
 
     def readings(self, station: str | None = None) -> list[tuple]:
