@@ -87,6 +87,17 @@ def _schema():
                 "power_down_s": ("int", 300, (0, 86400)),
             },
         ),
+        "ntp": (
+            "section",
+            None,
+            {
+                # SNTP after Wi-Fi association (firmware/sntp.py); "" = no SNTP
+                "host": ("str", "pool.ntp.org", (0, 64, _HOST_CHARS)),
+                "port": ("int", 123, (1, 65535)),
+                "timeout_s": ("int", 2, (1, 10)),
+                "resync_h": ("int", 24, (1, 168)),
+            },
+        ),
         "lorawan": (
             "section",
             None,

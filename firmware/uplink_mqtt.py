@@ -324,6 +324,11 @@ class MqttUplink(Uplink):
             import wifi
 
             self.wifi = wifi.WifiLink(cfg, secrets, hal, iface)
+        self.sntp = None  # a Wi-Fi station learns the time once its link is up
+        if self.wifi is not None and cfg["ntp"]["host"]:
+            import sntp
+
+            self.sntp = sntp.Sntp(cfg, hal)
         self.client = None
         self.deadline = time.ticks_ms()
         self.mark = 0  # simulation: real time already charged to the virtual clock
@@ -358,6 +363,8 @@ class MqttUplink(Uplink):
             return False
         if self.wifi is not None and not self.wifi.ensure():
             return False  # WIFI.* said why; the samples wait in the journal
+        if self.sntp is not None:
+            self.sntp.maybe_sync()  # before TLS too: certificate dates need the time
         params = {}
         if self.tls:
             try:

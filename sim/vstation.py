@@ -369,7 +369,7 @@ def _import_firmware():
     from hal import Hal  # noqa: F401
 
 
-def _apply_overrides(opts):
+def _apply_overrides(opts, board_cfg):
     """Write the run's --interval, --uplink and --set into the station's config file; returns
     the sampling interval in seconds."""
     import config
@@ -389,6 +389,10 @@ def _apply_overrides(opts):
         opts.pop("interval", None)
         opts.pop("uplink", None)
         opts.pop("set", None)
+    if "wifi" in board_cfg and not any(kv.startswith("ntp.host=") for kv in opts.get("set", ())):
+        # the simulated access point leads to loopback only: no public NTP server behind it
+        # (a run gives one with --set ntp.host=127.0.0.1 --set ntp.port=N, e.g. a local chronyd)
+        opts.setdefault("set", []).insert(0, 'ntp.host=""')
     if opts.get("interval"):
         cfg = config.set_key(cfg, "interval_s", int(interval))
         changed = True
@@ -513,7 +517,7 @@ def main(argv):
     sim_heap = gc.mem_alloc()
     sim_modules = set(sys.modules)  # a reset unloads everything imported after this point
     _import_firmware()
-    interval = _apply_overrides(opts)
+    interval = _apply_overrides(opts, board_cfg)
     duration = _duration_s(opts, interval)
     board.end_s = duration
     if opts.get("flash-bytes"):
