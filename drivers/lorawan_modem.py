@@ -85,6 +85,7 @@ _RX_END_MS = const(3000)  # from the end of an uplink to the end of its RX2 wind
 _TOA_GUESS_MS = const(3000)  # airtime assumed when the caller gives none (SF12, long frame)
 _LINGER_MS = const(60)  # more lines of one reply follow within a few character times
 _DOWN_MAX = const(4)
+_DRAIN_MS = const(500)  # the most a drain outside a transaction may take
 
 
 class ModemError(OSError):
@@ -136,6 +137,7 @@ class LorawanModem:
     def __init__(self, uart):
         self.uart = uart
         self._part = b""
+        self._op_deadline = None  # the deadline of the send/join in progress (commands inside it)
         self.joined = False
         self.dr = 0
         self.wait_ms = -1
@@ -225,10 +227,13 @@ class LorawanModem:
             self.unknown += 1
         return ev, arg
 
-    def drain(self):
+    def drain(self, deadline=None):
         """Read and interpret whatever the modem said on its own (events, a reboot banner, a
-        join accepted after the modem's own retry)."""
-        while self.uart.any():
+        join accepted after the modem's own retry), until it is quiet or `deadline` (default:
+        _DRAIN_MS from now) passes: a modem that never goes quiet cannot hold the caller."""
+        if deadline is None:
+            deadline = time.ticks_add(time.ticks_ms(), _DRAIN_MS)
+        while self.uart.any() and time.ticks_diff(deadline, time.ticks_ms()) > 0:
             line = self._readline(time.ticks_add(time.ticks_ms(), 50))
             if line is None:
                 return
@@ -247,9 +252,12 @@ class LorawanModem:
 
     def command(self, text, timeout_ms=None):
         """Send one command; (event, value) of its final status line (EV_OK, EV_ERROR, ...)."""
-        self.drain()
-        self._write(text)
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.CMD_TIMEOUT_MS)
+        op = self._op_deadline
+        if op is not None and time.ticks_diff(op, deadline) < 0:
+            deadline = op  # a command inside a send or join never outlasts it
+        self.drain(deadline)  # one deadline for the whole command, chatter included
+        self._write(text)
         key = self.command_key(text) if self.REPLY_BY_KEY else None
         value = None
         while True:
@@ -407,11 +415,11 @@ class LorawanModem:
                 return ERROR
 
     def join(self, timeout_ms=None):
-        self.drain()
-        self.wait_ms = -1
-        self._write(self.JOIN_CMD)
         timeout_ms = timeout_ms or self.JOIN_TIMEOUT_MS
         deadline = time.ticks_add(time.ticks_ms(), timeout_ms)
+        self.drain(deadline)
+        self.wait_ms = -1
+        self._write(self.JOIN_CMD)
         r = self._join_transaction(deadline, timeout_ms)
         if r == JOINED:
             self.joined = True
@@ -423,14 +431,18 @@ class LorawanModem:
         unconfirmed send on modems that do not announce it."""
         if port < 1 or port > 223:
             raise ValueError("LoRaWAN port must be 1..223")
-        self.drain()
+        deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.SEND_TIMEOUT_MS)
+        self.drain(deadline)  # one deadline for the whole send, chatter included
         self.wait_ms = -1
-        r = self._prepare(port, confirmed)
+        self._op_deadline = deadline
+        try:
+            r = self._prepare(port, confirmed)
+        finally:
+            self._op_deadline = None
         if r is not None:
             return r
         self._rx_window = False
         self._write(self.send_command(port, payload, confirmed))
-        deadline = time.ticks_add(time.ticks_ms(), timeout_ms or self.SEND_TIMEOUT_MS)
         r = self._transaction(deadline, confirmed, _TOA_GUESS_MS if toa_ms is None else toa_ms)
         if r in (SENT, ACKED, NO_ACK):
             self._grace()

@@ -230,3 +230,54 @@ def test_a_reply_split_across_uart_timeouts_is_one_line():
     u.send_to_host(b"IRMED_OK\r\n", 250000)  # the rest arrives after two UART timeouts
     deadline = vtime.ticks_add(vtime.ticks_ms(), 1000)
     eq(drv._readline(deadline), "+EVT:SEND_CONFIRMED_OK", "joined line")
+
+
+class _Chatter:
+    """A modem that never goes quiet: whenever the UART looks, another event line has arrived
+    (until `until_us`). The modem model behind it answers commands as before."""
+
+    def __init__(self, model, line, until_us):
+        self.model = model
+        self.line = line
+        self.until_us = until_us
+        self.lines = 0
+        self.uart = None
+
+    def receive(self, data, now_us):
+        return self.model.receive(data, now_us)
+
+    def next_tx_us(self):
+        nxt = getattr(self.model, "next_tx_us", None)
+        return nxt() if nxt is not None else None
+
+    def poll(self, now_us):
+        due = getattr(self.model, "poll_due", None)
+        poll = getattr(self.model, "poll", None)
+        if poll is not None and (due is None or due(now_us)):
+            poll(now_us)
+        if now_us < self.until_us and not self.uart._pending and b"\n" not in self.uart._rx:
+            # the next line is in whenever the firmware looks: it took its wire time to arrive
+            wire_us = len(self.line) * self.uart.byte_time_us()
+            vtime.advance_us(wire_us)
+            self.uart.send_to_host(self.line, at_us=vtime.now_us() - wire_us)
+            self.lines += 1
+
+
+def test_a_modem_that_never_goes_quiet_cannot_stretch_a_send():
+    # issue 10 item 8: drain() read for as long as the UART had data; every modem operation
+    # now has one overall deadline, chatter included
+    def run(kind):
+        drv, model = _rig(kind)
+        eq(drv.join(), lm.JOINED, "%s join" % kind)
+        vtime.advance_us(60000000)
+        line = b"+EVT:UNICAST\r\n" if kind == "rak" else b"+MSGHEX: FPENDING\r\n"
+        chatter = drv.uart.attach(_Chatter(model, line, vtime.now_us() + 30000000))
+        t0 = vtime.now_us()
+        drv.send(1, b"\x01\x02", False, timeout_ms=2000)
+        took_ms = (vtime.now_us() - t0) // 1000
+        if took_ms > 2200:
+            raise AssertionError(
+                "%s: send(timeout_ms=2000) took %d ms (%d lines)" % (kind, took_ms, chatter.lines)
+            )
+
+    _both(run)
