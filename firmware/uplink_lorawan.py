@@ -41,6 +41,7 @@ _JOIN_BACKOFF_MAX_MS = const(3600000)
 _CMD_PORT = codec.FPORT_COMMAND
 _ACK_PORT = codec.FPORT_ACK
 _STATUS_PORT = codec.FPORT_STATUS
+_TIME_RETRY_S = const(3600)  # a refused time request is tried again after this
 _DR_TOP = {"EU868": 5, "US915": 4}  # uplink data rates at 125 kHz and the one at 500 kHz
 
 
@@ -257,7 +258,7 @@ class LorawanUplink(Uplink):
     # --- network time ---
     def _ask_time(self):
         """Put a DeviceTimeReq on this uplink when one is due (a refused request is tried again
-        with the next uplink; an unanswered one again after the period)."""
+        after an hour; an unanswered one again after the period)."""
         due = self._time_due_s
         if due is None or not self.modem.joined:
             return
@@ -266,6 +267,10 @@ class LorawanUplink(Uplink):
             return
         if self.modem.request_time():
             self._time_due_s = now_s + self.time_sync_s
+        else:
+            # refused (busy, a firmware without the command): not at every uplink, each
+            # attempt costs a command and a timeout may cost seconds
+            self._time_due_s = now_s + min(self.time_sync_s, _TIME_RETRY_S)
 
     def _take_time(self):
         t = self.modem.network_time()

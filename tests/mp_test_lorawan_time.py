@@ -144,3 +144,22 @@ def test_time_request_before_join_is_refused_and_an_unset_modem_clock_is_never_t
     m.time_answered = True  # as if an answer came, with the module's clock never set
     eq(m.network_time(), None, "a 1969 clock is not the time")
     eq(hal.time_synced(), False, "station clock untouched")
+
+
+def test_a_modem_without_the_time_command_is_asked_once_an_hour_not_at_every_uplink():
+    hal, up = _station("rak3172")
+    from sim.board import current
+
+    model = current().models["modem"]
+    asked = []
+
+    def old_firmware(val):  # a firmware without AT+TIMEREQ
+        asked.append(val)
+        model.say("AT_COMMAND_NOT_FOUND")
+
+    model._c_TIMEREQ = old_firmware
+    for _ in range(3 * 6):  # three hours of 10-minute uplinks
+        eq(up.send(b"\x01\x02\x03", 1), True, "uplinks go on")
+        vtime.advance_us(_HOUR_US // 6)
+    eq(len(asked), 3, "asked at join, then once an hour")
+    eq(hal.time_synced(), False, "no time")
