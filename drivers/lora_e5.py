@@ -44,9 +44,9 @@ from lorawan_modem import (
     EV_RX,
     EV_RX_META,
     LorawanModem,
-    unix_from_utc,
     tohex,
     unhex,
+    unix_from_utc,
 )
 
 _TX_KEYS = ("MSGHEX", "CMSGHEX", "MSG", "CMSG", "JOIN")

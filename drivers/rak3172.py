@@ -38,6 +38,8 @@ What the firmware really does, and this driver therefore expects (issue 18):
 
 import time
 
+from micropython import const
+
 from lorawan_modem import (
     ACKED,
     BUSY,
@@ -69,7 +71,6 @@ from lorawan_modem import (
     unhex,
     unix_from_utc,
 )
-from micropython import const
 
 _STATUS = {
     "OK": EV_OK,

@@ -6,10 +6,10 @@ The same `validate()` runs on the host (stationctl configure runs it inside Micr
 technician sees every problem before anything is written to a station.
 """
 
+import binascii
 import hashlib
 import json
 
-import binascii
 from micropython import const
 
 import diag
@@ -395,7 +395,7 @@ def parse(text, schema=None):
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise ConfigError(["not valid JSON (%s)" % (exc.args[0] if exc.args else "syntax error")])
+        raise ConfigError(["not valid JSON (%s)" % (exc.args[0] if exc.args else "syntax error")]) from None
     return validate(data, schema)
 
 

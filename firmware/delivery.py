@@ -248,7 +248,7 @@ class Delivery:
                 continue
             try:
                 ack = handler(cmd)
-            except Exception as exc:  # noqa: a bad command must not stop delivery
+            except Exception as exc:  # a bad command must not stop delivery
                 diag.exception("DOWNLINK.ERROR", exc, self.up.name)
                 continue
             if ack:

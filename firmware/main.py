@@ -6,7 +6,7 @@ so a technician can redeploy over USB; a crash after that is handled by station.
 
 try:
     import station
-except Exception as exc:  # noqa: keep the REPL usable whatever is broken
+except Exception as exc:  # keep the REPL usable whatever is broken
     import sys
 
     print("      0.000 E BOOT.FAILED exc=%s msg=\"%s\"" % (type(exc).__name__, exc))

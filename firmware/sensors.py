@@ -368,7 +368,7 @@ class SensorSlot:
             return
         try:
             hook[0](self.driver)
-        except Exception as exc:  # noqa: the read that follows reports the fault
+        except Exception as exc:  # the read that follows reports the fault
             log(diag.WARN, "SENSOR.PREPARE", self.name, exc=type(exc).__name__)
 
     def feedback(self, merged, log):
@@ -377,7 +377,7 @@ class SensorSlot:
             return
         try:
             hook[1](self.driver, merged)
-        except Exception as exc:  # noqa: compensation is best effort
+        except Exception as exc:  # compensation is best effort
             log(diag.WARN, "SENSOR.FEEDBACK", self.name, exc=type(exc).__name__)
 
     def backoff_s(self):
@@ -404,7 +404,7 @@ class SensorSlot:
                 self.opened_at = time.ticks_ms()
                 self.warm_done = False
                 log(diag.INFO, "SENSOR.OPEN", self.name, attempt=self.failures + 1)
-            except Exception as exc:  # noqa: any driver failure is a sensor fault, not a crash
+            except Exception as exc:  # any driver failure is a sensor fault, not a crash
                 self._fail(now_ms, exc, log, "SENSOR.ABSENT")
                 return False
         try:

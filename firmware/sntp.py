@@ -15,9 +15,10 @@ import socket
 import struct
 import time
 
+from micropython import const
+
 import clock
 import diag
-from micropython import const
 
 _NTP_TO_UNIX_S = const(2208988800)  # 1900-01-01 to 1970-01-01
 _FAR_S = const(60)  # farther from a synced clock's estimate: confirm with a second reply

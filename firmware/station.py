@@ -95,12 +95,12 @@ class Station:
         it did not foresee the station still comes up on its defaults and says so."""
         try:
             cfg, source = config.load(self.hal.fs_root, diag.log)
-        except Exception as exc:  # noqa: no config problem may stop the station
+        except Exception as exc:  # no config problem may stop the station
             diag.exception("CONFIG.INVALID", exc, None, problem="config not loadable")
             cfg, source = config.defaults(), "defaults"
         try:
             self.secrets = config.load_secrets(self.hal.fs_root, diag.log)
-        except Exception as exc:  # noqa: as above; secrets are never echoed
+        except Exception as exc:  # as above; secrets are never echoed
             diag.error("SECRETS.INVALID", None, problem="secrets not loadable", exc=type(exc).__name__)
             self.secrets = config.defaults(config.SECRETS_SCHEMA)
         return cfg, source
@@ -280,7 +280,7 @@ class Station:
         while max_cycles is None or self.cycles < max_cycles:
             try:
                 self.cycle()
-            except Exception as exc:  # noqa: a cycle bug must not kill the station
+            except Exception as exc:  # a cycle bug must not kill the station
                 diag.exception("CYCLE.ERROR", exc)
             next_at = time.ticks_add(next_at, interval_ms)
             wait = time.ticks_diff(next_at, time.ticks_ms())
@@ -302,7 +302,7 @@ class Station:
                    last_phase=self.reset_info["last_phase"], last_reason=self.reset_info["last_reason"])
         try:
             self.send_status()
-        except Exception as exc:  # noqa: safe mode must come up whatever else is broken
+        except Exception as exc:  # safe mode must come up whatever else is broken
             diag.exception("SAFE.STATUS_FAILED", exc)
         self.hal.schedule_reset(hold_ms, life.expire)
 
@@ -338,9 +338,7 @@ def load_board_cfg(path="board.json"):
 
 def main(board_cfg=None):
     """Entry point on a board (main.py) and under the simulated board."""
-    from hal import Hal
-
-    from hal import HalError
+    from hal import Hal, HalError
 
     if board_cfg is None:
         board_cfg = load_board_cfg()
@@ -354,7 +352,7 @@ def main(board_cfg=None):
     try:
         st.boot()
         st.run()
-    except Exception as exc:  # noqa: a bug that escapes the cycle: record it, reset, count it
+    except Exception as exc:  # a bug that escapes the cycle: record it, reset, count it
         crash(hal, exc)
 
 
@@ -365,7 +363,7 @@ def crash(hal, exc, delay_ms=10000):
         crumbs = lifecycle.Breadcrumbs(hal)
         crumbs.reason = "crash"
         crumbs.save()
-    except Exception:  # noqa: RTC memory unusable: the reset still happens
+    except Exception:  # RTC memory unusable: the reset still happens
         pass
     diag.exception("CRASH", exc, None, reset_in_ms=delay_ms)
     hal.sleep_ms(delay_ms)

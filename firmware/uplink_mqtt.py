@@ -27,8 +27,8 @@ import time
 from micropython import const
 
 import diag
-from uplink import Uplink
 from umqtt import simple  # missing on a station: ImportError, reported as UPLINK.UNAVAILABLE
+from uplink import Uplink
 
 _BACKOFF_MIN_MS = const(2000)
 _BACKOFF_MAX_MS = const(300000)

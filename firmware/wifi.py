@@ -10,8 +10,9 @@ long enough (`wifi.power_down_s`), kept up otherwise.
 import random
 import time
 
-import diag
 from micropython import const
+
+import diag
 
 _POLL_MS = const(100)
 _BACKOFF_MIN_MS = const(5000)

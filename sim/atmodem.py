@@ -22,6 +22,7 @@ that compare it with what the station booked.
 """
 
 import airtime
+
 from sim import netserver, vtime
 
 _CMD_US = 3000  # command processing time

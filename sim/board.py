@@ -164,9 +164,7 @@ class SimBoard:
     def i2c(self, name, spec):
         bus = self.buses.get(name)
         if bus is None:
-            from sim.i2c import SimI2C
-
-            from sim.i2c import profile_for
+            from sim.i2c import SimI2C, profile_for
 
             # the bus raises the errors of the board family's port (ESP32 NACK = ENODEV, ...)
             profile = spec.get("sim_port_profile") or profile_for(self.cfg.get("family"))

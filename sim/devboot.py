@@ -207,7 +207,7 @@ def _setup():
 def _boot():
     try:
         mode = _setup()
-    except BaseException as exc:  # noqa: see _setup
+    except BaseException as exc:  # see _setup
         sys.print_exception(exc)
         print("simdev: the simulated board failed to start")
         _halt("fail")
@@ -222,9 +222,9 @@ def _boot():
             continue
         try:
             exec(compile(src, script, "exec"), g)
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: printed as a board prints it
+        except (Exception, KeyboardInterrupt) as exc:  # printed as a board prints it
             sys.print_exception(exc)
-        except BaseException as exc:  # noqa: SimReset / SimStop from the simulated board
+        except BaseException as exc:  # SimReset / SimStop from the simulated board
             if type(exc).__name__ == "SimReset":
                 _halt("reset:" + exc.cause)
             raise
@@ -232,7 +232,7 @@ def _boot():
 
 try:
     _boot()
-except (Exception, KeyboardInterrupt) as _exc:  # noqa: the REPL must come up whatever happened
+except (Exception, KeyboardInterrupt) as _exc:  # the REPL must come up whatever happened
     sys.print_exception(_exc)
 del _boot, _setup, _Flash, _halt
 _mark("repl")

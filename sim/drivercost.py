@@ -22,6 +22,7 @@ import gc  # noqa: E402
 
 import sensors  # noqa: E402
 from replay import Recorder  # noqa: E402
+
 from sim.env import Environment  # noqa: E402
 from sim.i2c import SimI2C  # noqa: E402
 from sim.uart import SimUART  # noqa: E402
@@ -106,6 +107,7 @@ def main():
 
     import pms5003
     import sds011
+
     from sim.pms5003 import PMS5003Model
     from sim.sds011 import SDS011Model
 

@@ -332,7 +332,7 @@ def _wire_board(opts, board_cfg):
         try:
             board.uart(name, spec, spec.get("baud", 9600), spec.get("timeout_ms", 1000))
         except ValueError as exc:  # a model's arguments (e.g. --modem-firmware) it does not have
-            raise SystemExit("vstation: %s" % exc)
+            raise SystemExit("vstation: %s" % exc) from None
     env.at(0)
     if "sim.netserver" in sys.modules:  # a LoRaWAN modem is fitted
         # the host reads every uplink from the @@NS lines; a copy kept in this process would grow

@@ -9,7 +9,6 @@ and drivers gets the virtual clock.
 """
 
 import sys
-
 import time as _real
 
 _PERIOD = 1 << 30

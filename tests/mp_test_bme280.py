@@ -8,8 +8,9 @@ from sim import vtime
 
 vtime.install()
 
-import bme280  # noqa: E402
 import micropython  # noqa: E402
+
+import bme280  # noqa: E402
 from mptest import Skip, approx, eq, raises  # noqa: E402
 
 from sim.bme280 import BME280Model  # noqa: E402

@@ -2,8 +2,9 @@
 # limits, the journal inverse (decode_sample) and fuzzing of it.
 # mp-heapsize: 256K
 # mp-ports: unix wasm32
-import codec
 import micropython
+
+import codec
 import sample as S
 from mptest import eq, raises
 

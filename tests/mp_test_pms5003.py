@@ -7,6 +7,7 @@ from sim import vtime
 vtime.install()
 
 import micropython  # noqa: E402
+
 import pms5003  # noqa: E402
 from mptest import eq, raises  # noqa: E402
 from replay import Recorder  # noqa: E402

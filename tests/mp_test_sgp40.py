@@ -9,6 +9,7 @@ from sim import vtime
 vtime.install()
 
 import micropython  # noqa: E402
+
 import sensirion  # noqa: E402
 import sgp40  # noqa: E402
 from mptest import PORT_PROFILE, approx, eq, raises  # noqa: E402

@@ -8,6 +8,7 @@ from sim import vtime
 vtime.install()
 
 import micropython  # noqa: E402
+
 import sample as S  # noqa: E402
 import sensirion  # noqa: E402
 import sht4x  # noqa: E402

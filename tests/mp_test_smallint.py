@@ -4,6 +4,7 @@
 import sys
 
 import micropython
+
 from mptest import eq
 
 
