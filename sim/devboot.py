@@ -198,6 +198,14 @@ def _setup():
     # `machine` as host tools use it on a board (mpremote reset, rtc); the firmware's HAL does not
     devmachine = sys.modules["sim.devmachine"]
     devmachine._halt = _halt
+
+    def _reset_now():
+        # a board's machine.reset() never returns, wherever it is called: in a boot script or
+        # at the REPL (station.resume(), the way out of safe mode), where a SimReset would only
+        # end as a traceback
+        _halt("reset:soft")
+
+    board.reset = _reset_now
     sys.modules["machine"] = devmachine
     if sorted(os.listdir("/")) != expect:
         raise OSError("the flash folder is not the root")

@@ -317,3 +317,18 @@ def test_mpremote_df_shows_the_simulated_flash(tmp_path):
     assert name == "<VfsSimFlash>" and mounted == "/"
     assert int(size) == 2 * 1024 * 1024 and int(used) == 11 * 4096
     assert int(avail) == int(size) - int(used)
+
+
+def test_a_reset_called_at_the_repl_reboots_the_board(tmp_path):
+    # issue 10 item 13: station.resume() at the REPL (the documented way out of safe mode) ends
+    # in the simulated board's reset(); it must reboot the board, not print a SimReset traceback
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    with sim_station(fs) as dev:
+        boots = dev.boots
+        r = mpremote(dev.port_path, "exec", "import sim.board; sim.board.current().reset()")
+        assert "SimReset" not in r.stdout + r.stderr, r.stdout + r.stderr
+        deadline = time.monotonic() + 10
+        while dev.boots == boots and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dev.boots > boots
