@@ -204,3 +204,41 @@ def test_setup_wrong_micropython_on_a_uf2_board(tmp_path):
     assert "flashing RPI_PICO_W.uf2 (MicroPython 1.29.0, not 1.30) with uf2" in ok.stdout
     assert "no RPI-RP2 drive found" in ok.stdout and "BOOTSEL" in ok.stdout
     assert "esptool" not in ok.stdout.lower()
+
+
+def test_provision_rows_go_through_setup_steps(tmp_path):
+    """provision --records: a LoRaWAN row without keys in the CSV gets its DevEUI from the modem,
+    a generated AppKey, a report, a label and a line in the fleet's registration exports."""
+    board = _board(tmp_path)
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text(
+        "station_id,board,uplink,lorawan_joineui\n"
+        f"st-r1,{board},lorawan,{JOIN_EUI}\n"
+        "st-r2,unix-sim,pigeon\n"  # a bad row: still skipped, nothing done
+    )
+    link, records, report = tmp_path / "tty", tmp_path / "records", tmp_path / "report.csv"
+    dev = SimDevice(tmp_path / "fs", board, baud=1_000_000, uid="5eed0201", link=link)
+    dev.start()
+    try:
+        proc = subprocess.run(
+            [str(BIN / "stationctl"), "provision", fleet, "--report", report, "--port", link,
+             "--records", records, "--wait-timeout", "30"],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    finally:
+        dev.stop()
+    out = proc.stdout + proc.stderr
+    assert "SKIPPED" in out and "st-r2" in out
+    assert f"DevEUI {FACTORY_DEVEUI} (read from the modem)" in out, out
+    assert "[7/7] records: wrote" in out
+    import csv
+
+    with open(report, newline="") as f:
+        rows = {r["station_id"]: r for r in csv.DictReader(f)}
+    assert rows["st-r1"]["status"] == "ok" and rows["st-r1"]["uid"] == "5eed0201", rows
+    assert rows["st-r2"]["status"] == "skipped"
+    key = json.loads((records / "st-r1" / "secrets.json").read_text())["lorawan_appkey"]
+    assert key not in out and key not in report.read_text()
+    (line,) = (records / "registrations" / "tts-end-devices.json").read_text().splitlines()
+    assert json.loads(line)["ids"]["dev_eui"] == FACTORY_DEVEUI
+    assert json.loads((records / "st-r1" / "report.json").read_text())["ok"]

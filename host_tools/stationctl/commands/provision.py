@@ -24,6 +24,13 @@ def register(sub) -> None:
         "type: each row's board config picks the .bin for its chip or the .uf2 for the Pico W)",
     )
     p.add_argument(
+        "--records",
+        metavar="DIR",
+        help="run every row through `stationctl setup`'s steps with DIR as its --out: LoRaWAN "
+        "DevEUI from the modem and a generated AppKey when the CSV has none, and per station a "
+        "report, label and the fleet's registration exports",
+    )
+    p.add_argument(
         "--wait-timeout",
         type=positive_seconds,
         help="give up waiting for the next board after this many seconds",
@@ -44,7 +51,7 @@ def run(args) -> int:
         if not image.is_file():
             print(f"stationctl provision: firmware image {image} not found", file=sys.stderr)
             return 2
-    pv.check_rows(rows)
+    pv.check_rows(rows, ids_from_modem=bool(args.records))
     bad = [r for r in rows if r.problems]
     print(f"fleet: {len(rows)} row(s), {len(bad)} with problems (they will be skipped)")
     prov = pv.Provisioner(
@@ -54,6 +61,7 @@ def run(args) -> int:
         firmware=firmware,
         wait_timeout=args.wait_timeout,
         say=lambda m: print(m, flush=True),
+        records=Path(args.records) if args.records else None,
     )
     try:
         counts = prov.run(rows)

@@ -135,13 +135,15 @@ def read_fleet(path: Path, board_dir: Path = REPO_ROOT / "board_configs") -> lis
     return rows
 
 
-def check_rows(rows: list[Row]) -> None:
-    """Fill problems/checked for every row (firmware validation inside MicroPython)."""
+def check_rows(rows: list[Row], ids_from_modem: bool = False) -> None:
+    """Fill problems/checked for every row (firmware validation inside MicroPython).
+    `ids_from_modem`: LoRaWAN identifiers and AppKey may be missing (setup's identity step reads
+    the DevEUI from the modem and generates the AppKey)."""
     for row in rows:
         c = sc.validate(row.config_text, row.secrets_text)
         row.checked = c
         row.problems += c.problems + [f"secrets {p}" for p in c.secret_problems]
-        if c.ok:
+        if c.ok and not ids_from_modem:
             need = REQUIRED_SECRETS.get(c.uplink, ())
             missing = [k for k in need if k not in c.secrets_set]
             if missing:
@@ -181,8 +183,12 @@ class Provisioner:
         wait_timeout: float | None = None,
         say=print,
         poll_s: float = 0.3,
+        records: Path | None = None,
     ):
         self.report_path = Path(report_path)
+        # with a records folder every row goes through `stationctl setup`'s steps there (state,
+        # LoRaWAN identity from the modem, report, label, registration exports)
+        self.records = Path(records) if records else None
         self.port = port
         self.baud = baud
         self.firmware = [Path(f) for f in firmware] if firmware else []
@@ -336,6 +342,9 @@ class Provisioner:
             raise TimeoutError(f"no board for {row.station_id} within {self.wait_timeout:g} s")
         dev, port, uid = got
         self.say(f"  {row.station_id}: board on {port} (uid {uid})")
+        if self.records is not None:
+            dev.close()
+            return self._setup_row(row, port, uid)
         try:
             files = dp.build_files(row.board)
             rep = dp.deploy(dev, files)
@@ -373,6 +382,40 @@ class Provisioner:
             f"  {status.upper()} {row.station_id}" + (f": {'; '.join(failed)}" if failed else "")
         )
         return status == "ok"
+
+    def _setup_row(self, row: Row, port: str, uid: str | None) -> bool:
+        """The row through setup's steps (the same code as `stationctl setup`)."""
+        from stationctl.registration.record import write_secrets
+        from stationctl.station.setup import Inputs, Setup
+
+        folder = self.records / row.station_id
+        folder.mkdir(parents=True, exist_ok=True)
+        config = folder / "config.json"
+        config.write_text(row.config_text)
+        secrets_path = folder / "secrets.json"
+        secrets = json.loads(secrets_path.read_text()) if secrets_path.exists() else {}
+        secrets.update(json.loads(row.secrets_text) if row.secrets_text else {})  # the CSV wins
+        if secrets:
+            write_secrets(secrets_path, secrets)
+        inp = Inputs(board=row.board, config=config, out=self.records, secrets=secrets_path,
+                     port=port, baud=self.baud)  # fmt: skip
+        setup = Setup(inp, say=lambda m: self.say("  " + m))
+        code = setup.run()
+        self.last_port, self.last_station = port, row.station_id
+        ok = code == 0
+        state = setup.state
+        self.record(
+            row,
+            "ok" if ok else "failed",
+            "verified" if ok else setup.outcome,
+            uid=uid or "",
+            port=port,
+            config_digest=state.get("config_digest", ""),
+        )
+        if ok and uid:
+            self.done_uids[uid] = row.station_id
+        self.say(f"  {'OK' if ok else 'FAILED'} {row.station_id}")
+        return ok
 
     def run(self, rows: list[Row], flash_fn=None) -> dict[str, int]:
         counts = {"ok": 0, "failed": 0, "skipped": 0, "already": 0}

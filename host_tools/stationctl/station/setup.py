@@ -84,6 +84,8 @@ class Setup:
         self.info: dict = {}
         self.verify_report = None
         self.secret_values: list[str] = []
+        self.state: dict = {}  # read from the station's state file by preflight
+        self.outcome = "not started"  # the last run's outcome, one line (for provision's report)
 
     # --- inputs, checked before any station is touched ---
     def preflight(self) -> None:
@@ -180,6 +182,7 @@ class Setup:
             self.preflight()
         except StepFailed as exc:
             self.say(f"stationctl setup: {self._mask(str(exc))}\n  what to do: {exc.advice}")
+            self.outcome = self._mask(str(exc))
             return exc.code
         self.say(f"setting up station {self.station_id} (state: {self.state_path})")
         attempt = {"started_utc": _now(), "outcome": "running"}
@@ -199,6 +202,7 @@ class Setup:
             code = exc.code
         finally:
             attempt["seconds"] = round(time.monotonic() - t0, 1)
+            self.outcome = attempt["outcome"]
             self._save_state()
             if self.dev is not None:
                 try:
