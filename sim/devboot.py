@@ -164,7 +164,7 @@ def _setup():
     before = set(sys.modules)
     extra = [repo + "/firmware", repo + "/drivers"]
     sys.path.extend(extra)
-    preload = ["sim.i2c", "sim.uart", "sim.heap", "sim.netclock", "sim.devmachine"]
+    preload = ["sim.i2c", "sim.uart", "sim.heap", "sim.netclock", "sim.wlan", "sim.devmachine"]
     preload += [m for m, _ in sim.board.MODELS.values()]
     for name in preload:
         try:

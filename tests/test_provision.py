@@ -267,3 +267,29 @@ def test_provision_with_firmware_reports_a_flash_failure(tmp_path):
     rep = _report(report)["st-e1"]
     assert rep["status"] == "failed"
     assert "flash failed" in rep["detail"] and "download mode" in rep["detail"]
+
+
+def test_fleet_csv_wifi_columns(tmp_path):
+    """A Pico W MQTT row needs its Wi-Fi network; the password is a secret, never echoed."""
+    from stationctl.station.provision import check_rows, read_fleet
+
+    fleet = tmp_path / "fleet.csv"
+    fleet.write_text(
+        "station_id,board,uplink,mqtt_host,wifi_ssid,wifi_password,wifi_country\n"
+        "st-w1,pico-w,mqtt,broker.example,depot-ap,wifi-Pa55-secret,DE\n"
+        "st-w2,pico-w,mqtt,broker.example,,,\n"
+        "st-w3,pico-w,mqtt,broker.example,depot-ap,wifi-Pa55-secret,de\n"
+    )
+    rows = read_fleet(fleet)
+    check_rows(rows)
+    good, missing, bad_country = rows
+    assert good.problems == [], good.problems
+    assert json.loads(good.config_text)["wifi"] == {"country": "DE"}
+    assert json.loads(good.secrets_text) == {
+        "wifi_ssid": "depot-ap",
+        "wifi_password": "wifi-Pa55-secret",
+    }
+    assert any("needs wifi_ssid" in p for p in missing.problems), missing.problems
+    assert any(p.startswith("wifi.country") for p in bad_country.problems), bad_country.problems
+    for row in rows:
+        assert not any("wifi-Pa55-secret" in p for p in row.problems)

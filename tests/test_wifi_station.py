@@ -105,3 +105,39 @@ def test_unknown_wifi_fault_is_refused(tmp_path):
     )
     assert proc.returncode != 0
     assert "unknown kind rain" in proc.stdout + proc.stderr
+
+
+def test_verify_uplink_joins_wifi_and_reaches_the_broker(tmp_path):
+    """`verify --uplink` on a Wi-Fi station: the network joined and its signal, or why none."""
+    from hostkit.cli import stationctl as cli
+    from hostkit.sim_device import sim_station
+    from stationctl.virtual.broker import Broker
+
+    board = REPO / BOARD
+    broker = Broker("amqtt").start()
+    try:
+        cfg = tmp_path / "cfg.json"
+        cfg.write_text(
+            json.dumps({"station_id": "st-w", "uplink": "mqtt", "mqtt": {"port": broker.port}})
+        )
+        good = tmp_path / "good.json"
+        good.write_text(json.dumps({"wifi_ssid": "climate-sim", "wifi_password": WIFI_PASSWORD}))
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"wifi_ssid": "climate-sim", "wifi_password": "not-the-key"}))
+        with sim_station(tmp_path / "fs", board=board, baud=1_000_000, speed=10) as dev:
+            r = cli("deploy", "--port", dev.port_path, "--board", board, "--quiet")
+            assert r.returncode == 0, r.stderr
+            r = cli("configure", "--port", dev.port_path, "--config", cfg, "--secrets", bad)
+            assert r.returncode == 0, r.stdout + r.stderr
+            r = cli("verify", "--port", dev.port_path, "--uplink")
+            assert r.returncode == 1, r.stdout
+            assert "FAIL  wifi" in r.stdout and "reason=wrong_password" in r.stdout, r.stdout
+            r = cli("configure", "--port", dev.port_path, "--config", cfg, "--secrets", good)
+            assert r.returncode == 0, r.stdout + r.stderr
+            r = cli("verify", "--port", dev.port_path, "--uplink")
+            assert r.returncode == 0, r.stdout
+            assert "PASS  wifi" in r.stdout and "joined climate-sim at -58 dBm" in r.stdout
+            assert "PASS  uplink" in r.stdout
+            assert WIFI_PASSWORD not in r.stdout + r.stderr
+    finally:
+        broker.close()

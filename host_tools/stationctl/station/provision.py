@@ -4,6 +4,7 @@ Fleet CSV (header row; empty cells mean "default"):
 
     station_id,board,uplink,interval_s,mqtt_host,mqtt_port,mqtt_user,mqtt_password,
     lorawan_region,lorawan_deveui,lorawan_joineui,lorawan_appkey,port
+    (optional: wifi_ssid,wifi_password,wifi_country for Wi-Fi boards, mqtt_prefix, log_level)
 
 Every row is checked completely before any station is touched (board config exists; config and
 secrets pass the firmware's own validation inside MicroPython; the uplink's keys are present);
@@ -39,8 +40,16 @@ CONFIG_COLUMNS = {
     "mqtt_user": "mqtt.user",
     "mqtt_prefix": "mqtt.prefix",
     "lorawan_region": "lorawan.region",
+    "wifi_country": "wifi.country",
 }
-SECRET_COLUMNS = ("mqtt_password", "lorawan_deveui", "lorawan_joineui", "lorawan_appkey")
+SECRET_COLUMNS = (
+    "mqtt_password",
+    "lorawan_deveui",
+    "lorawan_joineui",
+    "lorawan_appkey",
+    "wifi_ssid",
+    "wifi_password",
+)
 OTHER_COLUMNS = ("board", "port")
 REPORT_COLUMNS = (
     "row",
@@ -88,6 +97,16 @@ def _board_path(name: str, board_dir: Path) -> Path | None:
         return cand
     cand = board_dir / (name if name.endswith(".json") else f"{name}.json")
     return cand if cand.is_file() else None
+
+
+def _has_wifi(board: Path | None) -> bool:
+    """The board config has a Wi-Fi interface (its `wifi` entry)."""
+    if board is None:
+        return False
+    try:
+        return "wifi" in json.loads(board.read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def read_fleet(path: Path, board_dir: Path = REPO_ROOT / "board_configs") -> list[Row]:
@@ -148,6 +167,11 @@ def check_rows(rows: list[Row], ids_from_modem: bool = False) -> None:
             missing = [k for k in need if k not in c.secrets_set]
             if missing:
                 row.problems.append(f"uplink {c.uplink} needs {', '.join(missing)}")
+            if c.uplink == "mqtt" and _has_wifi(row.board) and "wifi_ssid" not in c.secrets_set:
+                # the station would never reach its broker (WIFI.NO_CREDENTIALS at every boot)
+                row.problems.append(
+                    "uplink mqtt on a Wi-Fi board needs wifi_ssid (and wifi_password)"
+                )
 
 
 def load_report(path: Path) -> dict[str, dict]:

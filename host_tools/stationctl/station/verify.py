@@ -116,6 +116,12 @@ def run_checks(
     _check_modem(rep, st.get("modem"))
     if check_uplink:
         u = st.get("uplink", {})
+        w = u.get("wifi")
+        if w is not None:
+            detail = (
+                f"joined {w.get('ssid')} at {w.get('rssi')} dBm" if w.get("ok") else "none joined"
+            )
+            rep.add("wifi", bool(w.get("ok")), detail)
         rep.add(
             "uplink", u.get("ok", False), f"{u.get('kind')}: " + (u.get("error") or "reachable")
         )

@@ -116,9 +116,31 @@ def _scmodem(modem, hal):
     return m
 
 
-def _scuplink(cfg, modem):
+def _scwifi(cfg, hal, u):
+    """A Wi-Fi board: join a network with the firmware's own link (firmware/wifi.py) and say
+    which one, how strong, or why none joined (the WIFI.DOWN reasons). True when up."""
+    import config
+    import diag
+    import wifi
+
+    seen = []
+    diag.configure(level=diag.INFO, sink=seen.append)
+    link = wifi.WifiLink(cfg, config.load_secrets(hal.fs_root), hal, hal.wlan())
+    ok = link.ensure()
+    u["wifi"] = {"ok": ok, "ssid": link.ssid, "rssi": link.rssi_dbm}
+    if not ok:
+        why = [ln.split(" WIFI.", 1)[1] for ln in seen if " WIFI.DOWN " in ln or " WIFI.NO_" in ln]
+        u["ok"] = False
+        u["error"] = "Wi-Fi: " + ("; ".join(why) or "no network joined")
+    return ok
+
+
+def _scuplink(cfg, modem, hal=None):
     """Whether the configured uplink can deliver: the broker reachable, the modem answering."""
     u = {"kind": cfg["uplink"]}
+    if cfg["uplink"] == "mqtt" and hal is not None and hal.wlan() is not None:
+        if not _scwifi(cfg, hal, u):
+            return u
     if cfg["uplink"] == "mqtt":
         import socket
 
@@ -202,5 +224,5 @@ def _scselftest(check_uplink):
     if modem:
         r["modem"] = _scmodem(modem, hal)
     if check_uplink:
-        r["uplink"] = _scuplink(cfg, r.get("modem", {}))
+        r["uplink"] = _scuplink(cfg, r.get("modem", {}), hal)
     print(repr(r))
