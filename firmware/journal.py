@@ -90,14 +90,28 @@ class Journal:
         except OSError:
             pass
         nums = []
+        taken = 0  # the highest number any entry uses: a new segment never collides with it
         for name in os.listdir(self.root):
-            if name.endswith(_SUFFIX) and len(name) == 8 + len(_SUFFIX):
-                try:
-                    nums.append(int(name[:8]))
-                except ValueError:
-                    pass
+            if not name.endswith(_SUFFIX):
+                continue
+            digits = name[: -len(_SUFFIX)]
+            # 8 digits or more: numbers past 99999999 get longer names (_name pads, never cuts)
+            if len(digits) < 8 or any(ch < "0" or ch > "9" for ch in digits):
+                diag.warn("JOURNAL.UNKNOWN", None, name=name, reason="not a segment name")
+                continue
+            segno = int(digits)
+            if segno > taken:
+                taken = segno
+            try:
+                is_file = not os.stat(self.root + "/" + name)[0] & 0x4000
+            except OSError:
+                is_file = False
+            if is_file:
+                nums.append(segno)
+            else:
+                diag.warn("JOURNAL.UNKNOWN", None, name=name, reason="not a file")
         nums.sort()
-        self.next_segno = nums[-1] + 1 if nums else 1
+        self.next_segno = taken + 1
         self.segments = []
         self.head = -1
         self.pending = 0

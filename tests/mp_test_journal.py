@@ -7,6 +7,8 @@ import diag
 import journal
 from mptest import eq, raises
 
+from sim import powerfs  # compiled while the heap is in one piece (128K)
+
 ROOT = "/tmp/mp_journal_test"
 LINES = []
 
@@ -277,8 +279,6 @@ def test_clear_discards_pending_and_keeps_seq():
 
 
 def _full_flash(capacity):
-    from sim import powerfs
-
     os.mkdir(ROOT)
     powerfs.install(ROOT)
     powerfs.set_capacity(capacity)
@@ -346,3 +346,35 @@ def test_a_sample_that_cannot_be_stored_is_counted():
         eq(j.segments, [], "none in memory either")
     finally:
         fs.uninstall()
+
+
+# --- issue 10, item 12 (part): unknown entries are skipped and reported, long names read ---
+
+
+def test_a_directory_named_like_a_segment_is_skipped_and_reported():
+    j = _open()
+    for s in range(1, 4):
+        j.append(s, _frame(s))
+    os.mkdir(ROOT + "/00000009.jnl")
+    try:
+        j2 = _open()  # raised EISDIR at boot before
+        eq([s for s, _ in _pending(j2)], [1, 2, 3], "records kept")
+        if not [x for x in LINES if "JOURNAL.UNKNOWN" in x and "00000009.jnl" in x]:
+            raise AssertionError(LINES)
+        j2._roll = True
+        j2.append(4, _frame(4))  # a new segment never takes the directory's number
+        eq(j2.segments[-1][0], 10, "segment after the unknown entry")
+    finally:
+        os.rmdir(ROOT + "/00000009.jnl")
+
+
+def test_segment_numbers_past_eight_digits_are_read_back():
+    j = _open()
+    j.next_segno = 99999999
+    j._roll = True
+    for s in range(1, 40):
+        j.append(s, _frame(s))
+    if not [n for n in _files() if len(n) > 12]:
+        raise AssertionError(_files())
+    j2 = _open()
+    eq((j2.pending, j2.last_seq), (39, 39), "every record found after the reboot")
