@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import time
@@ -109,6 +110,29 @@ def test_setup_fresh_board_pulled_cable_then_resume(tmp_path):
     assert cs["devices"][0]["keys"]["deviceKeys"]["nwkKey"] == key.lower()
     for p in (out / "registrations").iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
+
+    # the label setup wrote scans back to the TR005 text with the modem's DevEUI, and the report
+    # renders; both kept under build/ as this test produced them
+    want = f"LW:D0:{JOIN_EUI}:{FACTORY_DEVEUI}:00000000:SST-0101"
+    zbar, chromium = shutil.which("zbarimg"), shutil.which("chromium")
+    if zbar and chromium:
+        build = REPO_ROOT / "build"
+        build.mkdir(exist_ok=True)
+        shots = {
+            build / "setup-label.png": (folder / "label-1.svg", "794,1123", "3"),
+            build / "setup-report.png": (folder / "report.html", "1000,1600", "1"),
+        }
+        for png, (page, size, scale) in shots.items():
+            subprocess.run(
+                [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                 f"--screenshot={png}", f"--window-size={size}",
+                 f"--force-device-scale-factor={scale}", page.as_uri()],
+                capture_output=True, timeout=60,
+            )  # fmt: skip
+            assert png.exists()
+        r = subprocess.run([zbar, "--quiet", "--raw", str(build / "setup-label.png")],
+                           capture_output=True, text=True)  # fmt: skip
+        assert r.stdout.splitlines() == [want]
 
 
 def p_is_secret(text, folder):
