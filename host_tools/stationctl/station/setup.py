@@ -189,14 +189,23 @@ class Setup:
         self.state["attempts"].append(attempt)
         code = exitcodes.OK
         try:
+            run = {
+                "port": self.step_port,
+                "micropython": self.step_micropython,
+                "deploy": self.step_deploy,
+                "identity": self.step_identity,
+                "configure": self.step_configure,
+                "verify": self.step_verify,
+                "records": self.step_records,
+            }
             for n, name in enumerate(STEPS, start=1):
-                self._step(n, name, getattr(self, "step_" + name))
+                self._step(n, name, run[name])
             attempt["outcome"] = "verified" if self.verify_report.ok else "verify failed"
             code = exitcodes.OK if self.verify_report.ok else exitcodes.FAILED
         except StepFailed as exc:
-            attempt["outcome"] = (
-                f"stopped at {self.state.get('failed_step')}: {self._mask(str(exc))}"
-            )
+            step = self.state.get("failed_step")
+            why = self._mask(str(exc)).removeprefix(f"lost the station during {step}: ")
+            attempt["outcome"] = f"stopped at {step}: {why}"
             self.say(f"FAILED: {self._mask(str(exc))}\n  what to do: {exc.advice}")
             self.say("  then run the same command again: it resumes where it stopped")
             code = exc.code
