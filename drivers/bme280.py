@@ -27,7 +27,7 @@ _REG_CONFIG = const(0xF5)
 _READ_FROM = const(0xF2)
 _READ_LEN = const(13)
 
-CHIP_ID = const(0x60)
+_CHIP_ID = const(0x60)
 _BMP280_ID = const(0x58)
 _RESET_WORD = const(0xB6)
 _STATUS_MEASURING = const(0x08)
@@ -52,7 +52,7 @@ class BME280:
         self._data = bytearray(_READ_LEN)
         self._mv = memoryview(self._data)
         chip = self._read_u8(_REG_CHIP_ID)
-        if chip != CHIP_ID:
+        if chip != _CHIP_ID:
             hint = " (a BMP280 has no humidity sensor)" if chip == _BMP280_ID else ""
             raise ValueError("BME280: chip id 0x%02x at 0x%02x, expected 0x60%s" % (chip, address, hint))
         self._wait_nvm()

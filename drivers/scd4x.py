@@ -39,9 +39,9 @@ _CMD_WAKE_UP = const(0x36F6)
 _EIO = const(5)
 _ETIMEDOUT = const(110)
 
-PERIOD_MS = const(5000)  # periodic mode: signal update interval
-LOW_POWER_PERIOD_MS = const(30000)
-POWERUP_MS = const(1000)  # datasheet: time after power-up until the sensor answers
+_PERIOD_MS = const(5000)  # periodic mode: signal update interval
+_LOW_POWER_PERIOD_MS = const(30000)
+_POWERUP_MS = const(1000)  # datasheet: time after power-up until the sensor answers
 WARMUP_MS = const(5000)  # the first reading arrives one period after start (datasheet 3.5.1)
 
 
@@ -59,12 +59,12 @@ class SCD4x:
         self.periodic = False
         self.count = 0  # readings since the last start()
         self._started_ms = time.ticks_ms()
-        self._period_ms = PERIOD_MS
+        self._period_ms = _PERIOD_MS
         self.ambient_hpa = 0
         self.asc = None  # automatic self-calibration as last set (None: the chip's own)
         # a warm reboot of the MCU may leave the sensor measuring: stop first (500 ms); right
         # after power-up (max 1000 ms) the chip does not acknowledge its address yet
-        deadline = time.ticks_add(time.ticks_ms(), POWERUP_MS)
+        deadline = time.ticks_add(time.ticks_ms(), _POWERUP_MS)
         while True:
             try:
                 self._send(_CMD_STOP_PERIODIC, 500)
@@ -113,7 +113,7 @@ class SCD4x:
     def start(self, low_power=False):
         """Start periodic measurement (every 5 s, or every 30 s in low-power mode)."""
         self._send(_CMD_START_LOW_POWER if low_power else _CMD_START_PERIODIC)
-        self._period_ms = LOW_POWER_PERIOD_MS if low_power else PERIOD_MS
+        self._period_ms = _LOW_POWER_PERIOD_MS if low_power else _PERIOD_MS
         self.periodic = True
         self.count = 0
         self._started_ms = time.ticks_ms()
@@ -131,7 +131,7 @@ class SCD4x:
             return fn(*args)
         finally:
             if was:
-                self.start(self._period_ms == LOW_POWER_PERIOD_MS)
+                self.start(self._period_ms == _LOW_POWER_PERIOD_MS)
 
     def power_down(self):
         """SCD41: sleep (idle mode only)."""

@@ -45,13 +45,13 @@ FPORT_COMMAND = const(10)  # downlink commands (firmware/commands.py)
 
 # time kinds (2 bits in the header)
 TIME_NOW = const(0)  # no time field: sampled when the frame was built (receive time applies)
-NOW_SLACK_S = const(2)  # "when the frame was built": at most this many seconds before
+_NOW_SLACK_S = const(2)  # "when the frame was built": at most this many seconds before
 TIME_AGE16 = const(1)  # age in seconds before the frame was built, 16 bits
 TIME_UNIX = const(2)  # unix seconds, 32 bits (station clock synced)
 TIME_UPTIME = const(3)  # station uptime seconds, 32 bits (clock not synced; journal records)
 
-MAX_BATCH = const(64)
-SEQ_MASK = const(0xFF)  # frames carry seq modulo 256 (receivers dedupe on seq + time)
+_MAX_BATCH = const(64)
+_SEQ_MASK = const(0xFF)  # frames carry seq modulo 256 (receivers dedupe on seq + time)
 PRESET = const(0xFF)  # the header's preset bit: channels 0..7 exactly (no presence mask)
 _DEF_MIN = const(10)  # the interval code is shortest for 10-minute sampling
 RH_HIGH_Q = const(140)  # humidity q above this (70.0 %) means RH high when humidity is sent
@@ -359,7 +359,7 @@ def _time_of(smp, now):
         # a sample "after now" (the clock was stepped back) or older than 18 h keeps its
         # absolute time
         if 0 <= age <= 0xFFFF:
-            _tkind = TIME_NOW if age <= NOW_SLACK_S else TIME_AGE16
+            _tkind = TIME_NOW if age <= _NOW_SLACK_S else TIME_AGE16
             _tval = age
             return
     _tkind = TIME_UNIX if smp.flags & S.FLAG_CLOCK_SYNCED else TIME_UPTIME
@@ -385,7 +385,7 @@ def _header(ftype):
 
 def _put_single(smp):
     _header(FRAME_SAMPLE)
-    _put(smp.seq & SEQ_MASK, 8)
+    _put(smp.seq & _SEQ_MASK, 8)
     _put_time()
     _put_state(smp, True)
     p = _present
@@ -404,7 +404,7 @@ def encode_sample(smp, buf, now=None):
 
     `now` is the station's current time in the sample's clock (unix seconds when synced, else
     uptime seconds): given, the frame carries the sample's age when it is below 65536 s (no
-    time field at all for an age of at most NOW_SLACK_S: the cheapest live frame); omitted
+    time field at all for an age of at most _NOW_SLACK_S: the cheapest live frame); omitted
     (journal records), a synced sample carries its unix time and an unsynced one its uptime.
     """
     _scan(smp)
@@ -427,8 +427,8 @@ _rk = [0] * S.N_CHANNELS  # run mode: best k of the current prefix
 _mode = [0] * S.N_CHANNELS  # 1: run mode for the current prefix
 _modefit = [0] * S.N_CHANNELS  # run mode of the longest prefix that fitted
 _extfit = 0  # 1: the fitted batch sends the per-channel steps and modes
-_qs = [0] * (MAX_BATCH * S.N_CHANNELS)  # the batch's quantised values, to look ahead for runs
-_pres = [0] * MAX_BATCH  # the batch's presence masks
+_qs = [0] * (_MAX_BATCH * S.N_CHANNELS)  # the batch's quantised values, to look ahead for runs
+_pres = [0] * _MAX_BATCH  # the batch's presence masks
 _pending = [0] * S.N_CHANNELS  # run mode while writing: zero deltas still to come
 _nonzero = [0] * S.N_CHANNELS  # run mode while writing: the next delta is the non-zero one
 _step = [1] * S.N_CHANNELS  # per channel: every delta of the batch is a multiple of this
@@ -489,8 +489,8 @@ def _run_length(samples, count):
     global _interval
     if count <= 0:
         return 0
-    if count > MAX_BATCH:
-        count = MAX_BATCH
+    if count > _MAX_BATCH:
+        count = _MAX_BATCH
     first = samples[0]
     if count == 1:
         _interval = 0
@@ -504,7 +504,7 @@ def _run_length(samples, count):
     prev = first
     for i in range(1, count):
         s = samples[i]
-        if (s.seq - prev.seq) & SEQ_MASK != 1 or (s.flags & S.FLAG_CLOCK_SYNCED) != sync:
+        if (s.seq - prev.seq) & _SEQ_MASK != 1 or (s.flags & S.FLAG_CLOCK_SYNCED) != sync:
             return i
         j = _tdiff(s.time, prev.time) - step
         if j > 0x7FFF or j < -0x7FFF:
@@ -533,7 +533,7 @@ def _tbits(smp, now):
     if now is not None:
         age = _tdiff(now, smp.time)
         if 0 <= age <= 0xFFFF:
-            return 0 if age <= NOW_SLACK_S else 16
+            return 0 if age <= _NOW_SLACK_S else 16
     return 32
 
 
@@ -657,7 +657,7 @@ def _put_batch(samples, m):
     _scan(first)
     _header(FRAME_BATCH)
     _put(m - 1, 6)
-    _put(first.seq & SEQ_MASK, 8)
+    _put(first.seq & _SEQ_MASK, 8)
     _put_time()
     _put_interval()
     union = 0

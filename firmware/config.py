@@ -401,7 +401,7 @@ def parse(text, schema=None):
 
 # A config or secrets file is a few hundred bytes; anything much larger is damage (erased
 # flash, a wrong file) and is rejected before it is read, so it can never exhaust the heap.
-MAX_FILE_BYTES = const(8192)
+_MAX_FILE_BYTES = const(8192)
 # JSON nesting the schema needs is 2; deep nesting costs the parser heap per level
 _MAX_DEPTH = const(8)
 
@@ -422,8 +422,8 @@ def _read(path):
         size = os.stat(path)[6]
     except OSError:
         return None
-    if size > MAX_FILE_BYTES:
-        raise FileProblem("file is %d bytes, more than %d" % (size, MAX_FILE_BYTES))
+    if size > _MAX_FILE_BYTES:
+        raise FileProblem("file is %d bytes, more than %d" % (size, _MAX_FILE_BYTES))
     try:
         with open(path, "rb") as f:
             raw = f.read()

@@ -24,7 +24,7 @@ from micropython import const
 _MAGIC = const(0x4353)
 _LAYOUT = const(1)
 _FMT = ">HBBIBBHIIIII"
-SIZE = const(32)
+_SIZE = const(32)
 _FLAG_SAFE = const(1)
 
 PHASES = ("none", "boot", "config", "sense", "encode", "journal", "uplink", "sleep", "safe", "idle")
@@ -49,10 +49,10 @@ class Breadcrumbs:
 
     def load(self):
         raw = self.hal.rtc_memory()
-        if not raw or len(raw) < SIZE:
+        if not raw or len(raw) < _SIZE:
             return False
         try:
-            f = struct.unpack(_FMT, raw[:SIZE])
+            f = struct.unpack(_FMT, raw[:_SIZE])
         except ValueError:
             return False
         if f[0] != _MAGIC or f[1] != _LAYOUT or f[2] >= len(PHASES) or f[4] >= len(REASONS):

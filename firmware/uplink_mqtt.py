@@ -37,7 +37,7 @@ _TCP_NODELAY = const(1)
 
 # Inbound messages longer than this are read and thrown away in chunks, never held whole:
 # a command is at most 99 bytes (firmware/commands.py)
-MAX_INBOUND = const(256)
+_MAX_INBOUND = const(256)
 _MAX_TOPIC = const(128)
 _RECEIPT_VERSION = const(1)
 _RECEIPTS_MAX = const(8)  # receipts held between two drains; the newest matter most
@@ -54,7 +54,7 @@ _ERRORS = (OSError, simple.MQTTException, AssertionError, IndexError, TypeError,
 
 class _Client(simple.MQTTClient):
     """umqtt.simple with the inbound side bounded: a PUBLISH is read in pieces of known size,
-    one above MAX_INBOUND is discarded in chunks (it could claim 256 MB), a retained command is
+    one above _MAX_INBOUND is discarded in chunks (it could claim 256 MB), a retained command is
     not run, and a command is acknowledged (PUBACK) only once it is in the inbox."""
 
     def __init__(self, owner, *args, **kw):
@@ -113,9 +113,9 @@ class _Client(simple.MQTTClient):
             pid = b[0] << 8 | b[1]
         n = sz - head - topic_len
         keep = True
-        if n > MAX_INBOUND:
+        if n > _MAX_INBOUND:
             self._discard(n)
-            diag.warn("MQTT.MSG_DISCARDED", None, reason="too big", bytes=n, max=MAX_INBOUND)
+            diag.warn("MQTT.MSG_DISCARDED", None, reason="too big", bytes=n, max=_MAX_INBOUND)
         else:
             keep = self.owner._on_message(topic, self.sock.read(n) if n else b"", op & 1)
         if qos == 1 and keep:
