@@ -1,10 +1,21 @@
 """Issue 10 item 5: `stationctl configure` applies the firmware's own definition of a runnable
-config (firmware/config.py, run inside MicroPython), cross-field rules included."""
+config (firmware/config.py, run inside MicroPython), cross-field rules included.
+
+The base is an explicit `--config` holding `{}` (every key at its default, the same base configure
+uses for a station without a config.json): `--set` without `--config` edits the station's own
+config and would need a station on USB."""
 
 from __future__ import annotations
 
 import pytest
 from hostkit.cli import stationctl
+
+
+@pytest.fixture
+def defaults_config(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("{}")
+    return str(path)
 
 
 @pytest.mark.parametrize(
@@ -15,17 +26,19 @@ from hostkit.cli import stationctl
         ("lorawan.dr=0", "lorawan.dr"),  # US915 DR0 carries 11 bytes
     ],
 )
-def test_configure_check_refuses_a_config_the_station_cannot_run(setting, named):
+def test_configure_check_refuses_a_config_the_station_cannot_run(defaults_config, setting, named):
     r = stationctl(
-        "configure", "--check", "--set", "lorawan.region=\"US915\"", "--set", "lorawan.adr=false",
+        "configure", "--config", defaults_config, "--check",
+        "--set", "lorawan.region=\"US915\"", "--set", "lorawan.adr=false",
         "--set", "lorawan.dr=1", "--set", setting,
     )  # fmt: skip
     assert r.returncode == 2, r.stdout + r.stderr
     assert named in r.stderr and "nothing was written" in r.stderr
 
 
-def test_configure_check_accepts_the_smallest_runnable_values():
+def test_configure_check_accepts_the_smallest_runnable_values(defaults_config):
     r = stationctl(
-        "configure", "--check", "--set", "journal.max_bytes=8192", "--set", "mqtt.max_payload=32",
+        "configure", "--config", defaults_config, "--check",
+        "--set", "journal.max_bytes=8192", "--set", "mqtt.max_payload=32",
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
