@@ -941,7 +941,10 @@ def sensor_type_id(name):
     return 0
 
 
-_STATUS_FIELDS = ("fw", "config", "reset", "uptime_s", "journal", "sensors", "faulty", "laser_h")
+_STATUS_FIELDS = (
+    "fw", "config", "reset", "uptime_s", "journal", "sensors", "faulty", "laser_h", "wifi",
+)  # fmt: skip
+_STATUS_WIFI = const(0x80)  # byte 15 bit 7: the frame ends with the Wi-Fi block (rssi, network)
 # sensors with a laser (rated ~8,000 h): the status frame may carry their run hours
 LASER_TYPES = ("sps30", "sds011", "pms5003")
 
@@ -949,7 +952,8 @@ LASER_TYPES = ("sps30", "sds011", "pms5003")
 def encode_status(buf, **fields):
     """Status frame. Fields: fw "M.m.p", config (8 hex digits), reset (reset-cause name),
     uptime_s, journal (records waiting), sensors (sensor type names), faulty (bit per sensor),
-    laser_h (optional: run hours of each laser sensor in `sensors`, in their order).
+    laser_h (optional: run hours of each laser sensor in `sensors`, in their order),
+    wifi (optional: (rssi_dbm, network index) of the Wi-Fi link in use).
     Raises ValueError for an unknown field or a bad value; buf is unchanged then."""
     for key in fields:
         if key not in _STATUS_FIELDS:
@@ -1003,19 +1007,28 @@ def encode_status(buf, **fields):
             if h < 0:
                 raise ValueError("laser_h must be >= 0")
         n += 2 * lasers
+    wifi = fields.get("wifi")
+    if wifi is not None:
+        rssi, net = wifi
+        if not -128 <= rssi <= 0 or not 0 <= net <= 255:
+            raise ValueError("wifi needs rssi -128..0 dBm and a network index 0..255")
+        n += 2
     if len(buf) < n:
         raise ValueError("frame buffer too small")
     buf[0] = (VERSION << 5) | (FRAME_STATUS << 3)
     buf[1] = ver[0]
     buf[2] = ver[1]
     buf[3] = ver[2]
-    struct.pack_into(">IBIHB", buf, 4, dg, rc, up, jd, len(sensors))
+    struct.pack_into(">IBIHB", buf, 4, dg, rc, up, jd, len(sensors) | (_STATUS_WIFI if wifi else 0))
     for i in range(len(sensors)):
         buf[16 + i] = sensor_type_id(sensors[i]) | (0x80 if faulty & (1 << i) else 0)
     if laser_h is not None:
         for i in range(len(laser_h)):
             h = int(laser_h[i])
             struct.pack_into(">H", buf, 16 + len(sensors) + 2 * i, h if h < 0xFFFF else 0xFFFF)
+    if wifi is not None:
+        buf[n - 2] = wifi[0] & 0xFF
+        buf[n - 1] = wifi[1]
     return n
 
 

@@ -362,4 +362,5 @@ def status_frame(station, buf):
         sensors=names,
         faulty=faulty,
         laser_h=laser_h if laser_h else None,
+        wifi=station.uplink.wifi_status() if station.uplink is not None else None,
     )

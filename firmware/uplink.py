@@ -62,6 +62,10 @@ class Uplink:
             return None
         return memoryview(buf)[:n]
 
+    def wifi_status(self):
+        """(rssi_dbm, network index) of the Wi-Fi link in use, None without one."""
+        return None
+
     def poll(self):
         return None  # a transport without downlinks
 

@@ -412,6 +412,9 @@ class MqttUplink(Uplink):
             self._publish_status()  # once per boot (and on request): it costs RAM and airtime
         return True
 
+    def wifi_status(self):
+        return self.wifi.status() if self.wifi is not None else None
+
     def _publish_status(self):
         frame = self.status()
         if frame:

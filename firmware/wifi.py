@@ -56,6 +56,7 @@ class WifiLink:
         self._networks = networks(secrets or {})
         self.ssid = None  # the network in use
         self.rssi_dbm = None
+        self.net_index = None  # which configured network: 0 wifi_ssid, 1.. wifi_networks
         self.failures = 0
         self.next_try = time.ticks_ms()
         self._told_no_credentials = False
@@ -85,9 +86,10 @@ class WifiLink:
         if 0 < wait <= 2 * _BACKOFF_MAX_MS:
             return False
         self.iface.up(self.country, self.hostname)
-        for ssid, password in self._networks:
+        for i, (ssid, password) in enumerate(self._networks):
             if self._join(ssid, password):
                 self.failures = 0
+                self.net_index = i
                 return True
         self.failures += 1
         wait = self._backoff_ms()
@@ -124,6 +126,12 @@ class WifiLink:
                 return False
             self.hal.feed()
             time.sleep_ms(_POLL_MS)
+
+    def status(self):
+        """(rssi_dbm, network index) while joined (the status frame's Wi-Fi block), else None."""
+        if self.ssid is None or self.rssi_dbm is None:
+            return None
+        return (max(-128, min(0, self.rssi_dbm)), self.net_index)
 
     def _backoff_ms(self):
         b = _BACKOFF_MIN_MS << min(self.failures - 1, 10)

@@ -52,6 +52,7 @@ class Station:
         self.cfg = config.defaults()
         self.delivery = Delivery()
         self.slots = [Slot("bme280"), Slot("sps30", failures=2)]
+        self.uplink = None  # as station.Station before boot(): no Wi-Fi block in the status
         self.reboot_pending = False
         self.status_pending = False
 

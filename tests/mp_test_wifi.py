@@ -104,6 +104,13 @@ def test_networks_are_tried_in_order():
     link = _link(secrets)
     eq(link.ensure(), True, "the second network joins")
     eq(link.ssid, wlan.SIM_SSID, "network in use")
+    eq(link.status(), (wlan.RSSI_DBM, 1), "the status frame's Wi-Fi block: rssi, second network")
+    import codec
+
+    buf = bytearray(32)
+    n = codec.encode_status(buf, sensors=["bme280"], wifi=link.status())
+    eq(buf[15], 0x81, "one sensor and the Wi-Fi flag")
+    eq(bytes(buf[n - 2 : n]), bytes([wlan.RSSI_DBM & 0xFF, 1]), "rssi i8, network index")
     first = [ln for ln in LINES if "WIFI.DOWN" in ln]
     eq(
         len(first) == 1 and "depot-old" in first[0] and "network_not_found" in first[0],

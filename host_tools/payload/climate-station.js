@@ -370,7 +370,17 @@ function decodeStatus(bytes) {
   if (bytes.length < 16) {
     fail('status frame truncated');
   }
-  var n = bytes[15];
+  var n = bytes[15] & 0x7f;
+  var wifi = null;
+  if (bytes[15] & 0x80) {
+    // firmware with Wi-Fi: the frame ends with rssi (i8 dBm) and the network's index
+    if (bytes.length < 18 + n) {
+      fail('status frame length ' + bytes.length + ' does not match ' + n + ' sensors');
+    }
+    var r = bytes[bytes.length - 2];
+    wifi = { rssi_dbm: r > 127 ? r - 256 : r, network: bytes[bytes.length - 1] };
+    bytes = bytes.slice(0, bytes.length - 2);
+  }
   if (n > 16) {
     fail('status frame lists more than 16 sensors');
   }
@@ -401,7 +411,7 @@ function decodeStatus(bytes) {
   if (bytes[8] >= RESETS.length) {
     fail('unknown reset cause ' + bytes[8]);
   }
-  return {
+  var out = {
     frame: 'status',
     fw: bytes[1] + '.' + bytes[2] + '.' + bytes[3],
     config: hex2(bytes, 4, 8),
@@ -410,6 +420,10 @@ function decodeStatus(bytes) {
     journal: bytes[13] * 256 + bytes[14],
     sensors: sensors
   };
+  if (wifi !== null) {
+    out.wifi = wifi;
+  }
+  return out;
 }
 
 function decodeAck(bytes) {

@@ -284,6 +284,18 @@ def main() -> None:
             "laser_h": [1234, 8001],
         }
         laser_status = fw.status(**laser_fields)
+        wifi_fields = {
+            "fw": "0.1.0",
+            "config": "6c2c7406",
+            "reset": "power_on",
+            "uptime_s": 600,
+            "journal": 3,
+            "sensors": ["bme280", "sds011"],
+            "faulty": 0,
+            "laser_h": [120],
+            "wifi": [-67, 1],
+        }
+        wifi_status = fw.status(**wifi_fields)
         ack = fw.ack(42, 4)
         frc_ack = fw.ack(43, 0, -70)
         lpp = fw.encode([s(1, T0, **FULL)], fmt="lpp")
@@ -334,6 +346,18 @@ def main() -> None:
             "received_at": None,
             "frames": [
                 {"hex": laser_status.hex(), "samples": 0, "decoded": codec.decode(laser_status, 3)}
+            ],
+        }
+    )
+    out["vectors"].append(
+        {
+            "name": "status frame of a Wi-Fi station (RSSI, network in use)",
+            "kind": "status",
+            "fport": 3,
+            "input": wifi_fields,
+            "received_at": None,
+            "frames": [
+                {"hex": wifi_status.hex(), "samples": 0, "decoded": codec.decode(wifi_status, 3)}
             ],
         }
     )
@@ -446,6 +470,12 @@ def main() -> None:
         (
             "status frame with half the laser hours",
             laser_status[:-2],
+            3,
+            "does not match",
+        ),
+        (
+            "Wi-Fi status frame one byte short",
+            wifi_status[:-1],
             3,
             "does not match",
         ),

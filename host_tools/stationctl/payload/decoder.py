@@ -325,7 +325,19 @@ def _decode_batch(b: _Bits, kind: int, preset: int, received_at: int | None) -> 
 def _decode_status(frame: bytes) -> list[dict]:
     if len(frame) < 16:
         raise FrameError("status frame truncated")
-    n = frame[15]
+    n = frame[15] & 0x7F
+    end = len(frame)
+    wifi = None
+    if frame[15] & 0x80:
+        # firmware with Wi-Fi: the frame ends with rssi (i8 dBm) and the network's index
+        if len(frame) < 18 + n:
+            raise FrameError(f"status frame length {len(frame)} does not match {n} sensors")
+        end -= 2
+        wifi = {
+            "rssi_dbm": int.from_bytes(frame[end : end + 1], "big", signed=True),
+            "network": frame[end + 1],
+        }
+        frame = frame[:end]
     if n > 16:
         raise FrameError("status frame lists more than 16 sensors")
     if len(frame) < 16 + n:
@@ -346,17 +358,18 @@ def _decode_status(frame: bytes) -> list[dict]:
     rc = frame[8]
     if rc >= len(RESETS):
         raise FrameError(f"unknown reset cause {rc}")
-    return [
-        {
-            "frame": "status",
-            "fw": f"{frame[1]}.{frame[2]}.{frame[3]}",
-            "config": frame[4:8].hex(),
-            "reset": RESETS[rc],
-            "uptime_s": int.from_bytes(frame[9:13], "big"),
-            "journal": int.from_bytes(frame[13:15], "big"),
-            "sensors": sensors,
-        }
-    ]
+    out = {
+        "frame": "status",
+        "fw": f"{frame[1]}.{frame[2]}.{frame[3]}",
+        "config": frame[4:8].hex(),
+        "reset": RESETS[rc],
+        "uptime_s": int.from_bytes(frame[9:13], "big"),
+        "journal": int.from_bytes(frame[13:15], "big"),
+        "sensors": sensors,
+    }
+    if wifi is not None:
+        out["wifi"] = wifi
+    return [out]
 
 
 # sensors with a laser: the status frame may end with their run hours
