@@ -151,7 +151,8 @@ class Sntp:
         if step is not None and self.last_sync is not None:
             elapsed_s = time.ticks_diff(now, self.last_sync) / 1000
             if elapsed_s > 0:
-                self.drift_ppm = round(step * 1000000 / elapsed_s, 1)
+                # the RTC gained `-step` seconds in `elapsed_s`: positive = it runs fast
+                self.drift_ppm = round(-step * 1000000 / elapsed_s, 1)
         self.last_sync = now
         self.next_try = None
         self.syncs += 1

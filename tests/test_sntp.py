@@ -123,6 +123,48 @@ def test_a_far_reply_is_confirmed_by_a_second_one(chronyd, tmp_path):
     assert -3602 <= step <= -3598, sync[0]
 
 
+_DRIFT = """
+from sim import vtime
+vtime.install()
+import time
+from sim.board import SimBoard
+from sim.env import Environment
+import config, diag, sntp
+from hal import Hal
+BOARD = {{"board": "unix-sim-wifi", "family": "unix"}}
+vtime.reset(epoch_s={start!r})
+SimBoard(BOARD, Environment("synthetic"), fs_root="{fs}", time_synced=False).activate()
+hal = Hal(BOARD)
+cfg = config.defaults()
+cfg["ntp"]["host"] = "127.0.0.1"
+cfg["ntp"]["port"] = {port!r}
+lines = []
+diag.configure(level=diag.INFO, sink=lines.append)
+s = sntp.Sntp(cfg, hal)
+print("FIRST", s.sync())
+vtime.set_drift_ppm(1000)  # the RTC gains 3.6 s an hour
+vtime.advance_us(3600 * 1000000)
+print("SECOND", s.sync(), s.drift_ppm)
+for ln in lines:
+    print("LINE", ln)
+"""
+
+
+def test_the_rtc_drift_is_measured_between_syncs(tmp_path):
+    """A server whose second answer is exactly an hour after its first; the station's RTC runs
+    1000 ppm fast meanwhile: NTP.SYNC reports about +1000 ppm (1 s resolution: 833..1111)."""
+    base = int(time.time())
+    peer = _Peer(lambda n, req: _reply(req, base + 3600 * n + 0.5))
+    try:
+        code = _DRIFT.format(start=base - 86400, port=peer.port, fs=tmp_path / "fs")
+        out = run_mp(code, timeout=60).stdout
+    finally:
+        peer.close()
+    second = [ln for ln in out.splitlines() if ln.startswith("SECOND")][0].split()
+    assert second[1] == "True", out
+    assert 800 <= float(second[2]) <= 1200, out
+
+
 class _Peer:
     """An SNTP server that lies: `answers(n, request)` makes the n-th reply (fault injection)."""
 
