@@ -124,6 +124,18 @@ class _Flash:
             self.v.chdir(self.cwd)
 
 
+def _print_exception(exc):
+    """Print exc as a board does: the frames of this boot ROM and of the simulated hardware
+    (`sim/`, C code on a board) are left out, so the traceback starts at the station's script."""
+    import io
+
+    buf = io.StringIO()
+    sys.print_exception(exc, buf)
+    for line in buf.getvalue().split("\n")[:-1]:
+        if not line.startswith('  File "sim/'):
+            print(line)
+
+
 def _halt(word):
     # `-i` turns sys.exit() into the REPL, so the front ends this interpreter when it sees the
     # marker; until then host input is held back and nothing can reach a REPL
@@ -142,7 +154,10 @@ def _setup():
     argv = sys.argv[1:]
     fs_dir, hw_path, mode, speed, uid, cause = argv[:6]
     absent = argv[6].split(",") if len(argv) > 6 and argv[6] else []
-    repo = __file__.rsplit("/", 2)[0] if "/" in __file__ else "."
+    # the front starts this interpreter in the repository folder with `sim/devboot.py`, so the
+    # simulation's modules are imported by repository-relative names and no traceback shows a
+    # host path (on a board they are C code, with no file at all)
+    repo = __file__.rsplit("/", 2)[0] + "/" if __file__.count("/") > 1 else ""
     if repo not in sys.path:
         sys.path.append(repo)
 
@@ -153,6 +168,11 @@ def _setup():
     wall = real_time.time()
     vtime.install(epoch_s=wall)
     vtime.set_real_sleep_factor(1 / float(speed))
+    try:  # the RTC as set by `mpremote rtc --set`: kept over resets, lost on a power cycle
+        with open(fs_dir + "/.rtc_offset") as f:
+            vtime.set_time(wall + float(f.read()))
+    except (OSError, ValueError):
+        pass
 
     # everything the simulated hardware needs is imported now: after the remount below only the
     # station's own flash is visible, as on a board
@@ -162,7 +182,7 @@ def _setup():
     # Some models use firmware arithmetic (the network server's airtime): they get the repo's
     # copy, which is then dropped from sys.modules so the station imports its own deployed one.
     before = set(sys.modules)
-    extra = [repo + "/firmware", repo + "/drivers"]
+    extra = [repo + "firmware", repo + "drivers"]
     sys.path.extend(extra)
     preload = ["sim.i2c", "sim.uart", "sim.heap", "sim.netclock", "sim.wlan", "sim.devmachine"]
     preload += [m for m, _ in sim.board.MODELS.values()]
@@ -231,7 +251,7 @@ def _boot():
         try:
             exec(compile(src, script, "exec"), g)
         except (Exception, KeyboardInterrupt) as exc:  # printed as a board prints it
-            sys.print_exception(exc)
+            _print_exception(exc)
         except BaseException as exc:  # SimReset / SimStop from the simulated board
             if type(exc).__name__ == "SimReset":
                 _halt("reset:" + exc.cause)
@@ -241,7 +261,7 @@ def _boot():
 try:
     _boot()
 except (Exception, KeyboardInterrupt) as _exc:  # the REPL must come up whatever happened
-    sys.print_exception(_exc)
-del _boot, _setup, _Flash, _halt
+    _print_exception(_exc)
+del _boot, _setup, _Flash, _halt, _print_exception
 _mark("repl")
 del _mark

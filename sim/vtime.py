@@ -160,6 +160,11 @@ def set_time(unix_s):
     _rtc_at_us = _now_us
 
 
+def host_time():
+    """The host's own clock (unix seconds), whatever the simulated one reads."""
+    return _real.time()
+
+
 # --- the `time` module API -------------------------------------------------------------------
 
 

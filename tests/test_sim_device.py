@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 
 import pytest
 from hostkit.cli import BIN, stationctl
 from hostkit.sim_device import BOARD, sim_station
+from stationctl.mpenv import REPO_ROOT
 from stationctl.station.transport import PortBusyError, SerialTransport, TransportExecError
 
 MAIN = b'import time\nprint("main running")\nwhile True:\n    time.sleep(0.05)\n'
@@ -332,3 +334,96 @@ def test_a_reset_called_at_the_repl_reboots_the_board(tmp_path):
         while dev.boots == boots and time.monotonic() < deadline:
             time.sleep(0.05)
         assert dev.boots > boots
+
+
+def test_ctrl_c_interrupts_code_sent_in_raw_paste_mode(tmp_path):
+    """mpremote sends code in raw-paste mode; its next run's Ctrl-C (0x03) stops what is still
+    running and gets the raw REPL, as on a board (the unix port ran raw-REPL code with its
+    terminal raw, so the byte waited in the input queue behind a spinning loop)."""
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    with sim_station(fs) as dev:
+        port = dev.port_path
+        spin = subprocess.Popen(
+            [str(BIN / "mpremote"), "connect", port, "exec", "while True: pass"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+        spin.send_signal(signal.SIGINT)  # the technician's Ctrl-C: mpremote leaves, code runs on
+        spin.wait(timeout=10)
+        boots = dev.boots
+        r = mpremote(port, "exec", "print('back at the REPL')", timeout=15)
+        assert r.returncode == 0, r.stderr
+        assert "back at the REPL" in r.stdout
+        assert dev.boots == boots + 1  # mpremote's own soft reset; no crash, no watchdog reset
+
+
+def test_tracebacks_name_station_files_not_host_paths(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    (fs / "main.py").write_text(
+        "import machine\n\ndef clock_set():\n    machine.RTC().datetime((2030, 13))\n\nclock_set()\n"
+    )
+    with sim_station(fs) as dev:
+        t = SerialTransport(dev.port_path)
+        try:
+            dev.hard_reset()
+            out = t.read_until(b">>> ", timeout=10).decode()
+        finally:
+            t.close()
+        # through the simulated hardware (C code on a board): the REPL's traceback names no host
+        r = mpremote(dev.port_path, "exec", "import machine\nmachine.RTC().memory(5)")
+    assert 'Traceback (most recent call last):\r\n  File "main.py", line 6, in <module>' in out
+    assert '  File "main.py", line 4, in clock_set\r\n' in out
+    assert r.returncode == 1 and "Traceback" in r.stderr + r.stdout
+    for text in (out, r.stdout + r.stderr):
+        assert str(REPO_ROOT) not in text and ".venv" not in text, text
+    assert "sim/" not in out  # main.py's traceback starts at main.py, as on a board
+
+
+def test_mpremote_rtc_set_holds_over_resets_until_a_power_cycle(tmp_path):
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    with sim_station(fs) as dev:
+        port = dev.port_path
+        r = mpremote(port, "rtc", "--set")
+        assert r.returncode == 0, r.stderr
+        r = mpremote(
+            port, "exec", "import machine; machine.RTC().datetime((2031, 5, 6, 1, 7, 8, 9, 0))"
+        )
+        assert r.returncode == 0, r.stderr
+        r = mpremote(port, "rtc")  # another run: mpremote soft-resets the board first
+        assert r.stdout.startswith("(2031, 5, 6, 1, 7, 8, "), r.stdout
+        r = mpremote(port, "exec", "import time; print(time.gmtime()[:4])")
+        assert "(2031, 5, 6, 7)" in r.stdout  # what the station's time module reads
+        boots = dev.boots
+        dev.hard_reset()  # power cycle: the RTC starts from the laptop's clock again
+        deadline = time.monotonic() + 10
+        while dev.boots == boots and time.monotonic() < deadline:
+            time.sleep(0.05)
+        r = mpremote(port, "rtc")
+        assert r.stdout.startswith(f"({time.gmtime().tm_year}, "), r.stdout
+
+
+def test_transfer_time_scales_with_the_wire_rate(tmp_path):
+    """A known payload sent to the station and echoed back takes ~12x longer at 9600 baud than at
+    115200 (10 bits per byte both ways), as on a UART."""
+    fs = tmp_path / "fs"
+    fs.mkdir()
+    payload = "x" * 1000
+    took = {}
+    for baud in (9600, 115200):
+        with sim_station(fs, baud=baud) as dev:
+            t = SerialTransport(dev.port_path)
+            try:
+                t.enter_raw_repl()
+                t0 = time.monotonic()
+                out = t.exec(f"print(len('{payload}'))")
+                took[baud] = time.monotonic() - t0
+                assert out.strip() == b"1000"
+            finally:
+                t.close()
+    # 1000+ bytes at 960 bytes/s vs 11520 bytes/s; slack for the interpreter's own time
+    assert took[9600] > 5 * took[115200], took
+    assert took[9600] > 1.0, took

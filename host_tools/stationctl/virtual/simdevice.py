@@ -1,8 +1,12 @@
 """A simulated station on USB serial: unix MicroPython behind a pseudo-terminal.
 
 The unix port already speaks the friendly REPL, the raw REPL and raw-paste mode, and turns Ctrl-C
-into KeyboardInterrupt through its terminal (ISIG). What it lacks, this front provides in front of
-the interpreter, on the pty master that host tools (stationctl, mpremote, picocom) open:
+into KeyboardInterrupt through its terminal (ISIG) in the friendly REPL. What it lacks, this front
+provides in front of the interpreter, on the pty master that host tools (stationctl, mpremote,
+picocom) open:
+
+* Ctrl-C while code sent through the raw REPL runs (the terminal stays raw there) becomes the
+  SIGINT the unix port listens to, as a board's UART interrupt catches it;
 
 * soft reset: when the interpreter exits (Ctrl-D at an empty REPL line, sys.exit()), the front
   prints `MPY: soft reboot`, starts a fresh interpreter that runs the station's `boot.py` and, after
@@ -39,7 +43,7 @@ from stationctl.mpenv import REPO_ROOT, micropython_exe
 _MARK = b"\x1b]simdev;"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 _FRIENDLY_BANNER = b'Type "help()" for more information.'
-_DEVBOOT = REPO_ROOT / "sim" / "devboot.py"
+_DEVBOOT = "sim/devboot.py"  # relative: the interpreter starts in REPO_ROOT (no host paths)
 _UNREAD_DROP_S = 2.0
 
 
@@ -202,9 +206,10 @@ class SimDevice:
             time.sleep(0.2)
 
     def _power_lost(self) -> None:
-        """RTC memory (and the rp2 watchdog scratch registers) are RAM: a power cycle (plugging
-        in, hard_reset) clears them, unlike a reset (sim/board.py keeps them in these files)."""
-        for name in (".rtc_memory", ".rp2_scratch"):
+        """RTC memory, the RTC's setting (and the rp2 watchdog scratch registers) are RAM: a power
+        cycle (plugging in, hard_reset) clears them, unlike a reset (sim/board.py and
+        sim/devmachine.py keep them in these files)."""
+        for name in (".rtc_memory", ".rtc_offset", ".rp2_scratch"):
             try:
                 (self.fs / name).unlink()
             except FileNotFoundError:
@@ -247,13 +252,22 @@ class SimDevice:
             self._write_inner(fd, data)
 
     def _one_interrupt(self, fd: int, data: bytes) -> bytes:
-        """While code runs (ISIG on), a Ctrl-C that arrives before the previous one took effect
-        is dropped: a board ignores it, but the unix port exits on a second pending SIGINT."""
+        """Ctrl-C interrupts running code, as a board's UART interrupt does.
+
+        The friendly REPL runs code with ISIG on (the pty turns Ctrl-C into SIGINT); the raw REPL
+        and raw-paste mode run it with the terminal left raw, so the byte would just wait in the
+        input queue while the code spins. There the front raises the SIGINT itself, when the
+        interpreter has its keyboard-interrupt handler installed (it does only while running
+        code; at the REPL SIGINT would kill it) and takes the byte out of the stream, as a board's
+        UART interrupt does. A Ctrl-C that arrives before the previous one took effect is dropped:
+        a board ignores it, but the unix port exits on a second pending SIGINT."""
         try:
             isig = bool(termios.tcgetattr(fd)[3] & termios.ISIG)
         except termios.error:
             return data
-        if not isig:
+        child = self._child
+        raw_run = not isig and child is not None and _catches_sigint(child.pid)
+        if not isig and not raw_run:
             self._intr_pending = False
             return data
         out = bytearray()
@@ -262,6 +276,9 @@ class SimDevice:
                 if self._intr_pending:
                     continue
                 self._intr_pending = True
+                if raw_run:
+                    os.kill(child.pid, signal.SIGINT)
+                    continue
             out.append(b)
         return bytes(out)
 
@@ -318,7 +335,7 @@ class SimDevice:
             "-X",
             f"heapsize={self.heapsize}",
             "-i",
-            str(_DEVBOOT),
+            _DEVBOOT,
             str(self.fs),
             str(self.board),
             mode,
@@ -341,7 +358,7 @@ class SimDevice:
             stderr=inner_slave,
             preexec_fn=_controlling_tty,
             env=env,
-            cwd=str(self.fs),
+            cwd=str(REPO_ROOT),
             close_fds=True,
         )
         os.close(inner_slave)
@@ -496,6 +513,18 @@ class SimDevice:
             self._raw_mode = True
         elif friendly_at > raw_at:
             self._raw_mode = False
+
+
+def _catches_sigint(pid: int) -> bool:
+    """True when the process has a SIGINT handler installed (/proc: SigCgt bit 1)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 def _cook(data: bytes, prev: bytes) -> tuple[bytes, bytes]:
