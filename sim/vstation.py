@@ -389,9 +389,9 @@ def _apply_overrides(opts, board_cfg):
         opts.pop("interval", None)
         opts.pop("uplink", None)
         opts.pop("set", None)
-    if "wifi" in board_cfg and not any(kv.startswith("ntp.host=") for kv in opts.get("set", ())):
-        # the simulated access point leads to loopback only: no public NTP server behind it
-        # (a run gives one with --set ntp.host=127.0.0.1 --set ntp.port=N, e.g. a local chronyd)
+    if "wifi" in board_cfg and cfg["ntp"]["host"] == config.defaults()["ntp"]["host"]:
+        # the simulated access point leads to loopback only: no public NTP server behind it (a
+        # run names one in its config or with --set ntp.host=127.0.0.1, e.g. a local chronyd)
         opts.setdefault("set", []).insert(0, 'ntp.host=""')
     if opts.get("interval"):
         cfg = config.set_key(cfg, "interval_s", int(interval))
