@@ -943,8 +943,10 @@ def sensor_type_id(name):
 
 _STATUS_FIELDS = (
     "fw", "config", "reset", "uptime_s", "journal", "sensors", "faulty", "laser_h", "wifi",
+    "dropped",
 )  # fmt: skip
 _STATUS_WIFI = const(0x80)  # byte 15 bit 7: the frame ends with the Wi-Fi block (rssi, network)
+_STATUS_DROPPED = const(0x40)  # byte 15 bit 6: the dropped count (u32) follows the run hours
 # sensors with a laser (rated ~8,000 h): the status frame may carry their run hours
 LASER_TYPES = ("sps30", "sds011", "pms5003")
 
@@ -953,7 +955,8 @@ def encode_status(buf, **fields):
     """Status frame. Fields: fw "M.m.p", config (8 hex digits), reset (reset-cause name),
     uptime_s, journal (records waiting), sensors (sensor type names), faulty (bit per sensor),
     laser_h (optional: run hours of each laser sensor in `sensors`, in their order),
-    wifi (optional: (rssi_dbm, network index) of the Wi-Fi link in use).
+    wifi (optional: (rssi_dbm, network index) of the Wi-Fi link in use), dropped (optional:
+    records the journal lost before delivery, cumulative).
     Raises ValueError for an unknown field or a bad value; buf is unchanged then."""
     for key in fields:
         if key not in _STATUS_FIELDS:
@@ -1013,19 +1016,29 @@ def encode_status(buf, **fields):
         if not -128 <= rssi <= 0 or not 0 <= net <= 255:
             raise ValueError("wifi needs rssi -128..0 dBm and a network index 0..255")
         n += 2
+    dropped = fields.get("dropped")
+    if dropped is not None:
+        if dropped < 0:
+            raise ValueError("dropped must be >= 0")
+        n += 4
     if len(buf) < n:
         raise ValueError("frame buffer too small")
     buf[0] = (VERSION << 5) | (FRAME_STATUS << 3)
     buf[1] = ver[0]
     buf[2] = ver[1]
     buf[3] = ver[2]
-    struct.pack_into(">IBIHB", buf, 4, dg, rc, up, jd, len(sensors) | (_STATUS_WIFI if wifi else 0))
+    flags = (_STATUS_WIFI if wifi else 0) | (_STATUS_DROPPED if dropped is not None else 0)
+    struct.pack_into(">IBIHB", buf, 4, dg, rc, up, jd, len(sensors) | flags)
     for i in range(len(sensors)):
         buf[16 + i] = sensor_type_id(sensors[i]) | (0x80 if faulty & (1 << i) else 0)
     if laser_h is not None:
         for i in range(len(laser_h)):
             h = int(laser_h[i])
             struct.pack_into(">H", buf, 16 + len(sensors) + 2 * i, h if h < 0xFFFF else 0xFFFF)
+    if dropped is not None:
+        dropped = int(dropped)
+        at = n - 6 if wifi is not None else n - 4  # before the Wi-Fi block
+        struct.pack_into(">I", buf, at, dropped if dropped < 0xFFFFFFFF else 0xFFFFFFFF)
     if wifi is not None:
         buf[n - 2] = wifi[0] & 0xFF
         buf[n - 1] = wifi[1]

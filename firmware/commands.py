@@ -363,4 +363,5 @@ def status_frame(station, buf):
         faulty=faulty,
         laser_h=laser_h if laser_h else None,
         wifi=station.uplink.wifi_status() if station.uplink is not None else None,
+        dropped=d.j.dropped if d is not None else None,
     )

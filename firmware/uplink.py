@@ -54,7 +54,7 @@ class Uplink:
         """A status frame built now (a memoryview), or None when it cannot be built."""
         if self.status_frame is None:
             return None
-        buf = bytearray(64)
+        buf = bytearray(70)  # the longest status frame: 16 + 16 sensors, run hours, dropped, Wi-Fi
         try:
             n = self.status_frame(buf)
         except (ValueError, IndexError) as exc:

@@ -278,6 +278,24 @@ def test_small_buffer_raises():
     raises(ValueError, codec.encode_ack, bytearray(3), 256, 0)
 
 
+def test_status_frame_carries_the_dropped_count_after_the_run_hours():
+    buf = bytearray(70)
+    n = codec.encode_status(buf, sensors=["bme280"], dropped=70000)
+    eq((buf[15], n), (0x40 | 1, 16 + 1 + 4), "flag bit 6; the count follows the inventory")
+    eq(bytes(buf[17:21]), bytes([0, 1, 0x11, 0x70]), "u32 big-endian")
+    n = codec.encode_status(buf, sensors=["sps30", "bme280"], laser_h=[7], dropped=1 << 40)
+    eq(n, 16 + 2 + 2 + 4, "after the laser's run hours")
+    eq(bytes(buf[18:24]), bytes([0, 7, 0xFF, 0xFF, 0xFF, 0xFF]), "hours, then saturated")
+    n = codec.encode_status(buf, sensors=["bme280"], dropped=5, wifi=(-60, 0))
+    eq((buf[15], n), (0xC0 | 1, 16 + 1 + 4 + 2), "both flags")
+    eq(bytes(buf[17:23]), bytes([0, 0, 0, 5, 0xC4, 0]), "the count, then the Wi-Fi block")
+    eq(codec.encode_status(buf, sensors=["bme280"]), 17, "no count given: none sent")
+    eq(buf[15], 1, "no flag")
+    before = bytes(buf)
+    raises(ValueError, codec.encode_status, buf, sensors=["bme280"], dropped=-1)
+    eq(bytes(buf), before, "unchanged")
+
+
 def test_decode_sample_rejects_other_frames():
     out = bytearray(242)
     n, _ = codec.encode_batch(series(3), 3, out, 242)

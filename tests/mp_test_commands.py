@@ -24,6 +24,7 @@ class Hal:
 class Journal:
     def __init__(self):
         self.pending = 5
+        self.dropped = 300
         self.fail = False
 
     def clear(self):
@@ -183,7 +184,9 @@ def test_status_reboot_and_journal():
 def test_status_frame_from_station():
     buf = bytearray(64)
     n = C.status_frame(st, buf)
-    eq(n, 18, "16 bytes + 2 sensors")
+    eq(n, 18 + 4, "16 bytes + 2 sensors + the dropped count")
+    eq(buf[15], 0x40 | 2, "2 sensors, the dropped flag")
+    eq(bytes(buf[18:22]), bytes([0, 0, 1, 44]), "300 records dropped")
     eq(buf[0], (codec.VERSION << 5) | (codec.FRAME_STATUS << 3), "header")
     eq(buf[8], 5, "reset cause soft")
     eq((buf[13] << 8) | buf[14], 5, "journal depth")

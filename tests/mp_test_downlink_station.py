@@ -32,7 +32,9 @@ def test_status_frame_of_a_booted_station_decodes():
     buf = bytearray(64)
     n = rig.st._status_frame(buf)
     eq(buf[0], 0x50, "status header")
-    eq(n, 16 + buf[15], "length matches the sensor count")
+    eq(buf[15] & 0xC0, 0x40, "flags: the dropped count follows (no Wi-Fi)")
+    eq(n, 16 + (buf[15] & 0x1F) + 4, "length matches the sensor count and the dropped count")
+    eq(bytes(buf[n - 4 : n]), bytes(4), "nothing dropped")
     eq(buf[16] & 0x7F, codec.sensor_type_id("bme280"), "the fitted BME280")
     eq("%02x%02x%02x%02x" % (buf[4], buf[5], buf[6], buf[7]), config.digest(rig.st.cfg), "digest")
 

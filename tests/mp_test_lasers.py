@@ -73,7 +73,8 @@ def test_status_frame_carries_the_laser_run_hours():
     r.boot()
     buf = bytearray(64)
     n = commands.status_frame(r.st, buf)
-    kinds = [codec.SENSOR_TYPES[b & 0x7F] for b in buf[16 : 16 + buf[15]]]
-    eq(n, 16 + 2 + 4, "two sensors, two run-hour words")
+    kinds = [codec.SENSOR_TYPES[b & 0x7F] for b in buf[16 : 16 + (buf[15] & 0x1F)]]
+    eq(n, 16 + 2 + 4 + 4, "two sensors, two run-hour words, the dropped count")
     hours = {kinds[i]: (buf[18 + 2 * i] << 8) | buf[19 + 2 * i] for i in range(2)}
     eq(hours, {"pms5003": 0, "sds011": 1234}, "run hours in the sensors' order")
+    eq(bytes(buf[22:26]), bytes(4), "nothing dropped, after the run hours")

@@ -20,7 +20,7 @@ PREFIX = "climate/station-0000"
 def test_full_flash_and_five_days_offline_then_everything_kept_is_delivered(tmp_path):
     broker = Broker("mosquitto").start()
     try:
-        sub = Subscriber(broker.port, PREFIX + "/up").start()
+        sub = Subscriber(broker.port, PREFIX + "/#").start()  # the data and the status frames
         args = [
             "--days", "6", "--uplink", "mqtt", "--trace", "synthetic",
             "--set", f"mqtt.port={broker.port}", "--set", "mqtt.timeout_s=1",
@@ -36,7 +36,13 @@ def test_full_flash_and_five_days_offline_then_everything_kept_is_delivered(tmp_
 
         def residues():
             # frames carry seq modulo 256 (codec.SEQ_MOD): compared as such, in arrival order
-            return [d["seq"] for _, p, _ in sub.snapshot() for d in codec.decode(p) if "seq" in d]
+            return [
+                d["seq"]
+                for t, p, _ in sub.snapshot()
+                if t == PREFIX + "/up"
+                for d in codec.decode(p)
+                if "seq" in d
+            ]
 
         assert wait_for(lambda: len(residues()) >= len(kept), 10)
         # every kept sample delivered exactly once and in order; every other one counted dropped
@@ -47,6 +53,14 @@ def test_full_flash_and_five_days_offline_then_everything_kept_is_delivered(tmp_
         )
         assert reported == dropped
         assert run.find("JOURNAL.FLASH_FULL")
+        # and in the status frame the station publishes when its link is back, decoded here
+        statuses = [
+            d
+            for t, p, _ in sub.snapshot()
+            if t == PREFIX + "/status" and p not in (b"online", b"offline")
+            for d in codec.decode(p, 3)
+        ]
+        assert [s["dropped"] for s in statuses] == [dropped], statuses
         # heap flat: the live heap after collection (every 24 cycles) does not grow while the
         # flash is full and the link down, nor while the backlog drains and after (one step
         # between: the MQTT client and its modules come alive with the first connection)

@@ -255,3 +255,30 @@ def test_a_channel_no_decoder_knows_is_stepped_over_and_reported():
     (js,) = _js_decode_all([{"hex": w.frame().hex(), "fport": 1, "recv": 1000}])
     assert js["data"]["unknown_channels"] == dec["unknown_channels"]
     assert js["data"]["temperature_c"] == 15.0
+
+
+def test_status_frame_with_the_dropped_count_assembled_from_the_spec():
+    """Spec 8: bit 6 of byte 15 flags the dropped count (u32), which comes after the laser
+    sensors' run hours and before the Wi-Fi block."""
+    frame = (
+        bytes([0x50, 0, 1, 0])  # header, fw 0.1.0
+        + bytes.fromhex("6c2c7406")
+        + bytes([1])  # power_on
+        + (432000).to_bytes(4, "big")
+        + (512).to_bytes(2, "big")
+        + bytes([0x80 | 0x40 | 2, 1, 4])  # Wi-Fi and dropped flags, 2 sensors: bme280, sps30
+        + (100).to_bytes(2, "big")  # the sps30's run hours
+        + (312).to_bytes(4, "big")
+        + bytes([256 - 71, 0])  # -71 dBm, wifi_ssid
+    )
+    (vec,) = [v for v in _vectors("status") if "dropped" in v["name"]]
+    assert frame.hex() == vec["frames"][0]["hex"]
+    (dec,) = codec.decode(frame, 3)
+    assert dec["dropped"] == 312 and dec["sensors"][1]["laser_h"] == 100
+    assert dec["wifi"] == {"rssi_dbm": -71, "network": 0}
+    # a station without a laser nor Wi-Fi: the count follows the inventory directly
+    (bare,) = codec.decode(frame[:15] + bytes([0x40 | 1, 1]) + (0).to_bytes(4, "big"), 3)
+    assert bare["dropped"] == 0
+    # an older station's frame has no count: the key is absent, not 0
+    (old,) = codec.decode(frame[:15] + bytes([1, 1]), 3)
+    assert "dropped" not in old

@@ -370,7 +370,7 @@ function decodeStatus(bytes) {
   if (bytes.length < 16) {
     fail('status frame truncated');
   }
-  var n = bytes[15] & 0x7f;
+  var n = bytes[15] & 0x3f; // bit 7: Wi-Fi block, bit 6: dropped count; bit 5 set is > 16 sensors
   var wifi = null;
   if (bytes[15] & 0x80) {
     // firmware with Wi-Fi: the frame ends with rssi (i8 dBm) and the network's index
@@ -380,6 +380,16 @@ function decodeStatus(bytes) {
     var r = bytes[bytes.length - 2];
     wifi = { rssi_dbm: r > 127 ? r - 256 : r, network: bytes[bytes.length - 1] };
     bytes = bytes.slice(0, bytes.length - 2);
+  }
+  var dropped = null;
+  if (bytes[15] & 0x40) {
+    // firmware with a journal: the records it lost before delivery (u32), after the run hours
+    if (bytes.length < 20 + n) {
+      fail('status frame length ' + bytes.length + ' does not match ' + n + ' sensors');
+    }
+    var d = bytes.length - 4;
+    dropped = ((bytes[d] * 256 + bytes[d + 1]) * 256 + bytes[d + 2]) * 256 + bytes[d + 3];
+    bytes = bytes.slice(0, d);
   }
   if (n > 16) {
     fail('status frame lists more than 16 sensors');
@@ -420,6 +430,9 @@ function decodeStatus(bytes) {
     journal: bytes[13] * 256 + bytes[14],
     sensors: sensors
   };
+  if (dropped !== null) {
+    out.dropped = dropped;
+  }
   if (wifi !== null) {
     out.wifi = wifi;
   }

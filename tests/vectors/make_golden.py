@@ -296,6 +296,21 @@ def main() -> None:
             "wifi": [-67, 1],
         }
         wifi_status = fw.status(**wifi_fields)
+        # a station whose journal lost records (flash full during an outage): the count comes
+        # after the run hours of its laser sensor, before the Wi-Fi block
+        dropped_fields = {
+            "fw": "0.1.0",
+            "config": "6c2c7406",
+            "reset": "power_on",
+            "uptime_s": 432000,
+            "journal": 512,
+            "sensors": ["bme280", "sps30"],
+            "faulty": 0,
+            "laser_h": [100],
+            "wifi": [-71, 0],
+            "dropped": 312,
+        }
+        dropped_status = fw.status(**dropped_fields)
         ack = fw.ack(42, 4)
         frc_ack = fw.ack(43, 0, -70)
         lpp = fw.encode([s(1, T0, **FULL)], fmt="lpp")
@@ -358,6 +373,22 @@ def main() -> None:
             "received_at": None,
             "frames": [
                 {"hex": wifi_status.hex(), "samples": 0, "decoded": codec.decode(wifi_status, 3)}
+            ],
+        }
+    )
+    out["vectors"].append(
+        {
+            "name": "status frame with the dropped count (and run hours, Wi-Fi)",
+            "kind": "status",
+            "fport": 3,
+            "input": dropped_fields,
+            "received_at": None,
+            "frames": [
+                {
+                    "hex": dropped_status.hex(),
+                    "samples": 0,
+                    "decoded": codec.decode(dropped_status, 3),
+                }
             ],
         }
     )
@@ -476,6 +507,12 @@ def main() -> None:
         (
             "Wi-Fi status frame one byte short",
             wifi_status[:-1],
+            3,
+            "does not match",
+        ),
+        (
+            "status frame with the dropped flag but not the count",
+            dropped_status[:-6] + dropped_status[-2:],
             3,
             "does not match",
         ),

@@ -325,7 +325,7 @@ def _decode_batch(b: _Bits, kind: int, preset: int, received_at: int | None) -> 
 def _decode_status(frame: bytes) -> list[dict]:
     if len(frame) < 16:
         raise FrameError("status frame truncated")
-    n = frame[15] & 0x7F
+    n = frame[15] & 0x3F  # bit 7: Wi-Fi block, bit 6: dropped count; bit 5 set is > 16 sensors
     end = len(frame)
     wifi = None
     if frame[15] & 0x80:
@@ -337,6 +337,14 @@ def _decode_status(frame: bytes) -> list[dict]:
             "rssi_dbm": int.from_bytes(frame[end : end + 1], "big", signed=True),
             "network": frame[end + 1],
         }
+        frame = frame[:end]
+    dropped = None
+    if frame[15] & 0x40:
+        # firmware with a journal: the records it lost before delivery (u32), after the run hours
+        if len(frame) < 20 + n:
+            raise FrameError(f"status frame length {len(frame)} does not match {n} sensors")
+        end -= 4
+        dropped = int.from_bytes(frame[end:], "big")
         frame = frame[:end]
     if n > 16:
         raise FrameError("status frame lists more than 16 sensors")
@@ -367,6 +375,8 @@ def _decode_status(frame: bytes) -> list[dict]:
         "journal": int.from_bytes(frame[13:15], "big"),
         "sensors": sensors,
     }
+    if dropped is not None:
+        out["dropped"] = dropped
     if wifi is not None:
         out["wifi"] = wifi
     return [out]

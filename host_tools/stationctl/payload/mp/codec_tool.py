@@ -165,7 +165,7 @@ def decode_many(req):
 
 
 def status(req):
-    buf = bytearray(64)
+    buf = bytearray(70)  # the longest status frame (docs/payload-format.md 8)
     n = codec.encode_status(buf, **req["fields"])
     return {"hex": _hex(buf, n)}
 
