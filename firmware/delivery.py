@@ -22,7 +22,8 @@ drop-oldest is counted, and a drop rewinds the cursor.
 Time: a record journaled before the clock was synced carries its uptime. Once the clock is set
 (firmware/clock.py), the records of this boot (seq >= `boot_first_seq`) go out with the unix
 time their uptime had (uptime + the offset learnt at the sync); records left from an earlier
-boot keep their uptime and the decoders report them as not placed in time (clock_synced false).
+boot keep their uptime and its boot id (bootid.py, in the frame since it was journaled), and the
+decoders report them as not placed in time (clock_synced false, boot_id).
 """
 
 import time
@@ -60,6 +61,7 @@ class Delivery:
         self._dropped = jnl.dropped
         self.resends = 0  # times the records not covered by a receipt were sent again
         self.boot_first_seq = None  # first seq journaled in this boot (the station sets it)
+        self.boot_id = 0  # this boot's id (bootid.py; the station sets it), 0: not known
 
     def store(self, seq, frame):
         try:
@@ -115,6 +117,8 @@ class Delivery:
         first = self.boot_first_seq
         if smp.flags & S.FLAG_CLOCK_SYNCED or first is None:
             return
+        if smp.boot and smp.boot != self.boot_id:
+            return  # an earlier boot's uptime (it travels with its boot id): no offset known
         if (seq - first) & 0xFFFFFFFF >= 0x80000000:
             return  # an earlier boot's uptime: no offset is known for it
         t = clock.to_unix(smp.time)
@@ -122,6 +126,7 @@ class Delivery:
             return
         smp.time = t
         smp.flags |= S.FLAG_CLOCK_SYNCED
+        smp.boot = 0  # placed in time: the boot no longer matters
 
     def drain(self, budget_ms, port=1, min_pending=1):
         """Send pending records oldest first; returns how many were confirmed this call.

@@ -52,7 +52,7 @@ FLAG_CLOCK_SYNCED = const(2)  # `time` is unix seconds from a synced clock, else
 class Sample:
     """A reusable sample record; the station fills one in place every cycle."""
 
-    __slots__ = ("seq", "time", "values", "fault", "warmup", "implausible", "flags")
+    __slots__ = ("seq", "time", "values", "fault", "warmup", "implausible", "flags", "boot")
 
     def __init__(self):
         self.values = [None] * N_CHANNELS
@@ -68,6 +68,8 @@ class Sample:
         self.warmup = 0  # bit per channel: taken during the sensor's warm-up
         self.implausible = 0  # bit per channel: out of range or stuck
         self.flags = 0
+        # the boot (firmware/bootid.py) an uptime-based `time` belongs to; 0: not known
+        self.boot = 0
 
     def set(self, ch, value):
         lo, hi = RANGES[ch]
@@ -97,6 +99,7 @@ class Sample:
         self.warmup = other.warmup
         self.implausible = other.implausible
         self.flags = other.flags
+        self.boot = other.boot
 
     def as_dict(self):
         d = {"seq": self.seq, "time": self.time}
@@ -107,4 +110,6 @@ class Sample:
         d["warmup"] = self.warmup
         d["implausible"] = self.implausible
         d["flags"] = self.flags
+        if self.boot:
+            d["boot_id"] = self.boot
         return d

@@ -13,6 +13,7 @@ time absorbs the cycle's own duration and the schedule does not drift.
 import gc
 import time
 
+import bootid
 import clock
 import codec
 import config
@@ -38,6 +39,7 @@ class Station:
         self.slots = []
         self.uplink = None
         self.seq = 0
+        self.boot_id = 0  # this boot's number, kept on flash (bootid.py)
         self.cycles = 0
         self.uplinked = 0
         self.failed_sends = 0
@@ -57,6 +59,8 @@ class Station:
         self.reset_info = self.life.on_boot()
         self.crumbs = self.life.crumbs
         self.crumbs.enter("config")
+        # counted on flash (RTC memory forgets a power cut): uptime records name their boot
+        self.boot_id = bootid.advance(self.hal.fs_root)
         cfg, source = self._load_config()
         self.cfg = cfg
         diag.set_level("DIWE".index(cfg["log_level"]))
@@ -71,6 +75,7 @@ class Station:
             config=config.digest(cfg),
             config_source=source,
             uid=self.hal.unique_id(),
+            boot_id=self.boot_id,
             **self.reset_info,
         )
         self.seq = self._restore_seq()
@@ -138,6 +143,7 @@ class Station:
             timeout_ms = cfg["mqtt"]["receipt_timeout_s"] * 1000
         d = delivery.Delivery(jnl, self.uplink, self.frame, timeout_ms)
         d.boot_first_seq = (self.seq + 1) & 0xFFFFFFFF  # records from here on are this boot's
+        d.boot_id = self.boot_id
         return d
 
     def deliver(self, frame):
@@ -244,6 +250,7 @@ class Station:
             smp.flags |= S.FLAG_CLOCK_SYNCED
         else:
             smp.time = int(diag.uptime_s())
+            smp.boot = self.boot_id  # an uptime means something only with its boot
         return smp
 
     def cycle(self):
