@@ -50,6 +50,11 @@ TIME_AGE16 = const(1)  # age in seconds before the frame was built, 16 bits
 TIME_UNIX = const(2)  # unix seconds, 32 bits (station clock synced)
 TIME_UPTIME = const(3)  # station uptime seconds, 32 bits (clock not synced; journal records)
 
+# extension channel ids (spec 5.1): frame metadata counts down from 62, measurement
+# channels added later count up from 9
+EXT_BOOT_ID = const(62)  # the boot an uptime-based time belongs to (firmware/bootid.py)
+_BOOT_MAX = const(0xFFFF)
+
 _MAX_BATCH = const(64)
 _SEQ_MASK = const(0xFF)  # frames carry seq modulo 256 (receivers dedupe on seq + time)
 PRESET = const(0xFF)  # the header's preset bit: channels 0..7 exactly (no presence mask)
@@ -273,6 +278,14 @@ def _rh_sent(smp):
     return 0 if _present & (1 << S.HUMIDITY) else smp.flags & S.FLAG_RH_HIGH
 
 
+def _boot_of(smp):
+    """The boot id a state carries: an uptime-based sample's boot (0: none is sent). A synced
+    time stands on its own and carries none."""
+    if smp.flags & S.FLAG_CLOCK_SYNCED:
+        return 0
+    return smp.boot & _BOOT_MAX
+
+
 def _put_state(smp, head):
     """Presence, flags and health of the scanned sample. head: the preset bit is in the frame's
     header (the frame's first state), else it starts the state."""
@@ -286,8 +299,11 @@ def _put_state(smp, head):
     f = smp.fault & 0x1FF
     w = smp.warmup & 0x1FF
     im = _impl
-    if f | w | im:
+    b = _boot_of(smp)
+    if f | w | im | b:
         _put(1, 1)
+        if b:
+            _put(0, 3)  # extended: the masks' `which` follows, then the extension list
         _put((4 if f else 0) | (2 if w else 0) | (1 if im else 0), 3)
         if f:
             _put(f, 9)
@@ -295,6 +311,12 @@ def _put_state(smp, head):
             _put(w, 9)
         if im:
             _put(im, 9)
+        if b:
+            nb = _bitlen(b)
+            _put(0, 3)  # one entry
+            _put(EXT_BOOT_ID, 6)
+            _put(nb - 1, 5)
+            _put(b, nb)
     else:
         _put(0, 1)
 
@@ -309,7 +331,8 @@ def _state_bits(smp, head):
         n += 9
     if not p & (1 << S.HUMIDITY):
         n += 1
-    if f | w | im:
+    b = _boot_of(smp)
+    if f | w | im | b:
         n += 3
         if f:
             n += 9
@@ -317,6 +340,8 @@ def _state_bits(smp, head):
             n += 9
         if im:
             n += 9
+        if b:
+            n += 3 + 3 + 6 + 5 + _bitlen(b)
     return n
 
 
@@ -328,6 +353,7 @@ def _same_state(b):
         and (b.fault & 0x1FF) == _st_fault
         and (b.warmup & 0x1FF) == _st_warm
         and _impl == _st_impl
+        and _boot_of(b) == _st_boot
     )
 
 
@@ -336,15 +362,17 @@ _st_flags = 0
 _st_fault = 0
 _st_warm = 0
 _st_impl = 0
+_st_boot = 0
 
 
 def _keep_state(smp):
-    global _st_present, _st_flags, _st_fault, _st_warm, _st_impl
+    global _st_present, _st_flags, _st_fault, _st_warm, _st_impl, _st_boot
     _st_present = _present
     _st_flags = _rh_sent(smp)
     _st_fault = smp.fault & 0x1FF
     _st_warm = smp.warmup & 0x1FF
     _st_impl = _impl
+    _st_boot = _boot_of(smp)
 
 
 _tkind = 0
@@ -834,13 +862,22 @@ def _get_value(ch):
     return q
 
 
-def _skip_extension():
-    """Read past an extension list: channels added after this firmware (the journal never
-    holds any: this encoder writes none)."""
+def _read_extension():
+    """Read an extension list; return the boot id it carries (0: none). Channels added after
+    this firmware are stepped over by their width."""
+    boot = 0
     for _ in range(_get(3) + 1):
-        if _get(6) < S.N_CHANNELS:
+        ch = _get(6)
+        if ch < S.N_CHANNELS:
             raise FrameError("extension channel id of a base channel")
-        _get(_get(5) + 1)
+        w = _get(5) + 1
+        if ch != EXT_BOOT_ID:
+            _get(w)
+        elif w > 16:
+            raise FrameError("boot id wider than 16 bits")
+        else:
+            boot = _get(w)
+    return boot
 
 
 def value_of(ch, q):
@@ -878,7 +915,7 @@ def decode_sample(frame, smp, now=None):
     flags = S.FLAG_CLOCK_SYNCED if tk == TIME_UNIX else 0
     if not present & (1 << S.HUMIDITY):
         flags |= _get(1)  # FLAG_RH_HIGH
-    fault = warm = impl = 0
+    fault = warm = impl = boot = 0
     if _get(1):
         which = _get(3)
         ext = which == 0  # extension channels follow the masks (spec 5.1)
@@ -891,7 +928,7 @@ def decode_sample(frame, smp, now=None):
         if which & 1:
             impl = _get(9)
         if ext:
-            _skip_extension()
+            boot = _read_extension()
     qs = _q
     for ch in range(S.N_CHANNELS):
         if present & (1 << ch):
@@ -911,6 +948,7 @@ def decode_sample(frame, smp, now=None):
     smp.fault = fault
     smp.warmup = warm
     smp.implausible = impl
+    smp.boot = boot
     for ch in range(S.N_CHANNELS):
         if present & (1 << ch):
             smp.values[ch] = value_of(ch, qs[ch])

@@ -333,3 +333,31 @@ def test_fuzz_decode_sample_raises_only_frame_error():
     eq(ok + bad, 12000, "all cases ran")
     if bad < 4000:
         raise AssertionError("too few rejections: %d" % bad)
+
+
+def test_uptime_samples_carry_their_boot_id_without_allocating():
+    u = make(t=5000, synced=False)
+    n0 = codec.encode_sample(u, BUF)
+    u.boot = 1234
+    n = locked(lambda: codec.encode_sample(u, BUF))
+    eq(BUF[0] >> 1 & 3, codec.TIME_UPTIME, "kind 3")
+    d = S.Sample()
+    codec.decode_sample(BUF[:n], d)
+    eq((d.time, d.flags, d.boot), (5000, 0, 1234), "the uptime and its boot")
+    # `which` 0 + the masks' `which` + entries + id + width: 20 bits of framing, 11 of value
+    if not 3 <= n - n0 <= 4:
+        raise AssertionError("the boot id costs 31 bits: %d -> %d bytes" % (n0, n))
+    s = make()
+    s.boot = 1234  # a synced time stands on its own: no boot id travels
+    n = codec.encode_sample(s, BUF)
+    codec.decode_sample(BUF[:n], d)
+    eq((d.boot, n), (0, codec.encode_sample(make(), BUF)), "synced: no boot id")
+    ss = series(16, synced=False)
+    plain = codec.encode_batch(ss, 16, bytearray(242), 242)[0]
+    for x in ss:
+        x.boot = 1234
+    out = bytearray(242)
+    res = locked(lambda: codec.encode_batch(ss, 16, out, 242))
+    eq(res[1], 16, "one boot: one batch")
+    if not plain < res[0] <= plain + 5:
+        raise AssertionError("the boot id is sent once per batch state: %d vs %d" % (res[0], plain))

@@ -24,6 +24,8 @@ var PRESET = 0xFF; // presence when the header's preset bit is set: channels 0..
 var HUMIDITY = 1; // channel of humidity_pct: its presence bit decides how rh_high travels
 var DEFAULT_MINUTES = 10; // the interval code is centred on 10-minute sampling
 var RH_HIGH_Q = 140; // humidity q above this (70.0 %): rh_high, derived when humidity is sent
+var EXT_BOOT_ID = 62; // extension channel: the station boot an uptime-based time belongs to
+var BOOT_ID_BITS = 16; // a boot id is 1 .. 65535
 var TIME_NOW = 0, TIME_AGE16 = 1, TIME_UNIX = 2, TIME_UPTIME = 3;
 var RESETS = ['unknown', 'power_on', 'hard', 'watchdog', 'deep_sleep', 'soft', 'brownout'];
 var SENSOR_TYPES = ['other', 'bme280', 'sht4x', 'scd4x', 'sps30', 'sgp40', 'sds011', 'pms5003',
@@ -208,7 +210,11 @@ function readExtension(b) {
     if (id < KEYS.length) {
       fail('extension channel id ' + id + ' is a base channel');
     }
-    out.push({ id: id, raw: b.get(b.get(5) + 1) });
+    var width = b.get(5) + 1;
+    if (id === EXT_BOOT_ID && width > BOOT_ID_BITS) {
+      fail('boot id ' + width + ' bits wide (at most ' + BOOT_ID_BITS + ')');
+    }
+    out.push({ id: id, raw: b.get(width) });
   }
   return out;
 }
@@ -233,17 +239,22 @@ function sampleObject(seq, kind, t, recvTime, st, qs) {
     out.time = recvTime === null ? null : recvTime - t;
     out.age_s = t;
   }
+  var unknown = [];
+  for (var e = 0; e < st.ext.length; e++) {
+    if (st.ext[e].id === EXT_BOOT_ID) {
+      // which boot the uptime counts from: uptimes of two boots are never one time line
+      out.boot_id = st.ext[e].raw;
+    } else {
+      unknown.push({ id: st.ext[e].id, raw: st.ext[e].raw }); // reported, not understood
+    }
+  }
   for (var ch = 0; ch < KEYS.length; ch++) {
     if (st.present & (1 << ch)) {
       out[KEYS[ch]] = valueOf(ch, qs[ch]);
     }
   }
-  if (st.ext.length) {
-    // no extension channel is defined yet: a decoder reports what it does not know
-    out.unknown_channels = [];
-    for (var e = 0; e < st.ext.length; e++) {
-      out.unknown_channels.push({ id: st.ext[e].id, raw: st.ext[e].raw });
-    }
+  if (unknown.length) {
+    out.unknown_channels = unknown;
   }
   // the time kind says whether the clock was synced (2 unix: yes, 3 uptime: no); kinds 0/1
   // take the time from the receiver. rh_high is derived from the humidity when it is sent.

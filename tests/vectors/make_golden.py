@@ -67,6 +67,21 @@ SAMPLE_VECTORS = [
         {},
     ),
     (
+        "BME280 only, uptime of boot 3 (boot id: extension 62)",
+        [
+            s(
+                8,
+                4800,
+                {"clock_synced": False},
+                boot_id=3,
+                temperature_c=-3.25,
+                humidity_pct=88.0,
+                pressure_hpa=987.6,
+            )
+        ],
+        {},
+    ),
+    (
         "health: fault, warm-up, out-of-range CO2, RH high",
         [
             s(
@@ -218,6 +233,21 @@ def live_batch():
     ]
 
 
+def two_boots_batch():
+    """Journal records across a power cut: boot 41's last uptimes, then boot 42's first."""
+    return [
+        s(
+            60 + i,
+            (86000 + 600 * i) if i < 3 else (120 + 600 * (i - 3)),
+            {"clock_synced": False},
+            boot_id=41 if i < 3 else 42,
+            temperature_c=18.0 + i / 10,
+            humidity_pct=60.0,
+        )
+        for i in range(5)
+    ]
+
+
 def long_batch():
     return [
         s(
@@ -253,6 +283,13 @@ def main() -> None:
             ),
             ("batch, clock not synced, live (first sample's age)", live_batch(), 5, 242, True),
             ("30 samples at EU868 DR0 (51 bytes): split into frames", long_batch(), 30, 51, False),
+            (
+                "uptime batch across a power cut: boot 41, then boot 42 (boot ids)",
+                two_boots_batch(),
+                5,
+                242,
+                False,
+            ),
             (
                 "batch of coarse readings (whole hPa, %, ug/m3): deltas in steps",
                 coarse_batch(),

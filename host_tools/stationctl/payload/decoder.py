@@ -50,6 +50,8 @@ SEQ_MOD = 256  # frames carry seq modulo 256
 PRESET = 0xFF  # presence when the preset bit is set: channels 0..7
 DEFAULT_MINUTES = 10  # the interval code is centred on 10-minute sampling
 RH_HIGH_Q = 140  # humidity q above this (70.0 %): rh_high, derived when humidity is sent
+EXT_BOOT_ID = 62  # extension channel: the station boot an uptime-based time belongs to
+BOOT_ID_BITS = 16  # a boot id is 1 .. 65535
 
 RESETS = ("unknown", "power_on", "hard", "watchdog", "deep_sleep", "soft", "brownout")
 SENSOR_TYPES = (
@@ -187,8 +189,10 @@ def _extension(b: _Bits) -> list[dict]:
         cid = b.get(6)
         if cid < N_CHANNELS:
             raise FrameError(f"extension channel id {cid} is a base channel")
-        raw = b.get(b.get(5) + 1)
-        out.append({"id": cid, "raw": raw})
+        width = b.get(5) + 1
+        if cid == EXT_BOOT_ID and width > BOOT_ID_BITS:
+            raise FrameError(f"boot id {width} bits wide (at most {BOOT_ID_BITS})")
+        out.append({"id": cid, "raw": b.get(width)})
     return out
 
 
@@ -214,12 +218,18 @@ def _sample_dict(
             raise FrameError("sample age negative")
         out["time"] = None if received_at is None else int(received_at) - t
         out["age_s"] = t
+    unknown = []
+    for e in st["ext"]:
+        if e["id"] == EXT_BOOT_ID:
+            # which boot the uptime counts from: uptimes of two boots are never one time line
+            out["boot_id"] = e["raw"]
+        else:
+            unknown.append(dict(e))  # a decoder reports what it does not know
     for ch in range(N_CHANNELS):
         if st["present"] & (1 << ch):
             out[KEYS[ch]] = value_of(ch, qs[ch])
-    if st["ext"]:
-        # no extension channel is defined yet: a decoder reports what it does not know
-        out["unknown_channels"] = [dict(e) for e in st["ext"]]
+    if unknown:
+        out["unknown_channels"] = unknown
     if st["present"] & 2:
         rh_high = qs[1] > RH_HIGH_Q  # derived from the quantised humidity: above 70.0 %
     else:

@@ -46,6 +46,7 @@ def to_sample(d, smp=None):
         S.FLAG_RH_HIGH if h.get("rh_high") else 0
     )
     smp.seq = d.get("seq", 0)
+    smp.boot = d.get("boot_id") or 0  # the boot an uptime belongs to (sent with uptimes only)
     t = d.get("time")
     if t is None:
         t = d.get("uptime_s", 0)
