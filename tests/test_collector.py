@@ -189,6 +189,65 @@ def test_a_resent_age_frame_is_the_same_reading(tmp_path):
     assert c.tally.duplicates == 1
 
 
+def _uptime_frames(boot_id: int) -> list[bytes]:
+    """Two journal records of one boot that never learnt the time: seq 5 and 6, uptimes."""
+    samples = [
+        {"seq": 5 + i, "time": 600 + 600 * i, "boot_id": boot_id, "temperature_c": 12.5 + i}
+        | {"health": {"clock_synced": False}}
+        for i in range(2)
+    ]
+    with FirmwareCodec() as fw:
+        return [f for f, _ in fw.encode(samples, batch=1)]
+
+
+def test_two_boots_same_seq_and_uptime_are_two_readings_left_out_of_exports(tmp_path):
+    """Uptimes restart at every boot: boot 7's and boot 8's seq 5 at uptime 600 s are two
+    readings (the boot id tells them apart), a re-send of one is not; neither has a date."""
+    from stationctl.collector import export
+
+    c = _collector(SqliteStore(str(tmp_path / "r.sqlite")))
+    boot7, boot8 = _uptime_frames(7), _uptime_frames(8)
+    assert boot7 != boot8
+    for f in boot7 + boot8:
+        assert c.take("climate/st-1/up", f, T0) == 1
+    assert c.take("climate/st-1/up", boot7[0], T0 + 60) == 0  # a re-send: the same reading
+    rows = c.store.readings()
+    assert [(r[1], r[2], r[3], r[-1]) for r in rows] == [
+        (5, "uptime", 600, 7),
+        (6, "uptime", 1200, 7),
+        (5, "uptime", 600, 8),
+        (6, "uptime", 1200, 8),
+    ]
+    assert c.tally.duplicates == 1
+    placed, skipped = export.rows(rows)
+    assert (placed, skipped) == ([], 4)  # not placed in time: never exported with a date
+
+
+def test_a_database_from_before_boot_ids_is_migrated_and_keeps_its_readings(tmp_path):
+    import sqlite3
+
+    path = str(tmp_path / "old.sqlite")
+    c = _collector(SqliteStore(path))
+    assert c.take("climate/st-1/up", _uptime_frames(0)[0], T0) == 1  # no boot id sent
+    c.store.close()
+    db = sqlite3.connect(path)  # the table as it was: no boot_id, the old UNIQUE rule
+    cols = [r[1] for r in db.execute("PRAGMA table_info(readings)") if r[1] != "boot_id"]
+    ddl = db.execute("SELECT sql FROM sqlite_master WHERE name = 'readings'").fetchone()[0]
+    old_ddl = ddl.replace(",\n    boot_id INTEGER NOT NULL DEFAULT 0", "")
+    old_ddl = old_ddl.replace("time_s, boot_id)", "time_s)")
+    assert "boot_id" not in old_ddl
+    with db:
+        db.execute("ALTER TABLE readings RENAME TO r0")
+        db.execute(old_ddl)
+        db.execute(f"INSERT INTO readings SELECT {', '.join(cols)} FROM r0")
+        db.execute("DROP TABLE r0")
+    db.close()
+    c = _collector(SqliteStore(path))
+    assert c.take("climate/st-1/up", _uptime_frames(8)[0], T0) == 1  # boot 8's seq 5: new
+    assert c.take("climate/st-1/up", _uptime_frames(0)[0], T0) == 0  # the old one: kept once
+    assert [(r[1], r[3], r[-1]) for r in c.store.readings()] == [(5, 600, 0), (5, 600, 8)]
+
+
 # --- real broker ----------------------------------------------------------------------------
 
 

@@ -282,3 +282,36 @@ def test_status_frame_with_the_dropped_count_assembled_from_the_spec():
     # an older station's frame has no count: the key is absent, not 0
     (old,) = codec.decode(frame[:15] + bytes([1, 1]), 3)
     assert "dropped" not in old
+
+
+def test_uptime_frame_with_its_boot_id_assembled_from_the_spec():
+    """An uptime counts from a boot: the state's extension list carries the boot id (channel
+    62), and both decoders report it beside uptime_s; a batch splits or restates at a boot."""
+    w = _Bits()
+    w.put(0b010, 3), w.put(0, 2), w.put(3, 2), w.put(0, 1)  # time kind 3: uptime seconds
+    w.put(8, 8), w.put(4800, 32)  # seq 8, uptime 4800 s
+    w.put(0b000000111, 9)  # T, RH, p (RH present: no flag bit)
+    w.put(1, 1), w.put(0, 3), w.put(0, 3)  # health block, extended, no masks
+    w.put(0, 3), w.put(62, 6), w.put(1, 5), w.put(3, 2)  # one entry: boot id, 2 bits, 3
+    w.put(0, 1), w.put(-33 + 400 - 300, 9)  # -3.3 degC
+    w.put(176, 8)  # 88 %
+    w.put(0, 1), w.put(9876 - 3000 - 6500, 10)  # 987.6 hPa
+    (vec,) = [v for v in _vectors("sample") if "uptime of boot 3" in v["name"]]
+    assert w.frame().hex() == vec["frames"][0]["hex"]
+    (dec,) = codec.decode(w.frame())
+    assert (dec["time"], dec["uptime_s"], dec["boot_id"]) == (None, 4800, 3)
+    assert dec["health"]["clock_synced"] is False and "unknown_channels" not in dec
+    (js,) = _js_decode_all([{"hex": w.frame().hex(), "fport": 1, "recv": None}])
+    assert js["errors"] == [] and js["warnings"] == []
+    assert (js["data"]["uptime_s"], js["data"]["boot_id"]) == (4800, 3)
+    (vec,) = [v for v in _vectors("batch") if "power cut" in v["name"]]
+    got = [(d["seq"], d["uptime_s"], d["boot_id"]) for f in vec["frames"] for d in f["decoded"]]
+    assert got == [(60, 86000, 41), (61, 86600, 41), (62, 87200, 41), (63, 120, 42), (64, 720, 42)]
+    # a boot id wider than 16 bits is not one
+    w = _Bits()
+    w.put(0b010, 3), w.put(0, 2), w.put(3, 2), w.put(0, 1), w.put(8, 8), w.put(4800, 32)
+    w.put(0b000000001, 9), w.put(0, 1), w.put(1, 1), w.put(0, 3), w.put(0, 3)
+    w.put(0, 3), w.put(62, 6), w.put(16, 5), w.put(1, 17)
+    w.put(0, 1), w.put(150, 9)
+    with pytest.raises(codec.FrameError, match="boot id 17 bits wide"):
+        codec.decode(w.frame())

@@ -67,7 +67,7 @@ SAMPLE_VECTORS = [
         {},
     ),
     (
-        "BME280 only, uptime of boot 3 (boot id: extension 62)",
+        "uptime of boot 3, BME280 only (boot id: extension 62)",
         [
             s(
                 8,

@@ -1,7 +1,10 @@
 """Where readings are kept: SQLite (one file, the default) or PostgreSQL (a `postgresql://` URL,
-through psycopg). One table, one row per reading; UNIQUE (station, seq, time_kind, time_s) is what
-makes a reading stored once, however many collectors write and however often a station re-sends
-(the database decides, so two collectors racing on one database never store twice)."""
+through psycopg). One table, one row per reading; UNIQUE (station, seq, time_kind, time_s, boot_id)
+is what makes a reading stored once, however many collectors write and however often a station
+re-sends (the database decides, so two collectors racing on one database never store twice).
+An uptime counts from a boot: two boots' readings with the same seq and uptime are two readings,
+told apart by the boot id the frames carry (docs/payload-format.md, 4). A database made before
+the boot id existed is migrated when it is opened."""
 
 from __future__ import annotations
 
@@ -13,7 +16,19 @@ from dataclasses import dataclass
 from stationctl.payload.decoder import KEYS
 
 # Columns of a reading, in order (docs/collector.md describes them).
-COLUMNS = ("station", "seq", "time_kind", "time_s", "received_at", "source", *KEYS, "detail")
+COLUMNS = (
+    "station",
+    "seq",
+    "time_kind",
+    "time_s",
+    "received_at",
+    "source",
+    *KEYS,
+    "detail",
+    "boot_id",
+)
+# the duplicate rule: the columns that make a reading one reading
+UNIQUE_KEY = "station, seq, time_kind, time_s, boot_id"
 
 
 class StoreError(RuntimeError):
@@ -34,6 +49,8 @@ class Reading:
     # second or more away; a reading of the same station and seq within this many seconds is
     # the same reading (seqs repeat only every 256 samples)
     near_s: int = 0
+    # the station boot an uptime counts from (0: unix time, or a station that sends none)
+    boot_id: int = 0
 
     def row(self) -> tuple:
         return (
@@ -45,6 +62,7 @@ class Reading:
             self.source,
             *self.values,
             self.detail,
+            self.boot_id,
         )
 
 
@@ -70,6 +88,7 @@ def reading_of(station: str, sample: dict, received_at: int, source: str) -> Rea
         tuple(sample.get(k) for k in KEYS),
         json.dumps(detail, sort_keys=True, separators=(",", ":")),
         AGE_TOLERANCE_S if "age_s" in sample else 0,
+        int(sample.get("boot_id") or 0) if kind == "uptime" else 0,
     )
 
 
@@ -85,9 +104,13 @@ def _ddl(real: str, bigint: str) -> str:
         "    source TEXT NOT NULL,\n"
         f"{values},\n"
         "    detail TEXT NOT NULL,\n"
-        "    UNIQUE (station, seq, time_kind, time_s)\n"
+        f"    boot_id {bigint} NOT NULL DEFAULT 0,\n"
+        f"    UNIQUE ({UNIQUE_KEY})\n"
         ")"
     )
+
+
+_OLD_COLUMNS = ", ".join(c for c in COLUMNS if c != "boot_id")
 
 
 def _insert(mark: str) -> str:
@@ -128,7 +151,7 @@ class Store:
 
 def _sorted(rows) -> list[tuple]:
     # sorted here, not in SQL: the engines' text collations differ
-    return sorted((tuple(r) for r in rows), key=lambda r: (r[0], r[2], r[3], r[1]))
+    return sorted((tuple(r) for r in rows), key=lambda r: (r[0], r[2], r[-1], r[3], r[1]))
 
 
 class SqliteStore(Store):
@@ -138,11 +161,27 @@ class SqliteStore(Store):
             # paho calls back on its own thread: one connection, guarded by a lock
             self.db = sqlite3.connect(path, check_same_thread=False, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
+            self._migrate()
             self.db.execute(_ddl("REAL", "INTEGER"))
             self.db.commit()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {path}: {exc}") from None
         self.lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """A table without boot_id (its UNIQUE rule merged two boots' uptime readings) is
+        rebuilt with it, in one transaction: SQLite cannot change a table's UNIQUE rule."""
+        cols = [r[1] for r in self.db.execute("PRAGMA table_info(readings)")]
+        if not cols or "boot_id" in cols:
+            return
+        with self.db:
+            self.db.execute("ALTER TABLE readings RENAME TO readings_before_boot_id")
+            self.db.execute(_ddl("REAL", "INTEGER"))
+            self.db.execute(
+                f"INSERT INTO readings ({_OLD_COLUMNS}) SELECT {_OLD_COLUMNS}"
+                " FROM readings_before_boot_id"
+            )
+            self.db.execute("DROP TABLE readings_before_boot_id")
 
     def add(self, reading: Reading) -> bool:
         with self.lock:
@@ -171,11 +210,28 @@ class PostgresStore(Store):
         self.url = url
         try:
             self.db = psycopg.connect(url, autocommit=True)
+            self._migrate()
             self.db.execute(_ddl("DOUBLE PRECISION", "BIGINT"))
         except psycopg.Error as exc:
             # the message names host and database, never the password
             raise StoreError(f"cannot use PostgreSQL: {str(exc).strip()}") from None
         self.lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """A table without boot_id gets it, and its UNIQUE rule the boot id (one transaction)."""
+        has = self.db.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = 'readings' AND table_schema = current_schema()"
+        ).fetchall()
+        if not has or ("boot_id",) in has:
+            return
+        with self.db.transaction():
+            self.db.execute("ALTER TABLE readings ADD COLUMN boot_id BIGINT NOT NULL DEFAULT 0")
+            self.db.execute(
+                "ALTER TABLE readings DROP CONSTRAINT IF EXISTS"
+                " readings_station_seq_time_kind_time_s_key"
+            )
+            self.db.execute(f"ALTER TABLE readings ADD UNIQUE ({UNIQUE_KEY})")
 
     def add(self, reading: Reading) -> bool:
         with self.lock:
