@@ -248,6 +248,38 @@ def test_a_database_from_before_boot_ids_is_migrated_and_keeps_its_readings(tmp_
     assert [(r[1], r[3], r[-1]) for r in c.store.readings()] == [(5, 600, 0), (5, 600, 8)]
 
 
+@pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
+def test_a_postgresql_database_from_before_boot_ids_is_migrated(tmp_path):
+    """The table as the collector made it before boot ids (its UNIQUE rule without boot_id, the
+    constraint named as PostgreSQL names it): opening it adds the column and widens the rule."""
+    import psycopg
+    from stationctl.payload.decoder import KEYS
+
+    pg = Postgres().start()
+    try:
+        with psycopg.connect(pg.url, autocommit=True) as db:
+            values = ", ".join(f"{k} DOUBLE PRECISION" for k in KEYS)
+            db.execute(
+                "CREATE TABLE readings (station TEXT NOT NULL, seq INTEGER NOT NULL,"
+                " time_kind TEXT NOT NULL, time_s BIGINT NOT NULL, received_at BIGINT NOT NULL,"
+                f" source TEXT NOT NULL, {values}, detail TEXT NOT NULL,"
+                " UNIQUE (station, seq, time_kind, time_s))"
+            )
+            db.execute(
+                "INSERT INTO readings (station, seq, time_kind, time_s, received_at, source,"
+                " detail) VALUES ('st-1', 5, 'uptime', 600, %s, 'mqtt', '{}')",
+                (T0,),
+            )
+        c = _collector(open_store(pg.url))
+        assert c.take("climate/st-1/up", _uptime_frames(8)[0], T0) == 1  # boot 8's seq 5
+        assert c.take("climate/st-1/up", _uptime_frames(8)[0], T0) == 0  # once
+        rows = c.store.readings()
+        c.store.close()
+    finally:
+        pg.stop()
+    assert [(r[1], r[3], r[-1]) for r in rows] == [(5, 600, 0), (5, 600, 8)]
+
+
 # --- real broker ----------------------------------------------------------------------------
 
 
