@@ -306,7 +306,10 @@ def test_uptime_frame_with_its_boot_id_assembled_from_the_spec():
     assert (js["data"]["uptime_s"], js["data"]["boot_id"]) == (4800, 3)
     (vec,) = [v for v in _vectors("batch") if "power cut" in v["name"]]
     got = [(d["seq"], d["uptime_s"], d["boot_id"]) for f in vec["frames"] for d in f["decoded"]]
-    assert got == [(60, 86000, 41), (61, 86600, 41), (62, 87200, 41), (63, 120, 42), (64, 720, 42)]
+    assert got == [(60, 1200, 41), (61, 1800, 41), (62, 2400, 41), (63, 300, 42), (64, 900, 42)]
+    assert len(vec["frames"]) == 1  # one batch: a new state where boot 42 begins
+    (js,) = _js_decode_all([{"hex": vec["frames"][0]["hex"], "fport": 1, "recv": None}])
+    assert [d["boot_id"] for d in js["data"]["samples"]] == [41, 41, 41, 42, 42]
     # a boot id wider than 16 bits is not one
     w = _Bits()
     w.put(0b010, 3), w.put(0, 2), w.put(3, 2), w.put(0, 1), w.put(8, 8), w.put(4800, 32)

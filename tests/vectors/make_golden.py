@@ -234,11 +234,12 @@ def live_batch():
 
 
 def two_boots_batch():
-    """Journal records across a power cut: boot 41's last uptimes, then boot 42's first."""
+    """Journal records across a power cut 45 min after boot 41 started: boot 41's uptimes, then
+    boot 42's; one batch, the state (its boot id) restated where boot 42 begins."""
     return [
         s(
             60 + i,
-            (86000 + 600 * i) if i < 3 else (120 + 600 * (i - 3)),
+            (1200 + 600 * i) if i < 3 else (300 + 600 * (i - 3)),
             {"clock_synced": False},
             boot_id=41 if i < 3 else 42,
             temperature_c=18.0 + i / 10,
