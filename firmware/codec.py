@@ -41,6 +41,7 @@ FPORT_DATA = const(1)  # sample and batch frames
 FPORT_LPP = const(2)  # Cayenne LPP alternative output
 FPORT_STATUS = const(3)
 FPORT_ACK = const(4)
+FPORT_RECEIPT = const(5)  # downlink: a delivery receipt 0x01 seq n (docs/collector.md)
 FPORT_COMMAND = const(10)  # downlink commands (firmware/commands.py)
 
 # time kinds (2 bits in the header)

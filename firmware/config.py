@@ -112,6 +112,11 @@ def _schema():
                 # network time (DeviceTimeReq) at join and then every this many hours: each
                 # request costs a downlink (TTN allows about 10 a day); 0 = never
                 "time_sync_h": ("int", 8, (0, 720)),
+                # unconfirmed uplinks keep their records until an application-side receipt
+                # (in the downlink of a link check: a confirmed uplink now and then) says they
+                # arrived; the checks are planned within the downlink budget (docs/uplinks.md)
+                "receipts": ("bool", True, None),
+                "downlinks_per_day": ("int", 10, (0, 100)),
             },
         ),
         "scd4x": (
@@ -343,6 +348,16 @@ def _check_runnable(cfg, problems):
             problems.append(
                 "lorawan.dr: %d carries %d bytes in %s, less than one frame (%d); use a higher dr or adr"
                 % (lw["dr"], n, lw["region"], MIN_FRAME_BYTES)
+            )
+    if lw["receipts"] and not lw["confirmed"]:
+        # a link check costs two downlinks (ACK, receipt); time answers, a join and two spare
+        # come first (the same sum as uplink_lorawan.check_interval_s)
+        need = 5 + (0 if not lw["time_sync_h"] else (24 + lw["time_sync_h"] - 1) // lw["time_sync_h"])
+        if lw["downlinks_per_day"] < need:
+            problems.append(
+                "lorawan.downlinks_per_day: %d leaves no link check (needs %d with time_sync_h %d);"
+                " raise it, lower the time syncs, or set lorawan.receipts false (nothing re-sent)"
+                % (lw["downlinks_per_day"], need, lw["time_sync_h"])
             )
 
 

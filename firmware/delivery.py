@@ -62,6 +62,13 @@ class Delivery:
         self.resends = 0  # times the records not covered by a receipt were sent again
         self.boot_first_seq = None  # first seq journaled in this boot (the station sets it)
         self.boot_id = 0  # this boot's id (bootid.py; the station sets it), 0: not known
+        # LoRaWAN link checks (docs/uplinks.md): receipts come only in the downlink of a check,
+        # so each is fresh: a gap before its run means lost frames (re-send at once), and it may
+        # cover records sent before a rewind. A full window waits for the next check, which
+        # re-sends the oldest pending records.
+        self.checked_link = False
+        self._sent_max = None  # highest seq sent (checked_link), kept across rewinds
+        self._link_losses = uplink.link_losses
 
     def store(self, seq, frame):
         try:
@@ -149,6 +156,8 @@ class Delivery:
             if not self.up.connect():
                 break
             if receipts and self._inflight >= _WINDOW:
+                if self.checked_link and self.up.check_due():
+                    self._probe()
                 break
             limit = self.up.max_payload()
             item = self._many(limit, self._sent_pos if self._inflight else self.j.head)
@@ -164,6 +173,8 @@ class Delivery:
                 self._inflight += count
                 self._sent_pos = nxt
                 self._sent_seq = last_seq
+                if self._sent_max is None or last_seq > self._sent_max:
+                    self._sent_max = last_seq
                 self.frames += 1
                 continue
             try:
@@ -186,6 +197,13 @@ class Delivery:
             )
         return done
 
+    def _probe(self):
+        """The link check when the window is full: the oldest pending records again (the far
+        end drops them; its receipt says how far its run from them reaches)."""
+        item = self._many(self.up.max_payload(), self.j.head)
+        if item is not None and self.up.send(item[0], 1):
+            self.frames += 1
+
     def _rewind(self):
         """Send again, from the oldest pending record, everything no receipt covered."""
         self._inflight = 0
@@ -197,6 +215,13 @@ class Delivery:
         if self.j.dropped != self._dropped:
             self._dropped = self.j.dropped
             self._rewind()  # records under the cursor may be gone
+        if self.up.link_losses != self._link_losses:
+            # a failed link check: what was sent since the last receipt may be lost
+            self._link_losses = self.up.link_losses
+            if self._inflight:
+                diag.info("DELIVERY.RESEND", self.up.name, records=self._inflight, why="link")
+                self.resends += 1
+                self._rewind()
         if not self.up.connect():
             return 0
         done = 0
@@ -222,8 +247,15 @@ class Delivery:
             return 0
         head_seq = r[0]
         last = head_seq + (seq_mod - head_seq) % _SEQ_MOD
-        if last > self._sent_seq or last - n + 1 > head_seq:
-            return 0  # a stale receipt, or a gap before its run: wait, re-send on timeout
+        if last > (self._sent_max if self.checked_link else self._sent_seq):
+            return 0  # a stale receipt
+        if last - n + 1 > head_seq:
+            # a gap before its run: wait, re-send on timeout (LoRaWAN: at once)
+            if self.checked_link:
+                diag.info("DELIVERY.RESEND", self.up.name, records=self._inflight, why="gap")
+                self.resends += 1
+                self._rewind()
+            return 0
         pos = self.j.head
         count = 0
         while True:

@@ -141,7 +141,15 @@ class Station:
         timeout_ms = 0
         if cfg["uplink"] == "mqtt" and cfg["mqtt"]["receipts"]:
             timeout_ms = cfg["mqtt"]["receipt_timeout_s"] * 1000
+        checked_link = False
+        up = self.uplink
+        if up.name == "lorawan" and up.receipts_on and up.check_interval_s:
+            # receipts come with the link checks: one missed is a check interval; a receipt
+            # with a gap before its run is final (the frames were lost), re-send at once
+            timeout_ms = 2 * up.check_interval_s * 1000
+            checked_link = True
         d = delivery.Delivery(jnl, self.uplink, self.frame, timeout_ms)
+        d.checked_link = checked_link
         d.boot_first_seq = (self.seq + 1) & 0xFFFFFFFF  # records from here on are this boot's
         d.boot_id = self.boot_id
         return d

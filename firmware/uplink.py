@@ -16,6 +16,8 @@
     receipt() -> (seq, n) | None
                              a collector's delivery receipt that arrived, oldest first: readings
                              seq-n+1 .. seq (modulo 256) are stored (None where there are none)
+    link_losses              count of links found lost since boot (a failed LoRaWAN link check):
+                             the records sent since the last receipt are sent again
     sleep(interval_ms)       the station sleeps until the next cycle (MQTT leaves cleanly)
     close()
 
@@ -34,6 +36,7 @@ class Uplink:
 
     name = "?"
     status_frame = None
+    link_losses = 0  # times the link was found lost (LoRaWAN link checks); delivery re-sends
 
     def max_payload(self):
         raise NotImplementedError

@@ -42,6 +42,11 @@ _CMD_PORT = codec.FPORT_COMMAND
 _ACK_PORT = codec.FPORT_ACK
 _STATUS_PORT = codec.FPORT_STATUS
 _TIME_RETRY_S = const(3600)  # a refused time request is tried again after this
+_RECEIPT_PORT = codec.FPORT_RECEIPT
+_CHECK_RETRY_S = const(1800)  # after a failed link check: the next one (costs no downlink unheard)
+_RECEIPTS_MAX = const(8)
+_DAY_S = const(86400)
+_SPARE_DOWNLINKS = const(2)  # planned aside: a reboot's join and time answer, a lost ACK
 _DR_TOP = {"EU868": 5, "US915": 4}  # uplink data rates at 125 kHz and the one at 500 kHz
 
 
@@ -103,6 +108,22 @@ class LorawanUplink(Uplink):
         self.time_sync_s = lw.get("time_sync_h", 8) * 3600
         self._time_due_s = None  # uptime at which to ask the network for the time (None: never)
         self.time_syncs = 0
+        # link checks: one confirmed data uplink now and then; the network's ACK proves the link,
+        # the application side's receipt (port _RECEIPT_PORT, in the same downlink) says which
+        # records it has. Planned within `lorawan.downlinks_per_day` (docs/uplinks.md).
+        self.receipts_on = lw.get("receipts", False) and not self.confirmed
+        self.downlinks_per_day = lw.get("downlinks_per_day", 0)
+        self.check_interval_s = check_interval_s(self.downlinks_per_day, self.time_sync_s)
+        self._check_due_s = 0  # uptime at which the next data uplink goes confirmed
+        self.link_down = False  # the last link check failed: send nothing but checks
+        self._retry_s = _CHECK_RETRY_S
+        self.link_losses = 0  # failed link checks (delivery re-sends what no receipt covered)
+        self.checks = 0
+        self.receipts = []  # (seq, n) receipts that arrived, oldest first
+        # downlinks booked over any 24 hours (persisted like the airtime: reboots do not reopen
+        # the budget): checks two each, time answers and join accepts one
+        self.downlinks = airtime.FairUse(hal.fs_root + "/downlinks.txt", self.downlinks_per_day)
+        self.last_result = None  # the modem's answer to the last send (lm.*), None: not sent
 
     # --- airtime ---
     def _book(self, toa_ms):
@@ -208,6 +229,7 @@ class LorawanUplink(Uplink):
         if r == lm.JOINED:
             self.joins += 1
             self.join_failures = 0
+            self.downlinks.spend(1)  # the join accept (not refused: the station must join)
             diag.info("LORAWAN.JOINED", m.name, dr=m.dr, joins=self.joins)
             if self.time_sync_s:
                 self._time_due_s = 0  # a new session: ask for the time with the first uplink
@@ -233,6 +255,7 @@ class LorawanUplink(Uplink):
             return False
         self._ask_time()
         r = m.send(port, frame, confirmed, toa_ms=toa)
+        self.last_result = r
         self.results[r] = self.results.get(r, 0) + 1
         if r in (lm.SENT, lm.ACKED, lm.NO_ACK):
             self._book(toa)
@@ -246,6 +269,10 @@ class LorawanUplink(Uplink):
                 break
             if down[0] == _CMD_PORT and len(self.inbox) < 4:
                 self.inbox.append(down[1])
+            elif down[0] == _RECEIPT_PORT and len(down[1]) == 3 and down[1][0] == 1:
+                if len(self.receipts) >= _RECEIPTS_MAX:
+                    self.receipts.pop(0)  # a newer receipt reaches at least as far
+                self.receipts.append((down[1][1], down[1][2]))
         if r == lm.ACKED or (r == lm.SENT and not confirmed):
             return True
         if r == lm.NO_CHANNEL and m.wait_ms > 0:
@@ -267,6 +294,7 @@ class LorawanUplink(Uplink):
             return
         if self.modem.request_time():
             self._time_due_s = now_s + self.time_sync_s
+            self.downlinks.spend(1)  # its answer (booked when asked: an unheard one is rare)
         else:
             # refused (busy, a firmware without the command): not at every uplink, each
             # attempt costs a command and a timeout may cost seconds
@@ -283,9 +311,64 @@ class LorawanUplink(Uplink):
             return
         self.time_syncs += 1
 
+    # --- link checks (receipts on) ---
+    def _checked_send(self, frame, port):
+        """A data uplink: unconfirmed, or confirmed when a link check is due. While the last
+        check failed only checks go out (what is sent blind into an outage is lost)."""
+        now_s = diag.uptime_ms() // 1000
+        if now_s < self._check_due_s:
+            if self.link_down:
+                return False  # the samples wait in the journal for the next check
+            return self._tx(frame, port, False)
+        # a passed check costs two downlinks on a real network (the ACK, then the receipt the
+        # application queues); an unheard one costs none, but is booked the same: the station
+        # cannot tell it from a lost ACK
+        if not self.downlinks.allows(2):
+            self._check_due_s = now_s + _CHECK_RETRY_S  # budget spent: when some is free again
+            if self.link_down:
+                return False
+            return self._tx(frame, port, False)
+        self.last_result = None
+        ok = self._tx(frame, port, True)
+        if not ok and self.last_result != lm.NO_ACK:
+            # not a check: not sent (airtime budget, band, modem busy or failing); try again
+            # with the next frame
+            return False
+        self.checks += 1
+        self.downlinks.spend(2)
+        if ok:
+            if self.link_down:
+                diag.info("LORAWAN.LINK_BACK", self.modem.name, checks=self.checks)
+            self.link_down = False
+            self._retry_s = _CHECK_RETRY_S
+            self._check_due_s = now_s + self.check_interval_s
+        else:
+            if not self.link_down:
+                self.link_losses += 1
+                diag.warn("LORAWAN.LINK_LOST", self.modem.name, checks=self.checks)
+            self.link_down = True
+            # 30 min, then doubling up to the check interval: a day's outage spends a few
+            self._check_due_s = now_s + self._retry_s
+            self._retry_s = min(2 * self._retry_s, max(self.check_interval_s, _CHECK_RETRY_S))
+        return ok
+
+    def check_due(self):
+        """True when the next data uplink would be a link check (one is due and fits the
+        downlink budget)."""
+        if not self.receipts_on or diag.uptime_ms() // 1000 < self._check_due_s:
+            return False
+        return self.downlinks.allows(2)
+
+    def receipt(self):
+        if self.receipts:
+            return self.receipts.pop(0)
+        return None
+
     def send(self, frame, port=1):
         if not self.connect():
             return False
+        if self.receipts_on and port == codec.FPORT_DATA:
+            return self._checked_send(frame, port)
         return self._tx(frame, port, self.confirmed)
 
     def send_ack(self, frame):
@@ -298,3 +381,15 @@ class LorawanUplink(Uplink):
         if self.inbox:
             return self.inbox.pop(0)
         return None
+
+
+def check_interval_s(downlinks_per_day, time_sync_s):
+    """Seconds between link checks: the day's downlink budget less the time answers, a join and
+    a spare two, two downlinks a check; 0 when not even one check fits."""
+    left = downlinks_per_day
+    if time_sync_s:
+        left -= (_DAY_S + time_sync_s - 1) // time_sync_s
+    left -= 1 + _SPARE_DOWNLINKS  # a join accept now and then, a reboot's join and time answer
+    if left < 2:
+        return 0
+    return _DAY_S // (left // 2)

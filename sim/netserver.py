@@ -16,6 +16,12 @@ a modem send an empty uplink by itself to fetch the next, as it does to ACK a co
 takes the new data rate and owes the answer in its next uplink. Empty (FOpts-only) uplinks are
 printed as `@@NS empty dev= fcnt= dr= t=`.
 
+The application side keeps what it received like a collector (docs/collector.md): the seqs of
+the data frames (port 1; modulo 256, read from the frame header) and answers every confirmed
+data uplink with a delivery receipt `0x01 seq n` on port 5 in the same downlink as the ACK:
+the run of seqs received without a gap that holds the frame's last seq (seq: its end, up to
+the newest received; n: its length). `receipts` counts them.
+
 DeviceTimeReq (a MAC command in an uplink) is answered with DeviceTimeAns in that uplink's
 downlink window, as LoRaWAN 1.0.3 section 5.9 defines it: the seconds since the GPS epoch
 (1980-01-06, GPS time: no leap seconds, 18 s ahead of UTC since 2017) at the end of the uplink's
@@ -35,6 +41,10 @@ fpending = False  # the last downlink said more are waiting
 down_confirmed = False  # the last downlink was a confirmed one (the device must ACK it)
 _adr_dr = None
 time_answers = 0
+receipts = 0
+_RECEIPT_PORT = 5
+_have = bytearray(256)  # application side: seqs (modulo 256) received, in a window of 128
+_newest = None
 GPS_EPOCH_UNIX_S = 315964800  # 1980-01-06T00:00:00Z
 GPS_LEAP_S = 18  # GPS - UTC since 2017-01-01
 
@@ -54,7 +64,11 @@ def device_time(deveui, tx_end_us):
 
 def reset():
     global down, deny_joins, drop_acks, joins, quiet, fpending, down_confirmed, _adr_dr, time_answers
+    global receipts, _newest
     time_answers = 0
+    receipts = 0
+    _newest = None
+    _have[:] = bytes(256)
     fpending = False
     down_confirmed = False
     _adr_dr = None
@@ -138,7 +152,58 @@ def uplink(deveui, fcnt, port, payload, dr, confirmed):
             "@@NS up dev=%s fcnt=%d port=%d dr=%d confirmed=%d t=%d hex=%s"
             % (deveui, fcnt, port, dr, 1 if confirmed else 0, vtime.now_s(), _hex(payload))
         )
+    if port == 1:
+        _store(payload)
     if confirmed and drop_acks > 0:
         drop_acks -= 1
         return False, None  # the downlink (ACK and any command) never arrives
+    if confirmed and port == 1 and _seqs(payload):
+        _queue.insert(0, (_RECEIPT_PORT, _receipt(payload), False))
     return bool(confirmed), _next_downlink()
+
+
+def _seqs(frame):
+    """(first seq modulo 256, count) of a sample or batch frame, None for anything else."""
+    if len(frame) < 3 or frame[0] >> 5 != 2:  # codec.VERSION
+        return None
+    kind = (frame[0] >> 3) & 3
+    if kind == 0:
+        return frame[1], 1
+    if kind == 1:
+        return ((frame[1] & 3) << 6) | (frame[2] >> 2), (frame[1] >> 2) + 1
+    return None
+
+
+def _store(frame):
+    global _newest
+    r = _seqs(frame)
+    if r is None:
+        return
+    first, count = r
+    for i in range(count):
+        s = (first + i) & 255
+        if _newest is None:
+            _newest = s
+        ahead = (s - _newest) & 255
+        if 0 < ahead < 128:
+            for k in range(1, ahead):
+                _have[(_newest + k) & 255] = 0  # not (yet) received: a gap
+            _newest = s
+        _have[s] = 1
+
+
+def _receipt(frame):
+    """The run of seqs received without a gap that holds the frame's last seq: from it
+    forward as far as received (up to the newest), and how many back."""
+    global receipts
+    first, count = _seqs(frame)
+    end = (first + count - 1) & 255
+    while end != _newest and _have[(end + 1) & 255]:
+        end = (end + 1) & 255
+    n = 0
+    while n < 255 and _have[(end - n) & 255]:
+        n += 1
+    receipts += 1
+    if not quiet:
+        print("@@NS receipt seq=%d n=%d t=%d" % (end, n, vtime.now_s()))
+    return bytes((1, end, n))

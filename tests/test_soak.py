@@ -12,11 +12,14 @@ def test_three_day_soak_loses_nothing_and_keeps_the_budget(tmp_path):
     assert r["exit_code"] == 0, r.get("error_tail")
     assert r["samples_produced"] >= 3 * 144
     assert r["lost"] == 0
-    assert r["delivered"] + r["pending_at_end"] == r["samples_produced"]
+    # with receipts the journal still holds what arrived after the last receipt
+    assert r["delivered"] + r["pending_at_end"] >= r["samples_produced"]
     assert r["decode_errors"] == 0 and r["cycle_errors"] == 0
     assert r["airtime_ms_per_day_max"] <= 30000
-    # every confirmed uplink the network server received costs a downlink (its ACK)
-    assert r["downlinks_per_day_max"] >= 100
+    # the default config: unconfirmed uplinks, link checks (their ACK carries the receipt),
+    # time answers and joins within the daily downlink budget (with confirmed uplinks: ~100)
+    assert r["downlink_budget"] == 10
+    assert 1 <= r["downlinks_per_day_max"] <= r["downlink_budget"]
     assert r["downlinks_per_day_mean"] <= r["downlinks_per_day_max"]
     assert r["heap_growth_per_boot_max"] <= 4096
     assert r["faults_scheduled"] >= 8

@@ -184,6 +184,38 @@ def test_three_days_lorawan_lora_e5(tmp_path, board):
     _lorawan_week(tmp_path, board, 3, outage_at=0.5 * DAY, seed=5)
 
 
+def test_unconfirmed_lorawan_outages_lose_nothing_within_the_downlink_budget(tmp_path):
+    """The default config (unconfirmed, receipts): a 10 h gateway outage that a link check
+    finds, and a 40 min one between two checks that only the receipt's gap shows; every sample
+    reaches the network server's application side, downlinks stay within 10 a day."""
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text(json.dumps(vstation.NS_SECRETS))
+    faults = [f"gateway:down@{0.3 * DAY:.0f}+{10 * 3600}", f"gateway:down@{1.6 * DAY:.0f}+2400"]
+    args = [
+        "--board", "board_configs/unix-sim-lorawan.json", "--secrets", str(secrets),
+        "--uplink", "lorawan", "--set", "lorawan.dr=5", "--trace", "synthetic", "--days", "2.5",
+        *[a for f in faults for a in ("--fault", f)],
+    ]  # fmt: skip
+    run = StationRun(args, tmp_path / "fs").wait(timeout=300)
+    frames = [(up[1], 1) for up in map(vstation.network_server_up, run.lines) if up and up[0] == 1]
+    seqs = set(decode_seqs(frames))
+    pending = int(run.journal["pending"])
+    # what the far end lacks is only among the newest records, still in the journal
+    missing = set(run.produced) - seqs
+    assert missing <= set(run.produced[len(run.produced) - pending :]), sorted(missing)[:20]
+    assert len(seqs) >= len(run.produced) - 80  # the last receipt is at most a check ago
+    assert run.find("LORAWAN.LINK_LOST") and run.find("LORAWAN.LINK_BACK")
+    resends = " ".join(run.find("DELIVERY.RESEND"))
+    assert "why=link" in resends and "why=gap" in resends
+    per_day: dict[int, int] = defaultdict(int)
+    for line in run.lines:
+        m = re.match(r"^@@NS (?:up .*\bconfirmed=1\b.*|join .*accepted=1.*|time .*)\bt=(\d+)", line)
+        if m:
+            per_day[int(m[1]) // DAY] += 1
+    print(f"unconfirmed outages: downlinks per day {dict(per_day)}, journal {run.journal}")
+    assert 1 <= max(per_day.values()) <= 10
+
+
 def test_spent_fair_use_budget_keeps_samples_in_the_journal(tmp_path):
     """With a 3 s/day budget the station stops sending for the day; samples wait, none is lost."""
     secrets = tmp_path / "secrets.json"
