@@ -68,7 +68,7 @@ class Delivery:
         # re-sends the oldest pending records.
         self.checked_link = False
         self._sent_max = None  # highest seq sent (checked_link), kept across rewinds
-        self._link_losses = uplink.link_losses
+        self._link_losses = 0  # the uplink's count seen last (checked_link)
 
     def store(self, seq, frame):
         try:
@@ -215,7 +215,7 @@ class Delivery:
         if self.j.dropped != self._dropped:
             self._dropped = self.j.dropped
             self._rewind()  # records under the cursor may be gone
-        if self.up.link_losses != self._link_losses:
+        if self.checked_link and self.up.link_losses != self._link_losses:
             # a failed link check: what was sent since the last receipt may be lost
             self._link_losses = self.up.link_losses
             if self._inflight:

@@ -78,7 +78,6 @@ class _Peer:
     """An uplink that keeps what it was sent (its sends succeed while `up`)."""
 
     name = "peer"
-    link_losses = 0  # the uplink contract (firmware/uplink.py)
 
     def __init__(self):
         self.frames = []

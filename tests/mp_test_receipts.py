@@ -20,7 +20,6 @@ class Peer:
     """An uplink whose sends succeed (PUBACK) and whose receipts the test hands in."""
 
     name = "peer"
-    link_losses = 0  # the uplink contract (firmware/uplink.py)
 
     def __init__(self):
         self.sent = []  # the record seq each frame carried (first payload byte)
