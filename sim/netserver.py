@@ -18,7 +18,8 @@ printed as `@@NS empty dev= fcnt= dr= t=`.
 
 The application side keeps what it received like a collector (docs/collector.md): the seqs of
 the data frames (port 1; modulo 256, read from the frame header) and answers every confirmed
-data uplink with a delivery receipt `0x01 seq n` on port 5 in the same downlink as the ACK:
+data uplink with a delivery receipt `0x01 seq n` on port 5 in the same downlink as the ACK
+(unless a command waits: it goes first, the next check brings the receipt):
 the run of seqs received without a gap that holds the frame's last seq (seq: its end, up to
 the newest received; n: its length). `receipts` counts them.
 
@@ -157,8 +158,9 @@ def uplink(deveui, fcnt, port, payload, dr, confirmed):
     if confirmed and drop_acks > 0:
         drop_acks -= 1
         return False, None  # the downlink (ACK and any command) never arrives
-    if confirmed and port == 1 and _seqs(payload):
-        _queue.insert(0, (_RECEIPT_PORT, _receipt(payload), False))
+    if confirmed and port == 1 and _seqs(payload) and not _queue:
+        # rides in the ACK's downlink; a queued command goes first (the next check brings one)
+        _queue.append((_RECEIPT_PORT, _receipt(payload), False))
     return bool(confirmed), _next_downlink()
 
 
