@@ -8,7 +8,8 @@ is rewritten in place, so no header or index block wears out. A record:
 
 The CRC covers type..payload. Types: DATA (a single-sample frame, opaque here), ACK (every DATA
 record with seq <= this seq is delivered; appended when the uplink confirms), DROP (cumulative
-count of undelivered records dropped because the journal was full).
+count of undelivered records dropped; its payload, when present, is the u32 LE seq up to which
+damage was already counted, so a boot never counts the same damage twice).
 
 Boot scan (`open()`): every segment is read record by record; a record whose magic, length or CRC
 is wrong is skipped one byte at a time until the next valid record (so corruption in the middle
@@ -23,6 +24,16 @@ that fails with ENOSPC drops the oldest segment the same way (counted) and tries
 from then on the journal stays `_RESERVE` bytes below the size at which the flash was full, so
 an ACK record can always be written and the backlog drains when the link returns. A failed
 write never leaves an empty segment file behind.
+
+Damage costs records, and every one is counted: the records between the last intact DATA record
+before damaged bytes (or an empty segment) and the first one after them are lost, counted in
+`dropped` and reported (JOURNAL.CORRUPT `records`). An empty oldest segment counts the records
+between the last ack and the first record found, which includes any records drop-oldest had
+already counted since that ack (an upper bound then).
+
+A seq is never reused: when a segment is started, `seq.hw` (a small file, replaced atomically,
+once per segment) records its number and the highest seq it can ever hold. A boot that finds
+that segment without an intact record (emptied by damage) continues after that bound.
 
 Positions are ints: `segment_number << 16 | offset`.
 """
@@ -46,6 +57,7 @@ _ENOSPC = const(28)  # MicroPython's errno module has no name for it; the number
 # once the flash was found full, the journal keeps this much of it free for ACK and DROP records
 _RESERVE = const(256)
 _SUFFIX = ".jnl"
+_HW_FILE = "seq.hw"  # "<segno> <highest seq that segment can hold>" (see the module doc)
 
 
 class JournalError(OSError):
@@ -81,6 +93,8 @@ class Journal:
         self._pending_drop_note = False
         self.next_segno = 1
         self.full_bytes = 0  # journal size when the flash was found full (0: never)
+        self._damage_upto = 0  # damage gaps ending at or below this seq are counted in dropped
+        self._drop_payload = bytearray(4)
 
     # --- boot ---
     def open(self):
@@ -115,10 +129,16 @@ class Journal:
         self.segments = []
         self.head = -1
         self.pending = 0
+        gaps = []  # [after_seq, before_seq]: DATA seqs lost to damage lie strictly between
+        prev_data = -1  # seq of the last intact DATA record (-1: none yet)
+        damaged = False  # bytes skipped or an empty segment since prev_data
+        intact = {}  # segno -> True when it holds an intact record
         for segno in nums:
             size = self._size(segno)
             seg = [segno, size, -1]
             self.segments.append(seg)
+            if size == 0 and segno != nums[-1]:
+                damaged = True
             off = 0
             tail_bad = False
             while off < size:
@@ -127,12 +147,18 @@ class Journal:
                     self.skipped += 1
                     off += 1
                     tail_bad = True
+                    damaged = True
                     continue
                 tail_bad = False
+                intact[segno] = True
                 kind, seq, n, nxt = r
                 if seq > self.last_seq:
                     self.last_seq = seq
                 if kind == DATA:
+                    if damaged and seq > prev_data + 1:
+                        gaps.append([prev_data, seq])
+                    damaged = False
+                    prev_data = seq
                     if seq > seg[2]:
                         seg[2] = seq
                 elif kind == ACK:
@@ -141,6 +167,10 @@ class Journal:
                 elif kind == DROP:
                     if seq > self.dropped:
                         self.dropped = seq
+                    if n >= 4:
+                        upto = struct.unpack_from("<I", self._rec, _HDR)[0]
+                        if upto > self._damage_upto:
+                            self._damage_upto = upto
                 off = nxt
             if tail_bad and segno == nums[-1]:
                 self.torn += 1
@@ -151,8 +181,19 @@ class Journal:
                 self._count_pending(seg)
         if self.torn:
             diag.warn("JOURNAL.TORN", None, discarded_bytes=self._tail_garbage())
-        if self.skipped - (self._tail_garbage() if self.torn else 0) > 0:
-            diag.warn("JOURNAL.CORRUPT", None, skipped_bytes=self.skipped)
+        lost = 0
+        for gap in gaps:
+            if gap[1] <= self._damage_upto:
+                continue  # counted at an earlier boot
+            lo = gap[0] if gap[0] > self.acked else self.acked  # before the first: from the ack
+            if gap[1] - lo - 1 > 0:
+                lost += gap[1] - lo - 1
+                self._damage_upto = gap[1]
+        if lost or self.skipped - (self._tail_garbage() if self.torn else 0) > 0:
+            self.dropped += lost
+            diag.warn("JOURNAL.CORRUPT", None, records=lost, skipped_bytes=self.skipped,
+                      dropped_total=self.dropped)
+        self._continue_after_high_water(intact)
         self._delete_delivered()
         diag.info(
             "JOURNAL.OPEN",
@@ -163,7 +204,38 @@ class Journal:
             segments=len(self.segments),
             dropped=self.dropped,
         )
+        if lost:
+            self._pending_drop_note = True
+            self._note_drops()  # persisted now: the damaged segments may be deleted by then
         return self
+
+    def _continue_after_high_water(self, intact):
+        """A newest segment emptied by damage took its seqs along: continue after its bound."""
+        try:
+            with open(self.root + "/" + _HW_FILE) as f:
+                parts = f.read().split()
+            segno, bound = int(parts[0]), int(parts[1])
+        except (OSError, ValueError, IndexError):
+            return  # none yet (or damaged: the scan's own last_seq stands)
+        newest = self.next_segno - 1  # the highest number any entry uses
+        if bound > self.last_seq and segno >= newest and segno not in intact:
+            diag.warn("JOURNAL.SEQ_SKIP", None, segment=_name(segno), last_seq=self.last_seq,
+                      continues_after=bound)
+            self.last_seq = bound
+
+    def _note_high_water(self, segno):
+        """Before a segment's first record: the highest seq it can hold, replaced atomically."""
+        path = self.root + "/" + _HW_FILE
+        try:
+            with open(path + ".tmp", "w") as f:
+                f.write("%d %d\n" % (segno, self.last_seq + self.seg_bytes // (_HDR + 1 + _CRC)))
+            os.rename(path + ".tmp", path)
+        except OSError:
+            # flash full or failing: the previous bound stays (best effort, like the DROP note)
+            try:
+                os.remove(path + ".tmp")
+            except OSError:
+                pass
 
     def _tail_garbage(self):
         if not self.segments:
@@ -310,6 +382,7 @@ class Journal:
     def _make_room(self, total):
         if not self.segments or self._roll or self.segments[-1][1] + total > self.seg_bytes:
             self.segments.append([self.next_segno, 0, -1])
+            self._note_high_water(self.next_segno)
             self.next_segno += 1
             self._roll = False
         limit = self._limit()
@@ -340,7 +413,8 @@ class Journal:
         """Persist the drop count (best effort: a full flash retries it with the next record)."""
         if self._pending_drop_note:
             try:
-                self._write(DROP, self.dropped, b"", 0)
+                struct.pack_into("<I", self._drop_payload, 0, self._damage_upto)
+                self._write(DROP, self.dropped, self._drop_payload, 4)
                 self._pending_drop_note = False
             except OSError:
                 pass
@@ -465,6 +539,7 @@ class Journal:
         for seg in self.segments:
             self._remove(seg[0])
         self.segments = [[self.next_segno, 0, -1]]
+        self._note_high_water(self.next_segno)
         self.next_segno += 1
         self._roll = False
         self.pending = 0

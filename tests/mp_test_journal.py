@@ -52,7 +52,8 @@ def _pending(j):
 
 
 def _files():
-    return sorted(os.listdir(ROOT))
+    """The segment files (the folder also holds seq.hw, the seq high-water mark)."""
+    return sorted(n for n in os.listdir(ROOT) if n.endswith(".jnl"))
 
 
 def _read(name):
@@ -378,3 +379,61 @@ def test_segment_numbers_past_eight_digits_are_read_back():
         raise AssertionError(_files())
     j2 = _open()
     eq((j2.pending, j2.last_seq), (39, 39), "every record found after the reboot")
+
+
+def _lines(code):
+    return [x for x in LINES if code in x]
+
+
+def test_an_emptied_newest_segment_never_makes_seq_go_back():
+    j = _open(seg_bytes=256)
+    for s in range(1, 41):
+        j.append(s, _frame(s))
+    if len(_files()) < 3:
+        raise AssertionError(_files())
+    _write(_files()[-1], b"")  # the newest segment, holding the highest seqs, emptied
+    j2 = _open(seg_bytes=256)
+    if j2.last_seq < 40:
+        raise AssertionError("seq went back to %d: seqs would be reused" % j2.last_seq)
+    if not _lines("JOURNAL.SEQ_SKIP"):
+        raise AssertionError(LINES)
+    j2.append(j2.last_seq + 1, _frame(41))
+    j3 = _open(seg_bytes=256)
+    eq(j3.last_seq, j2.last_seq, "a clean reboot continues exactly where it was")
+
+
+def test_an_emptied_oldest_segment_counts_its_records_once():
+    j = _open(seg_bytes=256)
+    for s in range(1, 41):
+        j.append(s, _frame(s))
+    in_oldest = j.segments[0][2]  # its records are 1..in_oldest
+    _write(_files()[0], b"")
+    j2 = _open(seg_bytes=256)
+    eq(j2.dropped, in_oldest, "every record of the emptied segment counted")
+    eq([s for s, _ in _pending(j2)], list(range(in_oldest + 1, 41)), "the rest kept")
+    if not [x for x in _lines("JOURNAL.CORRUPT") if "records=%d" % in_oldest in x]:
+        raise AssertionError(LINES)
+    j3 = _open(seg_bytes=256)
+    eq(j3.dropped, in_oldest, "counted once, not again at the next boot")
+
+
+def test_damaged_records_are_counted_in_records_once():
+    j = _open(seg_bytes=1024)
+    for s in range(1, 21):
+        j.append(s, _frame(s))
+    name = _files()[0]
+    data = bytearray(_read(name))
+    off = 0
+    for s in range(1, 6):  # to the 6th record; damage its payload (CRC no longer matches)
+        off += 8 + len(_frame(s)) + 4
+    data[off + 10] ^= 0xFF
+    _write(name, data)
+    j2 = _open(seg_bytes=1024)
+    eq(j2.dropped, 1, "one record lost, counted as one (not in bytes)")
+    if 6 in [s for s, _ in _pending(j2)]:
+        raise AssertionError("a damaged record read back")
+    if not [x for x in _lines("JOURNAL.CORRUPT") if "records=1" in x]:
+        raise AssertionError(LINES)
+    j3 = _open(seg_bytes=1024)
+    eq(j3.dropped, 1, "counted once, not again at the next boot")
+    eq(j3.pending, 19, "the others kept")
