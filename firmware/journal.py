@@ -33,7 +33,9 @@ already counted since that ack (an upper bound then).
 
 A seq is never reused: when a segment is started, `seq.hw` (a small file, replaced atomically,
 once per segment) records its number and the highest seq it can ever hold. A boot that finds
-that segment without an intact record (emptied by damage) continues after that bound.
+that segment without an intact record (emptied by damage, or a power cut during its first
+write) continues after that bound (JOURNAL.SEQ_SKIP); how many records it held is unknown, so
+none are counted, and the skipped seqs are never counted as a damage gap later.
 
 Positions are ints: `segment_number << 16 | offset`.
 """
@@ -206,7 +208,7 @@ class Journal:
         )
         if lost:
             self._pending_drop_note = True
-            self._note_drops()  # persisted now: the damaged segments may be deleted by then
+        self._note_drops()  # persisted now: the damaged segments may be deleted by then
         return self
 
     def _continue_after_high_water(self, intact):
@@ -222,6 +224,11 @@ class Journal:
             diag.warn("JOURNAL.SEQ_SKIP", None, segment=_name(segno), last_seq=self.last_seq,
                       continues_after=bound)
             self.last_seq = bound
+            # the seqs skipped here were never all used (a power cut during a segment's first
+            # write ends here too): the gap they leave is not counted as lost at later boots
+            if bound + 1 > self._damage_upto:
+                self._damage_upto = bound + 1
+                self._pending_drop_note = True
 
     def _note_high_water(self, segno):
         """Before a segment's first record: the highest seq it can hold, replaced atomically."""

@@ -397,9 +397,11 @@ def test_an_emptied_newest_segment_never_makes_seq_go_back():
         raise AssertionError("seq went back to %d: seqs would be reused" % j2.last_seq)
     if not _lines("JOURNAL.SEQ_SKIP"):
         raise AssertionError(LINES)
+    dropped = j2.dropped
     j2.append(j2.last_seq + 1, _frame(41))
     j3 = _open(seg_bytes=256)
     eq(j3.last_seq, j2.last_seq, "a clean reboot continues exactly where it was")
+    eq(j3.dropped, dropped, "the skipped seqs are not counted as lost at the next boot")
 
 
 def test_an_emptied_oldest_segment_counts_its_records_once():
@@ -437,3 +439,16 @@ def test_damaged_records_are_counted_in_records_once():
     j3 = _open(seg_bytes=1024)
     eq(j3.dropped, 1, "counted once, not again at the next boot")
     eq(j3.pending, 19, "the others kept")
+
+
+def test_a_power_cut_in_a_segments_first_record_skips_seqs_without_counting_them_lost():
+    j = _open(seg_bytes=256)
+    for s in range(1, 41):
+        j.append(s, _frame(s))
+    _write(_files()[-1], b"\xa5\x01\x09")  # the newest segment: only a torn first record
+    j2 = _open(seg_bytes=256)
+    if j2.last_seq < 40:
+        raise AssertionError("seq went back to %d" % j2.last_seq)
+    j2.append(j2.last_seq + 1, _frame(41))  # continues in a fresh segment after the torn one
+    j3 = _open(seg_bytes=256)
+    eq(j3.dropped, 0, "skipped seqs are not lost records")
