@@ -232,3 +232,86 @@ def test_link_keys_are_not_for_downlinks():
         [],
         "others may change",
     )
+
+
+# --- issue 10, hostile-world kit: the config-bytes fuzzer ---
+
+
+def _damaged(rnd, good):
+    """good with 1..4 random byte-level faults: flipped bits, erased (0xFF) or zeroed runs,
+    truncation, inserted bytes."""
+    data = bytearray(good)
+    for _ in range(1 + rnd.getrandbits(2)):
+        if not data:
+            data = bytearray(b"\xff")
+        at = rnd.getrandbits(16) % len(data)
+        kind = rnd.getrandbits(3)
+        if kind < 3:
+            data[at] ^= 1 << rnd.getrandbits(3)
+        elif kind == 3:
+            data[at : at + 1 + rnd.getrandbits(4)] = b"\xff" * (1 + rnd.getrandbits(4))
+        elif kind == 4:
+            data[at:] = b""
+        elif kind == 5:
+            data[at:at] = bytes([rnd.getrandbits(8)])
+        elif kind == 6:
+            data[at] = 0
+        else:
+            data[at] = b'{}[]",:0\\'[rnd.getrandbits(8) % 9]
+    return bytes(data)
+
+
+def test_fuzzed_config_and_secrets_bytes_always_give_a_valid_config_or_a_reason():
+    # fixed seed, bounded count (seconds): every damaged file loads to a config the station can
+    # run (the file itself when it is still valid, else last good or defaults with
+    # CONFIG.INVALID), and damaged secrets to empty secrets with SECRETS.INVALID; never raises
+    import random
+    import sys
+
+    random.seed(1010)
+    good = (
+        b'{"interval_s": 300, "station_id": "mast-7", "uplink": "mqtt", '
+        b'"mqtt": {"host": "broker.example", "port": 1883, "max_payload": 242}, '
+        b'"journal": {"max_bytes": 65536}}'
+    )
+    secrets = (
+        b'{"mqtt_password": "s3cret-pass", "lorawan_app_key": "00112233445566778899AABBCCDDEEFF"}'
+    )
+    _write_bytes("config.json", good)
+    cfg, source, lines = _load_logged()
+    eq((source, lines), ("file", []), "the seed config is valid")
+    n = 60 if sys.platform == "webassembly" else 400
+    sources = {}
+    for i in range(n):
+        bad = _damaged(random, good)
+        _write_bytes("config.json", bad)
+        if i % 7 == 0:  # the last good copy damaged too, now and then
+            _write_bytes("config.last_good.json", _damaged(random, good))
+        try:
+            cfg, source, lines = _load_logged()
+        except Exception as exc:  # noqa: BLE001 - the point: nothing may escape
+            raise AssertionError("config.load raised %r on %r" % (exc, bad)) from None
+        sources[source] = sources.get(source, 0) + 1
+        try:
+            eq(config.validate(cfg), cfg, "the config validates as it is")
+        except config.ConfigError as exc:
+            raise AssertionError("%s config not runnable: %s (%r)" % (source, exc, bad)) from None
+        codes = [c for c, _ in lines]
+        if source != "file" and "CONFIG.INVALID" not in codes and "CONFIG.DEFAULTS" not in codes:
+            raise AssertionError("fell back without a reason: %r %r" % (lines, bad))
+        _write_bytes("config.json", good)
+        config.load(ROOT)  # restores config.last_good.json
+        sbad = _damaged(random, secrets)
+        _write_bytes("secrets.json", sbad)
+        out = []
+        try:
+            s = config.load_secrets(ROOT, lambda lvl, code, _o=out, **kw: _o.append((code, kw)))
+        except Exception as exc:  # noqa: BLE001
+            raise AssertionError("load_secrets raised %r on %r" % (exc, sbad)) from None
+        if out:
+            eq(s, config.defaults(config.SECRETS_SCHEMA), "damaged secrets: empty")
+            eq(set(c for c, _ in out), {"SECRETS.INVALID"}, "reported as such")
+        if b"s3cret-pass" in repr(out).encode():
+            raise AssertionError("a secret in a problem text: %r" % out)
+    if sources.get("last_good", 0) < n // 10 or sources.get("file", 0) == n:
+        raise AssertionError("the damage did not exercise the fallbacks: %r" % sources)
