@@ -50,7 +50,7 @@ VALUE_KINDS = ("stuck", "force", "offset")
 DOWNLINK_BUDGET = 10  # lorawan.downlinks_per_day, the default the soak runs with
 MODEM_KINDS = ("busy", "nochannel", "noack", "joindeny", "reboot")
 
-_UNWRAP_AHEAD = 32  # see unwrap_seqs
+_UNWRAP_BEHIND = 64  # see unwrap_seqs
 _CODE = re.compile(r"^\s*\d+\.\d+ ([DIWE]) ([A-Z][A-Z0-9_.]*)")
 # downlinks the simulated network server sends: the ACK of a confirmed uplink it received, a
 # join accept, a DeviceTimeAns (counted on its own: an upper bound when it rides with an ACK)
@@ -326,6 +326,19 @@ def _report(run: dict, log: SoakLog, sched: Schedule, broker_restarts: int) -> d
     return report
 
 
+def _header_seqs(frame: bytes) -> tuple[int, int] | None:
+    """(first seq modulo 256, count) from a sample or batch frame's header (docs/payload-format.md),
+    for a frame whose body does not decode."""
+    if len(frame) < 3 or frame[0] >> 5 != 2:
+        return None
+    kind = (frame[0] >> 3) & 3
+    if kind == 0:
+        return frame[1], 1
+    if kind == 1:
+        return ((frame[1] & 3) << 6) | (frame[2] >> 2), (frame[1] >> 2) + 1
+    return None
+
+
 def unwrap_seqs(frames, produced: list[int]) -> tuple[list[int], int]:
     """Full sequence numbers of every decoded sample (duplicates kept), and the decode errors.
 
@@ -344,6 +357,13 @@ def unwrap_seqs(frames, produced: list[int]) -> tuple[list[int], int]:
             decoded = codec.decode(frame, port)
         except codec.FrameError:
             errors += 1
+            head = _header_seqs(frame)
+            if head and n_produced:
+                # not delivered (nothing decoded), but no longer waiting at the station either:
+                # it must not hold the reference for the frames after it back
+                newest = max(produced[:n_produced])
+                first = newest - (newest - head[0]) % codec.SEQ_MOD
+                delivered.update(range(first, first + head[1]))
             continue
         if n_produced is not None:
             waiting = [q for q in produced[:n_produced] if q not in delivered]
@@ -356,12 +376,12 @@ def unwrap_seqs(frames, produced: list[int]) -> tuple[list[int], int]:
             if n_produced is None:
                 full = unwrap_seq(d["seq"], near=prev + 1)
             elif ref is None:
-                # the frame's first sample: unconfirmed frames lost in an outage leave the
-                # oldest undelivered sample far behind while up to a receipt window (128)
-                # plus a batch of newer ones go out; re-sent duplicates reach further back
-                # less often. Nearest oldest + 32, never beyond the newest produced.
-                full = unwrap_seq(d["seq"], near=oldest + _UNWRAP_AHEAD)
-                if full > newest:
+                # the frame's first sample: at most the newest produced; of the candidates
+                # below that the oldest one not far behind the oldest undelivered sample
+                # (frames lost in an outage keep that one back while newer ones go out;
+                # re-sent duplicates lie a little behind it)
+                full = newest - (newest - d["seq"]) % codec.SEQ_MOD
+                while full - codec.SEQ_MOD >= oldest - _UNWRAP_BEHIND:
                     full -= codec.SEQ_MOD
             else:
                 full = ref
