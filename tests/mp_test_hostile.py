@@ -177,3 +177,64 @@ def test_downlinks_that_would_strand_the_station_are_refused():
         eq(r.st.reboot_pending, False, "no restart")
     with open(cfg_path) as f:
         eq(f.read(), before, "config file untouched")
+
+
+# --- hostile-world kit: the command fuzzer on the station's own downlink path ---
+
+
+def _leaf_keys(schema, prefix=""):
+    out = []
+    for key in sorted(schema):
+        spec = schema[key]
+        if type(spec) is dict:
+            out += _leaf_keys(spec, prefix + key + ".")
+        else:
+            out.append(prefix + key)
+    return out
+
+
+def test_fuzzed_set_config_downlinks_never_leave_a_station_that_cannot_boot_or_be_reached():
+    # every config key (the link keys and the cross-field rules included) set by downlink to
+    # random values, fixed seed, bounded: an ack every time, nothing raises, the link keys never
+    # change, and config.json always loads back as the file, a config that validates; then the
+    # station still samples
+    import random
+
+    import commands
+    import journal
+
+    random.seed(1013)
+    r = Rig(config_text='{"interval_s": 600, "uplink": "file"}').boot()
+    keys = _leaf_keys(config.SCHEMA)
+    values = (b"0", b"1", b"-1", b"11", b"4096", b"8192", b"65536", b"true", b"false", b"null",
+              b'"console"', b'"mqtt"', b'"lorawan"', b'"US915"', b'"E"', b'""', b'"x"' * 20,
+              b"[]", b"{}", b"1e9", b'"\\u0000"', b"\xff", b"2.5")  # fmt: skip
+    link_before = [config.get(r.st.cfg, k) for k in config.LINK_KEYS]
+    counts = {}
+    for i in range(300):
+        key = keys[random.getrandbits(8) % len(keys)].encode()
+        value = values[random.getrandbits(8) % len(values)]
+        cmd_id = i % 256
+        ack = bytes(r.st.handle_downlink(bytes([0x27, cmd_id, len(key)]) + key + value))
+        if len(ack) != 3 or ack[1] != cmd_id:
+            raise AssertionError("bad ack %r for %r=%r" % (ack, key, value))
+        counts[ack[2]] = counts.get(ack[2], 0) + 1
+        r.st.reboot_pending = False
+        if ack[2] == commands.OK:
+            # what the next boot builds from it must accept it (independent of config.validate)
+            journal.Journal(r.board.fs_root + "/fz", max_bytes=r.st.cfg["journal"]["max_bytes"])
+    eq([config.get(r.st.cfg, k) for k in config.LINK_KEYS], link_before, "link keys unchanged")
+    cfg, source = config.load(r.board.fs_root)
+    eq(source, "file", "config.json loads as it is")
+    eq(config.validate(cfg), cfg, "and validates, cross-field rules included")
+    if not counts.get(commands.OK) or len(counts) < 3:
+        raise AssertionError("the fuzz did not reach both accepted and refused: %r" % counts)
+    # the station restarts on what the downlinks left (a reset runs these files) and samples
+    del r.lines[:]
+    r.st = station.Station(r.hal, r.cfg)
+    r.boot().run_cycles(2)
+    boot = r.find("BOOT")
+    if len(boot) != 1 or "config_source=file" not in boot[0]:
+        raise AssertionError(r.lines[:8])
+    if len(r.find("SAMPLE")) < 2 or r.find("CRASH"):
+        raise AssertionError("the station does not run on its own config: %r" % r.lines[:8])
