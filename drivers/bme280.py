@@ -54,7 +54,9 @@ class BME280:
         chip = self._read_u8(_REG_CHIP_ID)
         if chip != _CHIP_ID:
             hint = " (a BMP280 has no humidity sensor)" if chip == _BMP280_ID else ""
-            raise ValueError("BME280: chip id 0x%02x at 0x%02x, expected 0x60%s" % (chip, address, hint))
+            raise ValueError(
+                "BME280: chip id 0x%02x at 0x%02x, expected 0x60%s" % (chip, address, hint)
+            )
         self._wait_nvm()
         self._read_calibration()
         self._osrs_t = osrs_t
@@ -125,9 +127,7 @@ class BME280:
         """Soft reset (power-on state), then reload calibration and settings (IIR filter too)."""
         self._write_u8(_REG_RESET, _RESET_WORD)
         time.sleep_ms(WARMUP_MS)
-        self.__init__(
-            self._i2c, self.address, self._osrs_t, self._osrs_p, self._osrs_h, self._iir
-        )
+        self.__init__(self._i2c, self.address, self._osrs_t, self._osrs_p, self._osrs_h, self._iir)
 
     # --- measurement ---
     def measure(self):

@@ -54,7 +54,11 @@ _TX_KEYS = ("MSGHEX", "CMSGHEX", "MSG", "CMSG", "JOIN")
 
 def _error(rest):
     # ERROR(-1): parameter invalid; ERROR(-11): command format error; ERROR(-10): unknown command
-    if rest.startswith("ERROR(-1)") or rest.startswith("ERROR(-11)") or rest.startswith("ERROR(-2)"):
+    if (
+        rest.startswith("ERROR(-1)")
+        or rest.startswith("ERROR(-11)")
+        or rest.startswith("ERROR(-2)")
+    ):
         return EV_PARAM, None
     return EV_ERROR, None
 
@@ -172,17 +176,21 @@ class LoraE5(LorawanModem):
             raise ValueError("lora_e5: %s has DR0-%d, not DR%d" % (region, top, dr))
         sub_band = ("AT+CH=NUM,8-15",) if region == "US915" else ()
         return (
-            "AT",
-            "AT+MODE=LWOTAA",
-            "AT+DR=" + region,
-        ) + sub_band + (
-            "AT+CLASS=A",
-            'AT+ID=DevEui,"%s"' % deveui,
-            'AT+ID=AppEui,"%s"' % joineui,
-            'AT+KEY=APPKEY,"%s"' % appkey,
-            "AT+ADR=" + ("ON" if adr else "OFF"),
-            "AT+DR=%d" % dr,
-            "AT+RETRY=%d" % retries,
+            (
+                "AT",
+                "AT+MODE=LWOTAA",
+                "AT+DR=" + region,
+            )
+            + sub_band
+            + (
+                "AT+CLASS=A",
+                'AT+ID=DevEui,"%s"' % deveui,
+                'AT+ID=AppEui,"%s"' % joineui,
+                'AT+KEY=APPKEY,"%s"' % appkey,
+                "AT+ADR=" + ("ON" if adr else "OFF"),
+                "AT+DR=%d" % dr,
+                "AT+RETRY=%d" % retries,
+            )
         )
 
     def read_time(self):

@@ -244,7 +244,7 @@ class LorawanModem:
 
     @staticmethod
     def command_key(text):
-        """"AT+DR=5" -> "DR", "AT" -> "AT": the name its reply lines carry."""
+        """ "AT+DR=5" -> "DR", "AT" -> "AT": the name its reply lines carry."""
         if not text.startswith("AT+"):
             return "AT"
         end = text.find("=")
@@ -397,7 +397,9 @@ class LorawanModem:
                 failures += 1
                 if failures <= self.JOIN_RETRIES:
                     # the modem tries again by itself after its interval: wait for that one too
-                    deadline = time.ticks_add(time.ticks_ms(), self.JOIN_RETRY_INTERVAL_MS + timeout_ms)
+                    deadline = time.ticks_add(
+                        time.ticks_ms(), self.JOIN_RETRY_INTERVAL_MS + timeout_ms
+                    )
                     continue
                 if not self.ENDS_WITH_DONE:
                     return JOIN_FAILED

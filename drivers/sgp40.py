@@ -57,7 +57,9 @@ class SGP40:
         sensirion.send_polled(self._i2c, self.address, self._cmd, _POWERUP_MS)
         time.sleep_ms(1)
         self._read(buf, 3)
-        self.serial = (sensirion.word(buf, 0) << 32) | (sensirion.word(buf, 1) << 16) | sensirion.word(buf, 2)
+        self.serial = (
+            (sensirion.word(buf, 0) << 32) | (sensirion.word(buf, 1) << 16) | sensirion.word(buf, 2)
+        )
         if self.serial == 0 or self.serial == 0xFFFFFFFFFFFF:
             raise ValueError("SGP40: implausible serial number")
         if self_test and not self.self_test():

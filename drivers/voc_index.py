@@ -134,7 +134,11 @@ class VocIndex:
             sraw = lo if sraw < lo else (hi if sraw > hi else sraw)
             self._sraw = float(sraw - _SRAW_MINIMUM)
         # normalise with the learned statistics (the "MOX model"), then the scaled sigmoid
-        z = (self._sraw - (self._mean + self._offset)) / (-(self._std + _SRAW_STD_BONUS)) * _INDEX_GAIN
+        z = (
+            (self._sraw - (self._mean + self._offset))
+            / (-(self._std + _SRAW_STD_BONUS))
+            * _INDEX_GAIN
+        )
         idx = self._scaled_sigmoid(z)
         idx = self._lowpass(idx, dt_s)
         self.index = 0.5 if idx < 0.5 else idx
@@ -229,7 +233,9 @@ class VocIndex:
         )
         gate_v = _sigmoid(thr_v, _GATING_THRESHOLD_TRANSITION, self.index)
         # how long the estimator has been gated; past the maximum, learning is forced again
-        self._gating_min += dt / 60.0 * ((1.0 - gate_m) * (1.0 + _GATING_MAX_RATIO) - _GATING_MAX_RATIO)
+        self._gating_min += (
+            dt / 60.0 * ((1.0 - gate_m) * (1.0 + _GATING_MAX_RATIO) - _GATING_MAX_RATIO)
+        )
         if self._gating_min < 0.0:
             self._gating_min = 0.0
         if self._gating_min > _GATING_MAX_DURATION_MIN:

@@ -218,8 +218,10 @@ class FairUse:
         tmp = self.path + ".tmp"
         try:
             with open(tmp, "w") as f:
-                f.write("%d %d %d %s\n" % (self.slot, self._acc, self.tokens,
-                                           " ".join(str(x) for x in self.slots)))
+                f.write(
+                    "%d %d %d %s\n"
+                    % (self.slot, self._acc, self.tokens, " ".join(str(x) for x in self.slots))
+                )
             os.rename(tmp, self.path)
         except OSError:
             pass  # the in-RAM figure still limits this boot

@@ -28,7 +28,13 @@ MODEM_TYPES = ("rak3172", "lora_e5")
 def _name(v):
     if type(v) is str:
         return '"%s"' % v if len(v) <= 40 else '"%s..."' % v[:37]
-    return type(v).__name__ == "dict" and "an object" or type(v).__name__ == "list" and "a list" or str(v)
+    return (
+        type(v).__name__ == "dict"
+        and "an object"
+        or type(v).__name__ == "list"
+        and "a list"
+        or str(v)
+    )
 
 
 def _buses(cfg, section, out):
@@ -50,9 +56,15 @@ def _attached(entry, path, i2c, uart, out):
     if bus is None and port is None:
         out.append("%s: names neither an I2C bus (bus) nor a UART (uart)" % path)
     elif bus is not None and bus not in i2c:
-        out.append("%s: bus %s is not one of the board's I2C buses (%s)" % (path, _name(bus), ", ".join(i2c) or "none"))
+        out.append(
+            "%s: bus %s is not one of the board's I2C buses (%s)"
+            % (path, _name(bus), ", ".join(i2c) or "none")
+        )
     elif port is not None and port not in uart:
-        out.append("%s: uart %s is not one of the board's UARTs (%s)" % (path, _name(port), ", ".join(uart) or "none"))
+        out.append(
+            "%s: uart %s is not one of the board's UARTs (%s)"
+            % (path, _name(port), ", ".join(uart) or "none")
+        )
 
 
 def problems(cfg, sensor_types=None, shape_only=False):
@@ -102,7 +114,10 @@ def problems(cfg, sensor_types=None, shape_only=False):
             out.append("modem: expected an object, got %s" % _name(modem))
         else:
             if modem.get("type") not in MODEM_TYPES and not shape_only:
-                out.append("modem: type %s is not one of %s" % (_name(modem.get("type")), ", ".join(MODEM_TYPES)))
+                out.append(
+                    "modem: type %s is not one of %s"
+                    % (_name(modem.get("type")), ", ".join(MODEM_TYPES))
+                )
             if not shape_only:
                 _attached(modem, "modem", {}, uart, out)
     return out

@@ -107,7 +107,9 @@ def parse(payload):
     args = n - 2
     want = _ARG_LEN[op]
     if want >= 0 and args != want:
-        raise CommandError(BAD_LENGTH, "%s takes %d argument bytes, got %d" % (NAMES[op], want, args))
+        raise CommandError(
+            BAD_LENGTH, "%s takes %d argument bytes, got %d" % (NAMES[op], want, args)
+        )
     if op == SET_INTERVAL:
         v = (payload[2] << 16) | (payload[3] << 8) | payload[4]
         return op, cmd_id, (("interval_s", _in_range("interval_s", v)),)
@@ -117,7 +119,11 @@ def parse(payload):
         b = payload[2]
         if b & 0x70:
             raise CommandError(BAD_VALUE, "reserved bits set")
-        return op, cmd_id, (("lorawan.adr", bool(b & 0x80)), ("lorawan.dr", _in_range("lorawan.dr", b & 0x0F)))
+        return (
+            op,
+            cmd_id,
+            (("lorawan.adr", bool(b & 0x80)), ("lorawan.dr", _in_range("lorawan.dr", b & 0x0F))),
+        )
     if op == SET_CONFIG:
         return op, cmd_id, (_parse_set_config(payload),)
     if op == CALIBRATE_CO2:
@@ -160,13 +166,16 @@ def _calibrate_co2(station, ppm):
     if measured_ms < _FRC_MEASURED_MS:
         raise CommandError(
             NOT_READY,
-            "SCD4x has measured %d s, recalibration needs %d s" % (measured_ms // 1000, _FRC_MEASURED_MS // 1000),
+            "SCD4x has measured %d s, recalibration needs %d s"
+            % (measured_ms // 1000, _FRC_MEASURED_MS // 1000),
         )
     try:
         return slot.driver.forced_recalibration(ppm)
     except OSError as exc:
         # 0xFFFF from the chip (reported as EIO): it did not accept the recalibration
-        raise CommandError(NOT_READY, "SCD4x refused the recalibration (errno %d)" % exc.args[0]) from None
+        raise CommandError(
+            NOT_READY, "SCD4x refused the recalibration (errno %d)" % exc.args[0]
+        ) from None
 
 
 def _schema_entry(dotted):
@@ -285,7 +294,9 @@ def apply(station, payload):
                 station.reboot_pending = False  # unrecorded, a reboot could repeat forever
                 raise CommandError(STORAGE, "command not recorded: %s" % exc) from None
     except CommandError as exc:
-        diag.warn("COMMAND.REJECTED", None, cmd_id=cmd_id, error=STATUS_NAMES[exc.code], reason=str(exc))
+        diag.warn(
+            "COMMAND.REJECTED", None, cmd_id=cmd_id, error=STATUS_NAMES[exc.code], reason=str(exc)
+        )
         n = codec.encode_ack(buf, cmd_id, exc.code)
         return bytes(buf[:n])
     if result is None:
@@ -304,7 +315,11 @@ def _apply(station, op, changes):
                 cfg = config.set_key(cfg, key, value)
         except config.ConfigError as exc:
             text = str(exc)
-            code = OUT_OF_RANGE if "outside" in text else (UNKNOWN_KEY if "unknown key" in text else BAD_VALUE)
+            code = (
+                OUT_OF_RANGE
+                if "outside" in text
+                else (UNKNOWN_KEY if "unknown key" in text else BAD_VALUE)
+            )
             raise CommandError(code, text) from None
         refused = config.downlink_problems(station.cfg, cfg)
         if refused:
@@ -319,7 +334,9 @@ def _apply(station, op, changes):
         except OSError as exc:
             raise CommandError(STORAGE, "config not written: %s" % exc) from None
         station.cfg = cfg
-        diag.info("CONFIG.CHANGED", None, keys=",".join(k for k, _ in changes), digest=config.digest(cfg))
+        diag.info(
+            "CONFIG.CHANGED", None, keys=",".join(k for k, _ in changes), digest=config.digest(cfg)
+        )
         if op == SET_INTERVAL or (op == SET_CONFIG and changes[0][0] == "interval_s"):
             # the schedule and the watchdog timeout derive from the interval at boot
             station.reboot_pending = True

@@ -352,7 +352,9 @@ def _check_runnable(cfg, problems):
     if lw["receipts"] and not lw["confirmed"]:
         # a link check costs two downlinks (ACK, receipt); time answers, a join and two spare
         # come first (the same sum as uplink_lorawan.check_interval_s)
-        need = 5 + (0 if not lw["time_sync_h"] else (24 + lw["time_sync_h"] - 1) // lw["time_sync_h"])
+        need = 5 + (
+            0 if not lw["time_sync_h"] else (24 + lw["time_sync_h"] - 1) // lw["time_sync_h"]
+        )
         if lw["downlinks_per_day"] < need:
             problems.append(
                 "lorawan.downlinks_per_day: %d leaves no link check (needs %d with time_sync_h %d);"
@@ -366,7 +368,9 @@ def downlink_problems(old, new):
     problems = []
     for key in LINK_KEYS:
         if get(old, key) != get(new, key):
-            problems.append("%s: set on site only (a wrong value would cut the command channel)" % key)
+            problems.append(
+                "%s: set on site only (a wrong value would cut the command channel)" % key
+            )
     return problems
 
 
@@ -410,7 +414,9 @@ def parse(text, schema=None):
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise ConfigError(["not valid JSON (%s)" % (exc.args[0] if exc.args else "syntax error")]) from None
+        raise ConfigError(
+            ["not valid JSON (%s)" % (exc.args[0] if exc.args else "syntax error")]
+        ) from None
     return validate(data, schema)
 
 

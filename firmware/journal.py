@@ -193,8 +193,13 @@ class Journal:
                 self._damage_upto = gap[1]
         if lost or self.skipped - (self._tail_garbage() if self.torn else 0) > 0:
             self.dropped += lost
-            diag.warn("JOURNAL.CORRUPT", None, records=lost, skipped_bytes=self.skipped,
-                      dropped_total=self.dropped)
+            diag.warn(
+                "JOURNAL.CORRUPT",
+                None,
+                records=lost,
+                skipped_bytes=self.skipped,
+                dropped_total=self.dropped,
+            )
         self._continue_after_high_water(intact)
         self._delete_delivered()
         diag.info(
@@ -221,8 +226,13 @@ class Journal:
             return  # none yet (or damaged: the scan's own last_seq stands)
         newest = self.next_segno - 1  # the highest number any entry uses
         if bound > self.last_seq and segno >= newest and segno not in intact:
-            diag.warn("JOURNAL.SEQ_SKIP", None, segment=_name(segno), last_seq=self.last_seq,
-                      continues_after=bound)
+            diag.warn(
+                "JOURNAL.SEQ_SKIP",
+                None,
+                segment=_name(segno),
+                last_seq=self.last_seq,
+                continues_after=bound,
+            )
             self.last_seq = bound
             # the seqs skipped here were never all used (a power cut during a segment's first
             # write ends here too): the gap they leave is not counted as lost at later boots
@@ -449,7 +459,9 @@ class Journal:
         if lost:
             self.dropped += lost
             self._reset_head()
-            diag.warn("JOURNAL.DROP", None, records=lost, dropped_total=self.dropped, pending=self.pending)
+            diag.warn(
+                "JOURNAL.DROP", None, records=lost, dropped_total=self.dropped, pending=self.pending
+            )
             # persisted so the count survives a reboot (written into the newest segment)
             self._pending_drop_note = True
 
@@ -481,7 +493,9 @@ class Journal:
         freed = len(self.segments) - len(keep)
         self.segments = keep
         if freed and self.dropped:
-            self._pending_drop_note = True  # the DROP record may have gone with them: write it again
+            self._pending_drop_note = (
+                True  # the DROP record may have gone with them: write it again
+            )
         return freed
 
     # --- the station's side ---
@@ -501,8 +515,14 @@ class Journal:
             self.last_seq = seq
             self.dropped += 1
             self._pending_drop_note = True
-            diag.warn("JOURNAL.DROP", None, records=1, dropped_total=self.dropped, pending=self.pending,
-                      reason="not stored")
+            diag.warn(
+                "JOURNAL.DROP",
+                None,
+                records=1,
+                dropped_total=self.dropped,
+                pending=self.pending,
+                reason="not stored",
+            )
             raise
         if seq > seg[2]:
             seg[2] = seq

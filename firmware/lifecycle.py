@@ -28,7 +28,17 @@ _SIZE = const(32)
 _FLAG_SAFE = const(1)
 
 PHASES = ("none", "boot", "config", "sense", "encode", "journal", "uplink", "sleep", "safe", "idle")
-REASONS = ("none", "power_on", "watchdog", "crash", "hang", "brownout", "command", "safe_timeout", "soft")
+REASONS = (
+    "none",
+    "power_on",
+    "watchdog",
+    "crash",
+    "hang",
+    "brownout",
+    "command",
+    "safe_timeout",
+    "soft",
+)
 
 # resets in these phases are expected (the station was between cycles)
 _QUIET = ("none", "sleep", "idle", "safe")
@@ -120,7 +130,10 @@ class Lifecycle:
             self.unexpected = True
             if c.reason in ("none", "soft", "power_on"):
                 c.reason = "watchdog" if self.cause == "watchdog" else "brownout"
-        elif c.valid and (c.reason == "crash" or (c.phase not in _QUIET and c.reason not in ("command", "safe_timeout"))):
+        elif c.valid and (
+            c.reason == "crash"
+            or (c.phase not in _QUIET and c.reason not in ("command", "safe_timeout"))
+        ):
             # reset while mid-cycle without a watchdog: the firmware crashed (or was reset by hand)
             self.unexpected = True
             if c.reason in ("none", "soft"):

@@ -9,7 +9,7 @@ try:
 except Exception as exc:  # keep the REPL usable whatever is broken
     import sys
 
-    print("      0.000 E BOOT.FAILED exc=%s msg=\"%s\"" % (type(exc).__name__, exc))
+    print('      0.000 E BOOT.FAILED exc=%s msg="%s"' % (type(exc).__name__, exc))
     sys.print_exception(exc)
 else:
     station.main()

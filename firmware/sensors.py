@@ -118,14 +118,26 @@ class _Voc:
     flash every `_VOC_SAVE_S` (as ESPHome keeps its baseline every 3 h) and restored at open
     when the saved copy is at most `voc_state_max_age_s` old and from the same chip."""
 
-    __slots__ = ("sgp", "uncompensated", "index", "last_ms", "path", "max_age_s", "saved_s", "restored")
+    __slots__ = (
+        "sgp",
+        "uncompensated",
+        "index",
+        "last_ms",
+        "path",
+        "max_age_s",
+        "saved_s",
+        "restored",
+    )
 
     def __init__(self, sgp, path, max_age_s):
         from sgp40 import NO_RH, NO_T
         from voc_index import VocIndex
 
         self.sgp = sgp
-        self.uncompensated = (NO_RH, NO_T)  # what the chip gets while humidity or temperature is unknown
+        self.uncompensated = (
+            NO_RH,
+            NO_T,
+        )  # what the chip gets while humidity or temperature is unknown
         self.index = VocIndex()
         self.last_ms = None
         self.path = path

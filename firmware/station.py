@@ -80,8 +80,12 @@ class Station:
         )
         self.seq = self._restore_seq()
         if self.life.safe_mode:
-            diag.warn("SAFE.ACTIVE", None, remaining_s=self.life.remaining_s(),
-                      resets=self.reset_info["unexpected_resets"])
+            diag.warn(
+                "SAFE.ACTIVE",
+                None,
+                remaining_s=self.life.remaining_s(),
+                resets=self.reset_info["unexpected_resets"],
+            )
             return
         self.slots = sensors.build(self.board_cfg, diag.log, cfg["interval_s"])
         diag.info(
@@ -106,7 +110,9 @@ class Station:
         try:
             self.secrets = config.load_secrets(self.hal.fs_root, diag.log)
         except Exception as exc:  # as above; secrets are never echoed
-            diag.error("SECRETS.INVALID", None, problem="secrets not loadable", exc=type(exc).__name__)
+            diag.error(
+                "SECRETS.INVALID", None, problem="secrets not loadable", exc=type(exc).__name__
+            )
             self.secrets = config.defaults(config.SECRETS_SCHEMA)
         return cfg, source
 
@@ -313,8 +319,13 @@ class Station:
         life = self.life
         self.crumbs.enter("safe")
         hold_ms = life.remaining_s() * 1000
-        diag.error("SAFE.ENTER", None, hold_s=life.remaining_s(),
-                   last_phase=self.reset_info["last_phase"], last_reason=self.reset_info["last_reason"])
+        diag.error(
+            "SAFE.ENTER",
+            None,
+            hold_s=life.remaining_s(),
+            last_phase=self.reset_info["last_phase"],
+            last_reason=self.reset_info["last_reason"],
+        )
         try:
             self.send_status()
         except Exception as exc:  # safe mode must come up whatever else is broken
@@ -337,7 +348,17 @@ def _fields(slot):
     return out
 
 
-_SHORT = ("temp_c", "rh_pct", "p_hpa", "co2_ppm", "pm1_ugm3", "pm25_ugm3", "pm10_ugm3", "voc", "bat_v")
+_SHORT = (
+    "temp_c",
+    "rh_pct",
+    "p_hpa",
+    "co2_ppm",
+    "pm1_ugm3",
+    "pm25_ugm3",
+    "pm10_ugm3",
+    "voc",
+    "bat_v",
+)
 
 
 def _mask_names(mask):

@@ -98,7 +98,13 @@ class ConsoleUplink(Uplink):
         return True
 
     def send(self, frame, port=1):
-        diag.info("UPLINK.TX", self.name, port=port, bytes=len(frame), hex=binascii.hexlify(frame).decode())
+        diag.info(
+            "UPLINK.TX",
+            self.name,
+            port=port,
+            bytes=len(frame),
+            hex=binascii.hexlify(frame).decode(),
+        )
         self.sent += 1
         return True
 

@@ -73,13 +73,19 @@ class LorawanUplink(Uplink):
         self.confirmed = lw["confirmed"]
         self.join_retries = lw["join_retries"]
         s = secrets or {}
-        self._keys = (s.get("lorawan_deveui", ""), s.get("lorawan_joineui", ""), s.get("lorawan_appkey", ""))
+        self._keys = (
+            s.get("lorawan_deveui", ""),
+            s.get("lorawan_joineui", ""),
+            s.get("lorawan_appkey", ""),
+        )
         self.hal = hal
         self.modem = None
         spec = board_cfg.get("modem")
         if spec:
             try:
-                self.modem = _driver(spec.get("type"), hal.uart(spec.get("uart", "modem"), timeout_ms=100))
+                self.modem = _driver(
+                    spec.get("type"), hal.uart(spec.get("uart", "modem"), timeout_ms=100)
+                )
             except (ValueError, OSError) as exc:
                 diag.exception("LORAWAN.NO_MODEM", exc)
         else:
@@ -89,11 +95,18 @@ class LorawanUplink(Uplink):
         self.pace = lw.get("pace", True)
         # the pace may run ahead by two full-length SF12 frames (after a quiet spell)
         self.pace_burst_ms = 2 * airtime.frame_ms(self.region, 0, 51) if self.pace else 0
-        self.fair = airtime.FairUse(hal.fs_root + "/airtime.txt", lw["fair_use_s"] * 1000,
-                                    self.pace_burst_ms)
+        self.fair = airtime.FairUse(
+            hal.fs_root + "/airtime.txt", lw["fair_use_s"] * 1000, self.pace_burst_ms
+        )
         if self.dr_cfg > _DR_TOP.get(self.region, 5):
             # RUI3 and the LoRa-E5 refuse DR5 in US915 (DR0-4): say so, use the fastest one
-            diag.error("LORAWAN.CONFIG", None, reason="dr_not_in_region", dr=self.dr_cfg, region=self.region)
+            diag.error(
+                "LORAWAN.CONFIG",
+                None,
+                reason="dr_not_in_region",
+                dr=self.dr_cfg,
+                region=self.region,
+            )
             self.dr_cfg = _DR_TOP[self.region]
         self.airtime_ms = 0  # all airtime booked since start (joins, uplinks, modem's own)
         self._joins_booked = 0
@@ -159,8 +172,13 @@ class LorawanUplink(Uplink):
                 b = _JOIN_BACKOFF_MAX_MS
             wait_ms = b - b // 4 + (random.getrandbits(16) * (b // 2)) // 65536
         self.next_join = time.ticks_add(time.ticks_ms(), wait_ms)
-        diag.warn("LORAWAN.JOIN_FAILED", self.modem.name, reason=why, retry_s=wait_ms // 1000,
-                  failures=self.join_failures)
+        diag.warn(
+            "LORAWAN.JOIN_FAILED",
+            self.modem.name,
+            reason=why,
+            retry_s=wait_ms // 1000,
+            failures=self.join_failures,
+        )
 
     def _band_ready(self):
         w = self.duty.wait_ms()
@@ -181,7 +199,9 @@ class LorawanUplink(Uplink):
             return True
         if self._budget_day != self.fair.day:
             self._budget_day = self.fair.day
-            diag.warn("LORAWAN.BUDGET", None, used_ms=self.fair.used_ms, budget_ms=self.fair.budget_ms)
+            diag.warn(
+                "LORAWAN.BUDGET", None, used_ms=self.fair.used_ms, budget_ms=self.fair.budget_ms
+            )
         return False
 
     def connect(self):
@@ -201,13 +221,20 @@ class LorawanUplink(Uplink):
         if 0 < wait <= 2 * _JOIN_BACKOFF_MAX_MS:  # longer: an old deadline seen across the wrap
             return False
         if not (self._keys[0] and self._keys[1] and self._keys[2]):
-            diag.error("LORAWAN.NO_KEYS", None, missing=",".join(
-                n for n, k in zip(("deveui", "joineui", "appkey"), self._keys) if not k))
+            diag.error(
+                "LORAWAN.NO_KEYS",
+                None,
+                missing=",".join(
+                    n for n, k in zip(("deveui", "joineui", "appkey"), self._keys) if not k
+                ),
+            )
             self.next_join = time.ticks_add(time.ticks_ms(), _JOIN_BACKOFF_MAX_MS)
             return False
         if not self.ready:
             try:
-                r = m.setup(self._keys[0], self._keys[1], self._keys[2], self.region, self.dr_cfg, self.adr)
+                r = m.setup(
+                    self._keys[0], self._keys[1], self._keys[2], self.region, self.dr_cfg, self.adr
+                )
             except (ValueError, OSError) as exc:
                 diag.exception("LORAWAN.SETUP", exc, m.name)
                 r = lm.ERROR
@@ -217,7 +244,9 @@ class LorawanUplink(Uplink):
             self.ready = True
             m.dr = self.dr_cfg
         # a join command may send 1 + JOIN_RETRIES requests: all must fit the limits
-        toa = airtime.join_ms(self.region, min(m.dr, airtime.max_dr(self.region))) * (1 + m.JOIN_RETRIES)
+        toa = airtime.join_ms(self.region, min(m.dr, airtime.max_dr(self.region))) * (
+            1 + m.JOIN_RETRIES
+        )
         if not self.join_limit.allows(toa):
             self._backoff("join_duty_limit", _JOIN_BACKOFF_MAX_MS)
             return False

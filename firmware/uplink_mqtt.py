@@ -42,7 +42,14 @@ _MAX_TOPIC = const(128)
 _RECEIPT_VERSION = const(1)
 _RECEIPTS_MAX = const(8)  # receipts held between two drains; the newest matter most
 # CONNACK return codes (MQTT 3.1.1, 3.2.2.3)
-_CONNACK = (None, "bad_protocol", "client_id_rejected", "server_unavailable", "bad_login", "not_authorised")
+_CONNACK = (
+    None,
+    "bad_protocol",
+    "client_id_rejected",
+    "server_unavailable",
+    "bad_login",
+    "not_authorised",
+)
 
 
 class ProtocolError(ValueError):
@@ -129,7 +136,6 @@ class _Client(simple.MQTTClient):
         return None
 
 
-
 class _Sock(io.IOBase):
     """A socket whose every blocking call is bounded by the owner's current deadline.
 
@@ -158,7 +164,9 @@ class _Sock(io.IOBase):
 
     def _call(self, fn, *args):
         owner = self.owner
-        clock = owner.clock  # simulation: real time, waits and work alike, passes on the virtual clock
+        clock = (
+            owner.clock
+        )  # simulation: real time, waits and work alike, passes on the virtual clock
         if clock:
             owner.mark = clock.charge(owner.mark)  # the work since the operation's last socket call
             clock.begin()  # fails when the simulated network is down

@@ -40,7 +40,9 @@ def time_gmtime(unix_s):
 
 class AtModemModel:
     BANNER = b""
-    CLOCK_AT_POWER_ON_S = 946684800  # the module's clock (UTC) after power-on, until the network sets it
+    CLOCK_AT_POWER_ON_S = (
+        946684800  # the module's clock (UTC) after power-on, until the network sets it
+    )
 
     def __init__(self, env=None, region="EU868", deveui="", **_):
         # the DevEUI the module left the factory with (in its flash: kept across power cycles);
@@ -179,7 +181,10 @@ class AtModemModel:
         if len(self.tx_log) > 32:
             self.tx_log.pop(0)  # the full record is in the @@RF lines
         if not netserver.quiet:
-            print("@@RF tx kind=%s dr=%d bytes=%d toa_ms=%d t=%d" % (kind, self.dr, phy_bytes, toa, now // 1000000))
+            print(
+                "@@RF tx kind=%s dr=%d bytes=%d toa_ms=%d t=%d"
+                % (kind, self.dr, phy_bytes, toa, now // 1000000)
+            )
         return toa
 
     def book_duty(self, now_us, toa_ms):
@@ -215,7 +220,9 @@ class AtModemModel:
         if ans is None:
             return False
         gps_s, frac = ans
-        self._clock_us = (gps_s + netserver.GPS_EPOCH_UNIX_S - netserver.GPS_LEAP_S) * 1000000 + frac * 1000000 // 256
+        self._clock_us = (
+            gps_s + netserver.GPS_EPOCH_UNIX_S - netserver.GPS_LEAP_S
+        ) * 1000000 + frac * 1000000 // 256
         self._clock_at_us = tx_end_us
         self.time_req = False
         self.time_set = True

@@ -23,10 +23,24 @@ from sim.chip import Chip
 
 # Calibration of one real BME280 (values as dumped from a breakout board); any set works.
 DEFAULT_CALIB = {
-    "T1": 28485, "T2": 26735, "T3": 50,
-    "P1": 36738, "P2": -10635, "P3": 3024, "P4": 7014, "P5": -4, "P6": -7,
-    "P7": 9900, "P8": -10230, "P9": 4285,
-    "H1": 75, "H2": 362, "H3": 0, "H4": 324, "H5": 0, "H6": 30,
+    "T1": 28485,
+    "T2": 26735,
+    "T3": 50,
+    "P1": 36738,
+    "P2": -10635,
+    "P3": 3024,
+    "P4": 7014,
+    "P5": -4,
+    "P6": -7,
+    "P7": 9900,
+    "P8": -10230,
+    "P9": 4285,
+    "H1": 75,
+    "H2": 362,
+    "H3": 0,
+    "H4": 324,
+    "H5": 0,
+    "H6": 30,
 }
 
 _OS = (0, 1, 2, 4, 8, 16, 16, 16)
@@ -62,8 +76,20 @@ class BME280Model(Chip):
     def _write_calib(self):
         c = self.cal
         r = self.regs
-        vals = [c["T1"], c["T2"], c["T3"], c["P1"], c["P2"], c["P3"], c["P4"], c["P5"], c["P6"],
-                c["P7"], c["P8"], c["P9"]]
+        vals = [
+            c["T1"],
+            c["T2"],
+            c["T3"],
+            c["P1"],
+            c["P2"],
+            c["P3"],
+            c["P4"],
+            c["P5"],
+            c["P6"],
+            c["P7"],
+            c["P8"],
+            c["P9"],
+        ]
         for i, v in enumerate(vals):
             lo, hi = _u16(v)
             r[0x88 + 2 * i] = lo
@@ -149,7 +175,9 @@ class BME280Model(Chip):
         """ADC codes (adc_T, adc_P, adc_H) that compensate to the given conditions."""
         adc_t = self._bisect(lambda a: self._t_fine(a) / 5120.0, temp_c, 0, (1 << 20) - 1, True)
         tf = self._t_fine(adc_t)
-        adc_p = self._bisect(lambda a: self._pressure(a, tf), p_hpa * 100.0, 0, (1 << 20) - 1, False)
+        adc_p = self._bisect(
+            lambda a: self._pressure(a, tf), p_hpa * 100.0, 0, (1 << 20) - 1, False
+        )
         rh = 0.0 if rh_pct < 0 else (100.0 if rh_pct > 100 else rh_pct)
         adc_h = self._bisect(lambda a: self._humidity(a, tf), rh, 0, (1 << 16) - 1, True)
         return adc_t, adc_p, adc_h

@@ -112,7 +112,9 @@ def current(board_cfg=None):
 
 
 class SimBoard:
-    def __init__(self, board_cfg, env, fs_root=".run/station", end_s=None, uid="5eed0001", time_synced=True):
+    def __init__(
+        self, board_cfg, env, fs_root=".run/station", end_s=None, uid="5eed0001", time_synced=True
+    ):
         self.cfg = board_cfg
         self.env = env
         self.fs_root = fs_root

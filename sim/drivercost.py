@@ -59,8 +59,10 @@ def cost(name, bus, make, read, adapter=None, before=None):
         results.append(used)
     if rec.mismatches:
         raise SystemExit("%s: replay diverged" % name)
-    print("%-8s read %6.1f ms  driver %3d B/read  station adapter %s B/read"
-          % (name, took_us / 1000, results[0], "-" if results[1] is None else results[1]))
+    print(
+        "%-8s read %6.1f ms  driver %3d B/read  station adapter %s B/read"
+        % (name, took_us / 1000, results[0], "-" if results[1] is None else results[1])
+    )
 
 
 def main():
@@ -84,15 +86,22 @@ def main():
     import sgp40
     import sht4x
 
-    cost("bme280", i2c, lambda b: bme280.BME280(b, 0x76), lambda d: d.measure(),
-         lambda d: sensors._read_bme280(d, vals, 0, merged))
+    cost(
+        "bme280",
+        i2c,
+        lambda b: bme280.BME280(b, 0x76),
+        lambda d: d.measure(),
+        lambda d: sensors._read_bme280(d, vals, 0, merged),
+    )
+
     def sht(b):
         d = sht4x.SHT4x(b)
         d.heat_above_cpct = 9500  # as the station opens it
         return d
 
-    cost("sht4x", i2c, sht, lambda d: d.measure(),
-         lambda d: sensors._read_sht4x(d, vals, 0, merged))
+    cost(
+        "sht4x", i2c, sht, lambda d: d.measure(), lambda d: sensors._read_sht4x(d, vals, 0, merged)
+    )
 
     def scd(b):
         d = scd4x.SCD4x(b)
@@ -101,8 +110,14 @@ def main():
     def period():
         vtime.advance_ms(5000)  # a new measurement is ready (the station reads minutes apart)
 
-    cost("scd4x", i2c, scd, lambda d: d.measure(), lambda d: sensors._read_scd4x(d, vals, 0, merged),
-         before=period)
+    cost(
+        "scd4x",
+        i2c,
+        scd,
+        lambda d: d.measure(),
+        lambda d: sensors._read_scd4x(d, vals, 0, merged),
+        before=period,
+    )
     cost("sgp40", i2c, lambda b: sgp40.SGP40(b), lambda d: d.measure_raw(4800, 2150))
 
     import pms5003

@@ -154,8 +154,10 @@ class TraceReader:
 
     def sample(self, t_rel):
         t = t_rel % self.span_s
-        if self._f is None or self._prev is None or (
-            t < self._prev[0] and (self._older is None or t < self._older[0])
+        if (
+            self._f is None
+            or self._prev is None
+            or (t < self._prev[0] and (self._older is None or t < self._older[0]))
         ):
             # back to the start of the file: at the trace's end, or a jump back further than a row
             self._rewind()
@@ -219,7 +221,11 @@ class Environment:
                         base + "/scomm_stonehaven_bme280.csv",
                         ";",
                         5,
-                        {"pressure_hpa": (6, 0.01), "temperature_c": (9, 1.0), "humidity_pct": (10, 1.0)},
+                        {
+                            "pressure_hpa": (6, 0.01),
+                            "temperature_c": (9, 1.0),
+                            "humidity_pct": (10, 1.0),
+                        },
                     ),
                 )
             )
@@ -257,7 +263,9 @@ class Environment:
         h = (unix % _DAY_S) / 3600
         d = t_s / _DAY_S
         rush = _rush(h)
-        c.temperature_c = 14 + 6 * math.sin(TWO_PI * (h - 9) / 24) + 1.5 * math.sin(TWO_PI * d / 5.3)
+        c.temperature_c = (
+            14 + 6 * math.sin(TWO_PI * (h - 9) / 24) + 1.5 * math.sin(TWO_PI * d / 5.3)
+        )
         rh = 72 - 2.5 * (c.temperature_c - 14) + 6 * math.sin(TWO_PI * d / 3.1)
         c.humidity_pct = 15.0 if rh < 15 else (99.0 if rh > 99 else rh)
         c.pressure_hpa = 1012 + 9 * math.sin(TWO_PI * d / 4.2) + 0.6 * math.sin(TWO_PI * h / 12)

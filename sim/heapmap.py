@@ -24,10 +24,22 @@ _DELIVERY = ("uplink", "journal", "delivery")
 SETS = {
     "console": _CORE + _DELIVERY + _DRIVERS,
     "mqtt": _CORE + _DELIVERY + ("uplink_mqtt", "commands") + _DRIVERS,
-    "lorawan": _CORE + _DELIVERY + ("uplink_lorawan", "lorawan_modem", "rak3172", "airtime", "commands")
+    "lorawan": _CORE
+    + _DELIVERY
+    + ("uplink_lorawan", "lorawan_modem", "rak3172", "airtime", "commands")
     + _DRIVERS,
-    "sim": ("sim.vtime", "sim.env", "sim.board", "sim.heap", "sim.netserver", "sim.netclock",
-            "sim.atmodem", "sim.rak3172", "sim.lora_e5", "sim.powerfs"),
+    "sim": (
+        "sim.vtime",
+        "sim.env",
+        "sim.board",
+        "sim.heap",
+        "sim.netserver",
+        "sim.netclock",
+        "sim.atmodem",
+        "sim.rak3172",
+        "sim.lora_e5",
+        "sim.powerfs",
+    ),
 }
 
 

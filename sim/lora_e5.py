@@ -31,11 +31,15 @@ _DR_INFO = {
 
 
 class LoraE5Model(AtModemModel):
-    BANNER = b""  # the module restarts silently; the host learns it from "Please join network first"
+    BANNER = (
+        b""  # the module restarts silently; the host learns it from "Please join network first"
+    )
 
     def __init__(self, env=None, firmware="4.0.11", session=False, **kw):
         if firmware not in FIRMWARES:
-            raise ValueError("lora_e5: no simulated firmware %r (%s)" % (firmware, ", ".join(FIRMWARES)))
+            raise ValueError(
+                "lora_e5: no simulated firmware %r (%s)" % (firmware, ", ".join(FIRMWARES))
+            )
         self.firmware = firmware
         super().__init__(env, **kw)
         if session:
@@ -211,7 +215,10 @@ class LoraE5Model(AtModemModel):
             delay = 0
         if down is not None:
             dport, dpayload = down
-            self.say('+%s: PORT: %d; RX: "%s"' % (key, dport, "".join("%02X" % b for b in dpayload)), delay)
+            self.say(
+                '+%s: PORT: %d; RX: "%s"' % (key, dport, "".join("%02X" % b for b in dpayload)),
+                delay,
+            )
             delay = 0
         if acked or down is not None or self.time_set:
             self.time_set = False

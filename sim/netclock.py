@@ -13,7 +13,9 @@ from sim import vtime
 
 _real = vtime._real
 _down = False
-_link = True  # the station's own link (sim/wlan.py: False until Wi-Fi is associated with an address)
+_link = (
+    True  # the station's own link (sim/wlan.py: False until Wi-Fi is associated with an address)
+)
 charged_us = 0
 
 

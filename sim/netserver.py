@@ -64,7 +64,16 @@ def device_time(deveui, tx_end_us):
 
 
 def reset():
-    global down, deny_joins, drop_acks, joins, quiet, fpending, down_confirmed, _adr_dr, time_answers
+    global \
+        down, \
+        deny_joins, \
+        drop_acks, \
+        joins, \
+        quiet, \
+        fpending, \
+        down_confirmed, \
+        _adr_dr, \
+        time_answers
     global receipts, _newest
     time_answers = 0
     receipts = 0

@@ -86,7 +86,14 @@ class PMS5003Model(Chip):
         # counts per 0.1 L beyond each size (plausible urban size distribution)
         n03 = pm25 * 120 + pm10 * 15
         counts = (n03, n03 * 0.3, pm25 * 8, pm25 * 1.2, (pm10 - pm25) * 0.6, (pm10 - pm25) * 0.1)
-        w = [_clip(cf1(pm1)), _clip(cf1(pm25)), _clip(cf1(pm10)), _clip(pm1), _clip(pm25), _clip(pm10)]
+        w = [
+            _clip(cf1(pm1)),
+            _clip(cf1(pm25)),
+            _clip(cf1(pm10)),
+            _clip(pm1),
+            _clip(pm25),
+            _clip(pm10),
+        ]
         w.extend(_clip(n) for n in counts)
         w.append(0x9700)  # reserved word (firmware version / error code on real units)
         return w

@@ -85,8 +85,13 @@ class _File:
 def _wrapped_open(path, mode="r", *args, **kwargs):
     f = _open(path, mode, *args, **kwargs)
     p = str(path)
-    if (root is not None and ("w" in mode or "a" in mode or "+" in mode) and p.startswith(root)
-            and not p.endswith("/.rtc_memory") and not p.endswith("/.rp2_scratch")):  # RAM on a board
+    if (
+        root is not None
+        and ("w" in mode or "a" in mode or "+" in mode)
+        and p.startswith(root)
+        and not p.endswith("/.rtc_memory")
+        and not p.endswith("/.rp2_scratch")
+    ):  # RAM on a board
         return _File(f)
     return f
 

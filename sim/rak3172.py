@@ -52,9 +52,20 @@ _CREDIT_MAX_MS = 36000  # 1 % of an hour
 class Rak3172Model(AtModemModel):
     BANNER = b"\r\nRAKwireless RAK3172 (simulated)\r\nCurrent Work Mode: LoRaWAN.\r\n"
 
-    def __init__(self, env=None, spelling=None, firmware=DEFAULT_FIRMWARE, bands=("EU868", "US915"), nwm=1, **kw):
+    def __init__(
+        self,
+        env=None,
+        spelling=None,
+        firmware=DEFAULT_FIRMWARE,
+        bands=("EU868", "US915"),
+        nwm=1,
+        **kw,
+    ):
         if firmware not in FIRMWARES:
-            raise ValueError("rak3172: no simulated RUI3 firmware %r (%s)" % (firmware, ", ".join(sorted(FIRMWARES))))
+            raise ValueError(
+                "rak3172: no simulated RUI3 firmware %r (%s)"
+                % (firmware, ", ".join(sorted(FIRMWARES)))
+            )
         self.firmware = firmware
         self.fw = FIRMWARES[firmware]
         self.spelling = spelling or self.fw["spelling"]
@@ -142,10 +153,18 @@ class Rak3172Model(AtModemModel):
 
     def _get(self, name):
         return {
-            "NWM": self.nwm, "NJM": self.njm, "NJS": 1 if self.joined else 0, "DR": self.dr,
-            "ADR": 1 if self.adr else 0, "CFM": 1 if self.confirmed else 0, "RETY": self.retries,
-            "DEVEUI": self.deveui, "APPEUI": self.appeui, "CLASS": "A",
-            "BAND": 4 if self.region == "EU868" else 5, "TIMEREQ": 1 if self.time_req else 0,
+            "NWM": self.nwm,
+            "NJM": self.njm,
+            "NJS": 1 if self.joined else 0,
+            "DR": self.dr,
+            "ADR": 1 if self.adr else 0,
+            "CFM": 1 if self.confirmed else 0,
+            "RETY": self.retries,
+            "DEVEUI": self.deveui,
+            "APPEUI": self.appeui,
+            "CLASS": "A",
+            "BAND": 4 if self.region == "EU868" else 5,
+            "TIMEREQ": 1 if self.time_req else 0,
             "LTIME": self._ltime(),
         }.get(name)  # fmt: skip -- the AppKey is write-only here
 
@@ -297,7 +316,13 @@ class Rak3172Model(AtModemModel):
 
     def _c_SEND(self, val):
         port, sep, data = (val or "").partition(":")
-        if not sep or not port.isdigit() or not (1 <= int(port) <= 223) or not _is_hex(data) or not data:
+        if (
+            not sep
+            or not port.isdigit()
+            or not (1 <= int(port) <= 223)
+            or not _is_hex(data)
+            or not data
+        ):
             self.say("AT_PARAM_ERROR")
             return
         if not self.joined:

@@ -52,7 +52,16 @@ def _sat_vp(t_c):
 class SCD4xModel(SensirionChip):
     FORCE = ("co2_ppm", 50000.0)  # out-of-range fault used by the fault plan
     OFFSET = ("co2_ppm", 300.0)
-    def __init__(self, env, address=0x62, variant="scd41", serial=(0xF896, 0x9F07, 0x3BB4), noise_ppm=0, seed=7):
+
+    def __init__(
+        self,
+        env,
+        address=0x62,
+        variant="scd41",
+        serial=(0xF896, 0x9F07, 0x3BB4),
+        noise_ppm=0,
+        seed=7,
+    ):
         self.variant = variant
         self.noise_ppm = noise_ppm  # CO2 measurement noise (datasheet repeatability: 10 ppm typ.)
         self._rng = seed or 1

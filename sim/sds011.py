@@ -34,8 +34,20 @@ def reply(cmd, d1, d2, d3, dev_id):
 
 
 def data_frame(pm25_d, pm10_d, dev_id):
-    b = bytearray((0xAA, 0xC0, pm25_d & 0xFF, pm25_d >> 8, pm10_d & 0xFF, pm10_d >> 8,
-                   dev_id >> 8, dev_id & 0xFF, 0, 0xAB))
+    b = bytearray(
+        (
+            0xAA,
+            0xC0,
+            pm25_d & 0xFF,
+            pm25_d >> 8,
+            pm10_d & 0xFF,
+            pm10_d >> 8,
+            dev_id >> 8,
+            dev_id & 0xFF,
+            0,
+            0xAB,
+        )
+    )
     b[8] = _chk(b)
     return bytes(b)
 

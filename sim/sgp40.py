@@ -51,6 +51,7 @@ def sraw_for(voc_ppb, rh, t_c, rh_told=50.0, t_told=25.0):
 class SGP40Model(SensirionChip):
     FORCE = ("sraw", 0)  # a broken hotplate: the fault plan's out-of-range fault
     OFFSET = ("voc_ppb", 500.0)
+
     def __init__(self, env, address=0x59, serial=(0x0000, 0x0334, 0x9A1F), self_test_ok=True):
         self.self_test_ok = self_test_ok
         self.forced_sraw = None

@@ -64,7 +64,12 @@ from sim.env import Environment  # noqa: E402
 
 
 def parse_args(argv):
-    opts = {"board": "board_configs/unix-sim.json", "fs": ".run/station", "trace": "stonehaven", "faults": []}
+    opts = {
+        "board": "board_configs/unix-sim.json",
+        "fs": ".run/station",
+        "trace": "stonehaven",
+        "faults": [],
+    }
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -85,9 +90,25 @@ def parse_args(argv):
             opts.setdefault("install", []).append(v)
         elif a == "--pace":
             opts["pace"] = float(v)
-        elif a in ("--board", "--config", "--secrets", "--fs", "--trace", "--uplink", "--modem-firmware"):
+        elif a in (
+            "--board",
+            "--config",
+            "--secrets",
+            "--fs",
+            "--trace",
+            "--uplink",
+            "--modem-firmware",
+        ):
             opts[a[2:]] = v
-        elif a in ("--days", "--hours", "--cycles", "--interval", "--heap-every", "--flash-bytes", "--rtc-drift-ppm"):
+        elif a in (
+            "--days",
+            "--hours",
+            "--cycles",
+            "--interval",
+            "--heap-every",
+            "--flash-bytes",
+            "--rtc-drift-ppm",
+        ):
             opts[a[2:]] = float(v)
         else:
             raise SystemExit("vstation: unknown option %s" % a)
@@ -130,10 +151,21 @@ class FaultPlan:
             target, kind, start, end = parse_fault(spec)
             if target in _SPECIAL:
                 base = kind.partition("*")[0]
-                if (target, base) not in (("power", "cut"), ("power", "cutwrite"), ("net", "down"),
-                                          ("gateway", "down"), ("clock", "jump")) and not (
-                    target == "modem" and base in ("busy", "nochannel", "noack", "joindeny", "reboot")
-                ) and not (target == "wifi" and kind in WIFI_KINDS):
+                if (
+                    (target, base)
+                    not in (
+                        ("power", "cut"),
+                        ("power", "cutwrite"),
+                        ("net", "down"),
+                        ("gateway", "down"),
+                        ("clock", "jump"),
+                    )
+                    and not (
+                        target == "modem"
+                        and base in ("busy", "nochannel", "noack", "joindeny", "reboot")
+                    )
+                    and not (target == "wifi" and kind in WIFI_KINDS)
+                ):
                     raise ValueError("fault %r: unknown kind %s" % (spec, kind))
                 if target == "wifi" and "wifi" not in board.cfg:
                     raise ValueError("fault %r: the board has no Wi-Fi (no `wifi` entry)" % spec)
@@ -425,7 +457,9 @@ def _queue_downlinks(specs):
         from sim import netserver
 
         port, _, hexdata = spec.partition(":")
-        netserver.queue_downlink(int(port), bytes(int(hexdata[i : i + 2], 16) for i in range(0, len(hexdata), 2)))
+        netserver.queue_downlink(
+            int(port), bytes(int(hexdata[i : i + 2], 16) for i in range(0, len(hexdata), 2))
+        )
 
 
 def _account(totals, st, meter):
@@ -494,16 +528,33 @@ def _report_end(board, totals):
     resets = ",".join("%s:%d" % (k, v) for k, v in board.resets.items()) or "none"
     print(
         "@@SIM end samples=%d uplinked=%d resets=%s peak_cycle_alloc=%d heap_used=%d heap_free=%d sim_s=%d"
-        % (totals["samples"], totals["uplinked"], resets, totals["peak_alloc"], gc.mem_alloc(), gc.mem_free(), vtime.now_s())
+        % (
+            totals["samples"],
+            totals["uplinked"],
+            resets,
+            totals["peak_alloc"],
+            gc.mem_alloc(),
+            gc.mem_free(),
+            vtime.now_s(),
+        )
     )
     if True:  # live heap always; per-cycle allocation figures only with --heap
-        print("@@SIM heap first_cycle_alloc=%d peak_cycle_alloc=%d live_first=%d live_last=%d heap_total=%d"
-              % (totals.get("first_alloc", 0), totals["peak_alloc"], totals.get("live_first", 0),
-                 totals.get("live_last", 0), gc.mem_alloc() + gc.mem_free()))
+        print(
+            "@@SIM heap first_cycle_alloc=%d peak_cycle_alloc=%d live_first=%d live_last=%d heap_total=%d"
+            % (
+                totals.get("first_alloc", 0),
+                totals["peak_alloc"],
+                totals.get("live_first", 0),
+                totals.get("live_last", 0),
+                gc.mem_alloc() + gc.mem_free(),
+            )
+        )
     j = totals.get("journal")
     if j is not None:
-        print("@@SIM journal pending=%d max_depth=%d dropped=%d acked=%d last_seq=%d"
-              % (j[0], totals["max_depth"], j[1], j[2], j[3]))
+        print(
+            "@@SIM journal pending=%d max_depth=%d dropped=%d acked=%d last_seq=%d"
+            % (j[0], totals["max_depth"], j[1], j[2], j[3])
+        )
 
 
 def main(argv):
@@ -541,8 +592,17 @@ def main(argv):
     clock_watch = _ClockWatch(opts["rtc-drift-ppm"]) if "rtc-drift-ppm" in opts else None
     _queue_downlinks(opts.get("downlink", ()))
     gc.collect()
-    print("@@SIM start board=%s trace=%s duration_s=%d epoch=%d heap_before_firmware=%d heap_after_imports=%d"
-          % (board_cfg.get("board"), opts["trace"], duration, env.start_unix, sim_heap, gc.mem_alloc()))
+    print(
+        "@@SIM start board=%s trace=%s duration_s=%d epoch=%d heap_before_firmware=%d heap_after_imports=%d"
+        % (
+            board_cfg.get("board"),
+            opts["trace"],
+            duration,
+            env.start_unix,
+            sim_heap,
+            gc.mem_alloc(),
+        )
+    )
     totals = _run_boots(board, board_cfg, opts, sim_modules, current)
     _report_end(board, totals)
     if clock_watch is not None:
@@ -570,8 +630,10 @@ class _ClockWatch:
 
     def report_end(self):
         ns = sys.modules.get("sim.netserver")
-        print("@@SIM clock end drift_ppm=%g error_s=%.3f worst_error_s=%.3f time_answers=%d"
-              % (self.ppm, vtime.clock_error_s(), self.worst, ns.time_answers if ns else 0))
+        print(
+            "@@SIM clock end drift_ppm=%g error_s=%.3f worst_error_s=%.3f time_answers=%d"
+            % (self.ppm, vtime.clock_error_s(), self.worst, ns.time_answers if ns else 0)
+        )
 
 
 main(sys.argv[1:])
