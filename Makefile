@@ -42,11 +42,11 @@ soak: $(STAMP)
 	STATION_SOAK=1 $(BIN)/python -m pytest -q tests/test_heap.py -k ten_thousand
 
 lint: $(STAMP)
-	$(BIN)/ruff check host_tools tests
-	$(BIN)/ruff format --check host_tools tests
+	$(BIN)/ruff check firmware drivers sim host_tools tests
+	$(BIN)/ruff format --check firmware drivers sim host_tools tests
 
 format: $(STAMP)
-	$(BIN)/ruff format host_tools tests
+	$(BIN)/ruff format firmware drivers sim host_tools tests
 
 clean:
 	rm -rf $(VENV) .pytest_cache build .run

