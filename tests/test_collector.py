@@ -11,6 +11,7 @@ import base64
 import json
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -389,3 +390,107 @@ def test_collect_command_reports_a_bad_database(tmp_path):
     )
     assert out.returncode == 2
     assert "cannot open SQLite database" in out.stderr
+
+
+# --- receipts to LoRaWAN stations through the network server --------------------------------
+
+
+def _subscribe(port: int, topic: str) -> tuple[object, list]:
+    import paho.mqtt.client as mqtt
+
+    got = []
+    ready = threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ns-down")
+    sub.on_connect = lambda c, *a: c.subscribe(topic, 0)
+    sub.on_subscribe = lambda *a: ready.set()
+    sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload)))
+    sub.connect("127.0.0.1", port)
+    sub.loop_start()
+    assert ready.wait(10)
+    return sub, got
+
+
+def _wait_for(cond, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@NEED_MOSQUITTO
+def test_lorawan_checks_get_a_receipt_downlink_through_tts_and_chirpstack(tmp_path, fleet_frames):
+    """A confirmed uplink (the station's link check) through The Things Stack or ChirpStack: the
+    collector stores it and queues `0x01 seq n` on port 5 through the same integration; a second
+    check within the rate limit and an unconfirmed uplink get none."""
+    import paho.mqtt.client as mqtt
+
+    frames = fleet_frames["st-0003"]  # seqs 253, 254, 255, 0, ...
+    b64 = [base64.b64encode(f).decode() for f in frames]
+
+    def tts(i, confirmed):
+        up = {"f_port": 1, "frm_payload": b64[i], "confirmed": confirmed}
+        doc = {"received_at": "2026-01-01T00:10:00Z", "uplink_message": up}
+        return "v3/city@ttn/devices/st-0003/up", json.dumps(doc)
+
+    def cs(i, confirmed):
+        doc = {"time": "2026-01-01T00:10:00Z", "fPort": 1, "data": b64[i], "confirmed": confirmed}
+        return "application/7f3c/device/70B3D57ED0000001/event/up", json.dumps(doc)
+
+    with Broker("mosquitto") as broker:
+        sub, got = _subscribe(broker.port, "#")
+        c = _collector(
+            SqliteStore(str(tmp_path / "r.sqlite")), port=broker.port, tts=True, chirpstack=True
+        )
+        c.start()
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ns-up")
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        try:
+            for msg in (tts(0, False), tts(1, True), cs(0, False), cs(1, True)):
+                pub.publish(*msg, qos=1).wait_for_publish(10)
+            _wait_for(lambda: c.tally.stored == 4 and len(c.lines) == 0)
+            _wait_for(lambda: sum("/down/" in t or "/command/" in t for t, _ in got) >= 2)
+            # within the rate limit: a second check of each device gets no receipt
+            for msg in (tts(2, True), cs(2, True)):
+                pub.publish(*msg, qos=1).wait_for_publish(10)
+            _wait_for(lambda: c.tally.stored == 6)
+            time.sleep(0.3)  # a wrongly queued downlink would have arrived by now
+        finally:
+            pub.loop_stop()
+            pub.disconnect()
+            c.stop()
+            sub.loop_stop()
+            sub.disconnect()
+    downs = [(t, m) for t, m in got if "/down/" in t or "/command/" in t]
+    assert c.tally.stored == 6 and c.lines == []
+    assert (c.tally.lorawan_receipts, c.tally.lorawan_receipts_held) == (2, 2)
+    assert len(downs) == 2, downs
+    by_topic = dict(downs)
+    t = by_topic["v3/city@ttn/devices/st-0003/down/replace"]
+    assert list(t) == ["downlinks"] and len(t["downlinks"]) == 1
+    d = t["downlinks"][0]
+    assert (d["f_port"], d["priority"]) == (5, "NORMAL")
+    # seqs 253 and 254 stored: the run ends at 254, two long
+    assert base64.b64decode(d["frm_payload"]) == bytes((1, 254, 2))
+    d = by_topic["application/7f3c/device/70B3D57ED0000001/command/down"]
+    assert d == {
+        "devEui": "70b3d57ed0000001",
+        "confirmed": False,
+        "fPort": 5,
+        "data": base64.b64encode(bytes((1, 254, 2))).decode(),
+    }
+    # no receipt on the stations' own MQTT receipt topic for LoRaWAN devices
+    assert not [t for t, _ in got if t.endswith("/receipt")]
+
+
+def test_downlink_messages_follow_the_uplink_topic_form():
+    """Open-source TTS has no tenant in the application id: the downlink topic is as it came."""
+    up = sources.parse(
+        "v3/city/devices/st-1/up",
+        b'{"received_at":"2026-01-01T00:00:00Z","uplink_message":{"f_port":1,"frm_payload":"RAE="}}',
+        "climate",
+        0,
+    )
+    assert up.confirmed is False
+    topic, msg = sources.downlink(up, 5, b"\x01\x02\x03")
+    assert topic == "v3/city/devices/st-1/down/replace"
+    assert json.loads(msg)["downlinks"][0]["frm_payload"] == "AQID"

@@ -10,6 +10,12 @@ Delivery receipts: after a station's frame is stored, the collector publishes on
 frame's last seq: 3 bytes `0x01 seq n` (seqs seq-n+1 .. seq modulo 256). A station with
 `mqtt.receipts` on releases journal records only when such a run reaches back to its oldest
 pending record (docs/collector.md).
+
+LoRaWAN stations (The Things Stack, ChirpStack) get the same 3 bytes as a downlink on port 5,
+queued through the network server's MQTT integration: for a confirmed uplink (the station's link
+check, planned within its downlink budget) only, and at most one per device per
+`lorawan_receipt_min_s` (a station stuck on confirmed uplinks must not spend the network's
+fair-use downlinks). The network server sends it in the RX window of a later uplink.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ _instances = count()
 RECEIPT_VERSION = 1
 RUN_MAX = 255  # a receipt's run length is one byte
 SEQ_MOD = decoder.SEQ_MOD
+FPORT_RECEIPT = 5  # firmware codec.FPORT_RECEIPT
+LORAWAN_RECEIPT_MIN_S = 3600  # the station checks every 12 h by default (docs/uplinks.md)
 
 
 def receipt(seq: int, run: int) -> bytes:
@@ -42,6 +50,8 @@ class Tally:
     rejected: int = 0  # messages on uplink topics that did not decode
     other_frames: int = 0  # status and ack frames, LPP: not readings
     receipts: int = 0
+    lorawan_receipts: int = 0  # receipt downlinks queued through TTS / ChirpStack
+    lorawan_receipts_held: int = 0  # confirmed uplinks not answered: one came too recently
     per_station: Counter = field(default_factory=Counter)
 
     def line(self) -> str:
@@ -67,6 +77,7 @@ class Collector:
         log=print,
         receipts: bool = True,
         on_stored=None,
+        lorawan_receipt_min_s: int = LORAWAN_RECEIPT_MIN_S,
     ):
         """on_stored(uplink, samples): called after a frame's readings are in the database (the
         soak and `stationctl run` count deliveries there)."""
@@ -81,6 +92,8 @@ class Collector:
         self.on_stored = on_stored
         # station -> (last seq, run length): seqs last-run+1 .. last (mod 256) known stored
         self.runs: dict[str, tuple[int, int]] = {}
+        self.lorawan_receipt_min_s = lorawan_receipt_min_s
+        self._last_downlink_s: dict[tuple[str, str], float] = {}  # (source, device) -> monotonic
         topics = sources.topics(prefix, tts, chirpstack)
         # $share/<group>/<filter>: the broker hands each message to one member of the group
         self.topics = [f"$share/{share}/{t}" if share else t for t in topics]
@@ -147,7 +160,23 @@ class Collector:
             self.client.publish(f"{self.prefix}/{up.station}/receipt", receipt(last, run), qos=1)
             with self.lock:
                 self.tally.receipts += 1
+        elif self.receipts and up.source in ("tts", "chirpstack") and up.confirmed and samples:
+            self._queue_receipt(up, receipt(last, run))
         return new
+
+    def _queue_receipt(self, up: sources.Uplink, payload: bytes) -> None:
+        key = (up.source, up.device)
+        now = time.monotonic()
+        with self.lock:
+            prev = self._last_downlink_s.get(key)
+            if prev is not None and now - prev < self.lorawan_receipt_min_s:
+                self.tally.lorawan_receipts_held += 1
+                return
+            self._last_downlink_s[key] = now
+            self.tally.lorawan_receipts += 1
+        topic, msg = sources.downlink(up, FPORT_RECEIPT, payload)
+        # QoS 0: The Things Stack's MQTT server takes QoS 0 only
+        self.client.publish(topic, msg, qos=0)
 
     def _extend_run(self, station: str, first: int, n: int) -> tuple[int, int]:
         """The run of stored seqs that ends with this frame's (first .. first+n-1, mod 256).

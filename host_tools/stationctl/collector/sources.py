@@ -7,6 +7,9 @@ each message carries.
   `uplink_message.frm_payload` (base64), `uplink_message.f_port` and `received_at` (RFC 3339).
 - ChirpStack v4: `application/<id>/device/<dev_eui>/event/up`, JSON with `data` (base64),
   `fPort` and `time` (RFC 3339).
+
+`downlink()` is the reverse way for the LoRaWAN ones: the topic and JSON that queue a downlink
+through the same integration (TTS: `.../down/replace`, ChirpStack: `.../command/down`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,25 @@ class Uplink:
     fport: int | None  # None: MQTT (no port; the frame header says what it is)
     received_at: int  # unix seconds
     source: str  # "mqtt", "tts", "chirpstack"
+    app: str = ""  # the network server's application id as the topic names it (tts, chirpstack)
+    device: str = ""  # the network server's device id / DevEUI as the topic names it
+    confirmed: bool = False  # a confirmed uplink (a LoRaWAN station's link check)
+
+
+def downlink(up: Uplink, fport: int, payload: bytes) -> tuple[str, bytes]:
+    """The topic and JSON message that queue `payload` on `fport` (unconfirmed) for the device
+    an uplink from The Things Stack or ChirpStack came from, through the same MQTT integration.
+    TTS: `replace` drops what waits in the device's queue (a newer receipt reaches as far)."""
+    data = base64.b64encode(payload).decode()
+    if up.source == "tts":
+        topic = f"v3/{up.app}/devices/{up.device}/down/replace"
+        msg = {"downlinks": [{"f_port": fport, "frm_payload": data, "priority": "NORMAL"}]}
+    elif up.source == "chirpstack":
+        topic = f"application/{up.app}/device/{up.device}/command/down"
+        msg = {"devEui": up.device.lower(), "confirmed": False, "fPort": fport, "data": data}
+    else:
+        raise ValueError(f"no downlink integration for source {up.source!r}")
+    return topic, json.dumps(msg, separators=(",", ":")).encode()
 
 
 def topics(prefix: str, tts: bool, chirpstack: bool) -> list[str]:
@@ -103,7 +125,8 @@ def parse(topic: str, payload: bytes, prefix: str, now_s: int) -> Uplink | None:
         frame = _b64(up.get("frm_payload"), "uplink_message.frm_payload")
         port = _port(up.get("f_port"), "uplink_message.f_port")
         at = _unix_s(doc.get("received_at") or up.get("received_at"), "received_at")
-        return Uplink(parts[3], frame, port, at, "tts")
+        confirmed = up.get("confirmed") is True
+        return Uplink(parts[3], frame, port, at, "tts", parts[1], parts[3], confirmed)
     if (
         len(parts) == 6
         and parts[0] == "application"
@@ -116,7 +139,10 @@ def parse(topic: str, payload: bytes, prefix: str, now_s: int) -> Uplink | None:
         frame = _b64(doc.get("data"), "data")
         port = _port(doc.get("fPort"), "fPort")
         at = _unix_s(doc.get("time"), "time")
-        return Uplink(parts[3].lower(), frame, port, at, "chirpstack")
+        confirmed = doc.get("confirmed") is True
+        return Uplink(
+            parts[3].lower(), frame, port, at, "chirpstack", parts[1], parts[3], confirmed
+        )
     pre = prefix.split("/")
     if len(parts) == len(pre) + 2 and parts[: len(pre)] == pre and parts[-1] == "up":
         if not payload:

@@ -34,6 +34,13 @@ def register(sub) -> None:
         action="store_true",
         help="do not publish delivery receipts to the stations (<prefix>/<id>/receipt)",
     )
+    p.add_argument(
+        "--lorawan-receipt-min-s",
+        type=int,
+        default=3600,
+        metavar="S",
+        help="at most one receipt downlink per LoRaWAN device per S seconds (default 3600)",
+    )
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.set_defaults(func=run)
 
@@ -57,6 +64,7 @@ def run(args) -> int:
         password=os.environ.get("STATIONCTL_MQTT_PASSWORD"),
         log=lambda line: print(line, file=sys.stderr, flush=True),
         receipts=not args.no_receipts,
+        lorawan_receipt_min_s=args.lorawan_receipt_min_s,
     )
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: done.set())
