@@ -156,7 +156,10 @@ class Delivery:
             if not self.up.connect():
                 break
             if receipts and self._inflight >= _WINDOW:
-                if self.checked_link and self.up.check_due():
+                # a full window sends nothing but the next check; and once after a passed check
+                # whose receipt did not come with its ACK: a real network server delivers it
+                # in the window of the next uplink only
+                if self.checked_link and (self.up.check_due() or self.up.receipt_owed):
                     self._probe()
                 break
             limit = self.up.max_payload()

@@ -133,6 +133,10 @@ class LorawanUplink(Uplink):
         self.link_losses = 0  # failed link checks (delivery re-sends what no receipt covered)
         self.checks = 0
         self.receipts = []  # (seq, n) receipts that arrived, oldest first
+        self.receipts_in = 0  # receipts that arrived since start
+        # a passed check whose receipt has not come: a real network server sends what the
+        # application queued after the uplink only in a later uplink's RX window (docs/uplinks.md)
+        self.receipt_owed = False
         # downlinks booked over any 24 hours (persisted like the airtime: reboots do not reopen
         # the budget): checks two each, time answers and join accepts one
         self.downlinks = airtime.FairUse(hal.fs_root + "/downlinks.txt", self.downlinks_per_day)
@@ -302,6 +306,9 @@ class LorawanUplink(Uplink):
                 if len(self.receipts) >= _RECEIPTS_MAX:
                     self.receipts.pop(0)  # a newer receipt reaches at least as far
                 self.receipts.append((down[1][1], down[1][2]))
+                self.receipts_in += 1
+        if r == lm.SENT and not confirmed:
+            self.receipt_owed = False  # its window brought the receipt, or none is coming
         if r == lm.ACKED or (r == lm.SENT and not confirmed):
             return True
         if r == lm.NO_CHANNEL and m.wait_ms > 0:
@@ -358,6 +365,7 @@ class LorawanUplink(Uplink):
                 return False
             return self._tx(frame, port, False)
         self.last_result = None
+        receipts_before = self.receipts_in
         ok = self._tx(frame, port, True)
         if not ok and self.last_result != lm.NO_ACK:
             # not a check: not sent (airtime budget, band, modem busy or failing); try again
@@ -369,6 +377,7 @@ class LorawanUplink(Uplink):
             if self.link_down:
                 diag.info("LORAWAN.LINK_BACK", self.modem.name, checks=self.checks)
             self.link_down = False
+            self.receipt_owed = self.receipts_in == receipts_before
             self._retry_s = _CHECK_RETRY_S
             self._check_due_s = now_s + self.check_interval_s
         else:

@@ -21,7 +21,10 @@ the data frames (port 1; modulo 256, read from the frame header) and answers eve
 data uplink with a delivery receipt `0x01 seq n` on port 5 in the same downlink as the ACK
 (unless a command waits: it goes first, the next check brings the receipt):
 the run of seqs received without a gap that holds the frame's last seq (seq: its end, up to
-the newest received; n: its length). `receipts` counts them.
+the newest received; n: its length). `receipts` counts them. With `receipts_late` the receipt
+goes as a real network server delivers what `stationctl collect` queues: the ACK's downlink is
+already on its way when the application side has the uplink, so the receipt waits for the RX
+window of a later uplink (any one; a newer receipt replaces one still waiting).
 
 DeviceTimeReq (a MAC command in an uplink) is answered with DeviceTimeAns in that uplink's
 downlink window, as LoRaWAN 1.0.3 section 5.9 defines it: the seconds since the GPS epoch
@@ -43,6 +46,7 @@ down_confirmed = False  # the last downlink was a confirmed one (the device must
 _adr_dr = None
 time_answers = 0
 receipts = 0
+receipts_late = False
 _RECEIPT_PORT = 5
 _have = bytearray(256)  # application side: seqs (modulo 256) received, in a window of 128
 _newest = None
@@ -74,7 +78,8 @@ def reset():
         down_confirmed, \
         _adr_dr, \
         time_answers
-    global receipts, _newest
+    global receipts, _newest, receipts_late
+    receipts_late = False
     time_answers = 0
     receipts = 0
     _newest = None
@@ -167,6 +172,13 @@ def uplink(deveui, fcnt, port, payload, dr, confirmed):
     if confirmed and drop_acks > 0:
         drop_acks -= 1
         return False, None  # the downlink (ACK and any command) never arrives
+    if receipts_late and confirmed and port == 1 and _seqs(payload):
+        ack_down = _next_downlink()
+        for i in range(len(_queue) - 1, -1, -1):
+            if _queue[i][0] == _RECEIPT_PORT:
+                _queue.pop(i)  # replaced: the newest receipt reaches at least as far
+        _queue.append((_RECEIPT_PORT, _receipt(payload), False))
+        return True, ack_down
     if confirmed and port == 1 and _seqs(payload) and not _queue:
         # rides in the ACK's downlink; a queued command goes first (the next check brings one)
         _queue.append((_RECEIPT_PORT, _receipt(payload), False))

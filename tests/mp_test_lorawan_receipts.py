@@ -138,3 +138,19 @@ def test_a_failed_check_stops_blind_sends_and_the_backlog_follows_the_link_back(
     eq([s for s in range(1, 260) if s & 255 not in got], [])
     if len(SENT) <= before:
         raise AssertionError("nothing sent after the link came back")
+
+
+def test_a_receipt_that_comes_with_a_later_uplink_releases_the_journal():
+    # a real network server: the collector queues the receipt after the check's ACK went, so it
+    # arrives in the downlink of a later uplink (the simulated one otherwise puts it in the ACK)
+    up, d = _station()
+    netserver.receipts_late = True
+    _run(up, d, range(1, 433), outage=range(70, 88))
+    _run(up, d, range(433, 433 + 72))
+    got = set(_received())
+    eq([s for s in range(1, 433) if s & 255 not in got], [])
+    if d.resends < 1:
+        raise AssertionError("the gap was not re-sent: %r" % d.resends)
+    # released up to the receipt of the last check (it came with the next uplink)
+    if d.j.pending > 72 + 1:
+        raise AssertionError("%d records still pending" % d.j.pending)
