@@ -184,13 +184,26 @@ class SimDevice:
             self._threads.append(t)
         return str(self.link) if self.link else self.port
 
+    def _kill_interpreters(self, within_s: float = 10.0) -> None:
+        """Kill the interpreter until the boot loop has ended. A stop that lands while the loop
+        is between two boots (a reset in progress) would otherwise miss the interpreter it spawns
+        next: that one kept running on the same flash folder after the unplug and wrote its
+        breadcrumbs into the next board's RTC memory (a power-on boot then counted a crash)."""
+        runner = self._threads[-1] if self._threads else None
+        deadline = time.monotonic() + within_s
+        while True:
+            child = self._child
+            if child and child.poll() is None:
+                child.kill()
+                child.wait()
+            if runner is None or not runner.is_alive() or time.monotonic() > deadline:
+                return
+            runner.join(timeout=0.1)
+
     def stop(self) -> None:
         """Unplug: the interpreter dies, the port disappears."""
         self._stop.set()
-        child = self._child
-        if child and child.poll() is None:
-            child.kill()
-            child.wait()
+        self._kill_interpreters()
         if self.link and self.link.is_symlink() and os.readlink(self.link) == self.port:
             self.link.unlink()
         for fd in (self._master, self._slave):
