@@ -38,6 +38,7 @@ REASONS = (
     "command",
     "safe_timeout",
     "soft",
+    "interrupted",  # stopped with Ctrl-C at the console (a technician or a host tool): not a crash
 )
 
 # resets in these phases are expected (the station was between cycles)
@@ -132,7 +133,9 @@ class Lifecycle:
                 c.reason = "watchdog" if self.cause == "watchdog" else "brownout"
         elif c.valid and (
             c.reason == "crash"
-            or (c.phase not in _QUIET and c.reason not in ("command", "safe_timeout"))
+            or (
+                c.phase not in _QUIET and c.reason not in ("command", "safe_timeout", "interrupted")
+            )
         ):
             # reset while mid-cycle without a watchdog: the firmware crashed (or was reset by hand)
             self.unexpected = True

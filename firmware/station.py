@@ -388,8 +388,21 @@ def main(board_cfg=None):
     try:
         st.boot()
         st.run()
+    except KeyboardInterrupt:
+        # Ctrl-C at the console (a technician, or stationctl taking the REPL): the REPL comes up;
+        # the reset that follows is not a crash, whatever phase the cycle was in
+        interrupted(hal)
+        raise
     except Exception as exc:  # a bug that escapes the cycle: record it, reset, count it
         crash(hal, exc)
+
+
+def interrupted(hal):
+    """Record that the firmware was stopped from the console, so the next boot does not count it."""
+    try:
+        lifecycle.Breadcrumbs(hal).set_reason("interrupted")
+    except Exception:  # RTC memory unusable: the REPL must still come up
+        pass
 
 
 def crash(hal, exc, delay_ms=10000):

@@ -197,6 +197,38 @@ def test_crash_outside_the_cycle_leaves_a_breadcrumb_and_resets():
     eq((info["last_reason"], info["unexpected_resets"]), ("crash", 1), "crash counted")
 
 
+def test_ctrl_c_at_the_console_during_boot_is_not_a_crash():
+    # stationctl verify/configure take the REPL with Ctrl-C; when that lands while the station is
+    # still booting (phase config) the soft reset that follows must not count towards safe mode
+    import station
+
+    r = Rig()
+    orig = station.Station.boot
+
+    def interrupted_boot(self):
+        c = lifecycle.Breadcrumbs(self.hal)
+        c.phase = "config"
+        c.save()
+        raise KeyboardInterrupt
+
+    station.Station.boot = interrupted_boot
+    try:
+        try:
+            station.main(r.cfg)
+            raise AssertionError("main returned")
+        except KeyboardInterrupt:
+            pass  # the REPL comes up, as on a board
+    finally:
+        station.Station.boot = orig
+    r.board.on_reset("soft")
+    info = lifecycle.Lifecycle(r.hal).on_boot()
+    eq(
+        (info["last_phase"], info["last_reason"], info["unexpected_resets"]),
+        ("config", "interrupted", 0),
+        "Ctrl-C is not a crash",
+    )
+
+
 def test_breadcrumbs_survive_a_reset_on_this_family():
     # On an RP2040 machine.RTC has no memory(): the HAL must keep the breadcrumbs elsewhere or
     # the reset reason, the crash-loop counter and safe mode silently vanish (issue 12).
