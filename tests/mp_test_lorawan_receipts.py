@@ -8,14 +8,13 @@ from sim import vtime
 
 vtime.install()
 
-import os  # noqa: E402
 
 import config  # noqa: E402
-import diag  # noqa: E402
 import journal  # noqa: E402
 import uplink_lorawan  # noqa: E402
 from delivery import Delivery  # noqa: E402
 from hal import Hal  # noqa: E402
+from lorawan_rig import BOARD, KEYS, fresh  # noqa: E402
 from mptest import eq  # noqa: E402
 
 from sim import netserver  # noqa: E402
@@ -23,32 +22,13 @@ from sim.board import SimBoard  # noqa: E402
 from sim.env import Environment  # noqa: E402
 
 FS = "/tmp/mp_lorawan_receipts_fs"
-BOARD = {
-    "board": "test-lorawan",
-    "uart": {"modem": {"id": 2, "tx": 4, "rx": 5, "baud": 115200}},
-    "modem": {"type": "rak3172", "name": "modem", "uart": "modem"},
-}
-KEYS = {
-    "lorawan_deveui": "70B3D57ED0000001",
-    "lorawan_joineui": "0000000000000000",
-    "lorawan_appkey": "2B7E151628AED2A6ABF7158809CF4F3C",
-}
 LINES = []
 SENT = []  # seqs the network server's application side received (duplicates kept)
 
 
 def setup():
-    vtime.reset(epoch_s=1700000000)
-    netserver.reset()
-    netserver.quiet = True
-    try:
-        os.mkdir(FS)
-    except OSError:
-        for n in os.listdir(FS):
-            os.remove(FS + "/" + n)
-    del LINES[:]
+    fresh(FS, LINES)
     del SENT[:]
-    diag.configure(level=diag.ERROR + 1, sink=LINES.append)
 
 
 def _station():

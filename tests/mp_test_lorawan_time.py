@@ -5,7 +5,6 @@ from sim import vtime
 
 vtime.install()
 
-import os  # noqa: E402
 
 import clock  # noqa: E402
 import config  # noqa: E402
@@ -13,6 +12,7 @@ import diag  # noqa: E402
 import uplink_lorawan  # noqa: E402
 from hal import Hal  # noqa: E402
 from lora_e5 import rtc_unix  # noqa: E402
+from lorawan_rig import KEYS, fresh  # noqa: E402
 from mptest import approx, eq  # noqa: E402
 from rak3172 import ltime_unix  # noqa: E402
 
@@ -21,27 +21,13 @@ from sim.board import SimBoard  # noqa: E402
 from sim.env import Environment  # noqa: E402
 
 FS = "/tmp/mp_lorawan_time_fs"
-KEYS = {
-    "lorawan_deveui": "70B3D57ED0000001",
-    "lorawan_joineui": "0000000000000000",
-    "lorawan_appkey": "2B7E151628AED2A6ABF7158809CF4F3C",
-}
 _WEEK_S = 7 * 86400
 _HOUR_US = 3600 * 1000000
 LINES = []
 
 
 def setup():
-    vtime.reset(epoch_s=1700000000)
-    netserver.reset()
-    netserver.quiet = True
-    try:
-        os.mkdir(FS)
-    except OSError:
-        for n in os.listdir(FS):
-            os.remove(FS + "/" + n)
-    del LINES[:]
-    diag.configure(level=diag.INFO, sink=LINES.append)
+    fresh(FS, LINES, level=diag.INFO)
     diag.reset_uptime()
     clock.reset()
 
