@@ -19,7 +19,7 @@ every `test_*` function in it becomes one pytest item per run. Lines near the to
                               known to fail on that interpreter until fixed (strict: a pass fails)
 
 Test helpers: tests/mpkit/ runs inside MicroPython (on the path of every mp_test_*.py: mptest,
-stationkit, replay); tests/hostkit/ is the CPython side (see its __init__).
+stationkit, lorawan_rig, replay); tests/hostkit/ is the CPython side (see its __init__).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from hostkit.micropython import run_mp
 from stationctl.mpenv import micropython_exe, micropython_path, wasm32_command
 
 TESTS = Path(__file__).resolve().parent
-MPKIT = TESTS / "mpkit"  # the MicroPython-side kit: mptest, mp_runner, stationkit, replay
+MPKIT = TESTS / "mpkit"  # the MicroPython-side kit (see the docstring above)
 
 _HEAP_RE = re.compile(rb"^#\s*mp-heapsize:\s*(\w+)", re.M)
 _TIMEOUT_RE = re.compile(rb"^#\s*mp-timeout:\s*(\d+)", re.M)
