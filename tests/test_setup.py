@@ -77,6 +77,9 @@ def test_setup_fresh_board_pulled_cable_then_resume(tmp_path):
     assert "[7/7] records: wrote" in second
     assert f"DevEUI {FACTORY_DEVEUI} (read from the modem)" in second
     assert "VERIFIED" in second
+    # verify checks the modem, not a join: it must not call the LoRaWAN network reachable
+    html = (out / "st-0101" / "report.html").read_text()
+    assert "modem answers (verify does not try a join)" in html
 
     folder = out / "st-0101"
     secrets = json.loads((folder / "secrets.json").read_text())

@@ -123,7 +123,9 @@ def run_checks(
             )
             rep.add("wifi", bool(w.get("ok")), detail)
         rep.add(
-            "uplink", u.get("ok", False), f"{u.get('kind')}: " + (u.get("error") or "reachable")
+            "uplink",
+            u.get("ok", False),
+            f"{u.get('kind')}: " + (u.get("error") or u.get("detail") or "reachable"),
         )
     return rep
 
